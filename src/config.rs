@@ -1,0 +1,411 @@
+//! Configuration: the Worker's vars and secrets, parsed and validated once per isolate.
+//!
+//! Parsing takes a lookup function rather than the Workers `Env`, so it is tested natively.
+//! Proxy settings (`ORIGIN_URL`, `TRACKING_HEADER`) must be valid for the Worker to serve at
+//! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
+
+use std::fmt;
+
+/// Variable: `scheme://host[:port]` of the origin; unset forwards to the request's own URL.
+pub const VAR_ORIGIN_URL: &str = "ORIGIN_URL";
+/// Variable: name of the response header that carries the event.
+pub const VAR_TRACKING_HEADER: &str = "TRACKING_HEADER";
+/// Variable: the Meta dataset (pixel) id.
+pub const VAR_META_PIXEL_ID: &str = "META_PIXEL_ID";
+/// Secret: the Conversions API access token.
+pub const VAR_META_ACCESS_TOKEN: &str = "META_ACCESS_TOKEN";
+/// Variable: Graph API version, such as `v25.0`.
+pub const VAR_META_API_VERSION: &str = "META_API_VERSION";
+/// Variable: Graph API base URL (tests point it at a mock).
+pub const VAR_META_API_BASE: &str = "META_API_BASE";
+/// Variable: Events Manager test code, sent as `test_event_code`.
+pub const VAR_META_TEST_EVENT_CODE: &str = "META_TEST_EVENT_CODE";
+/// Variable: `true` logs the events that would be sent and sends nothing.
+pub const VAR_DRY_RUN: &str = "DRY_RUN";
+/// Variable: requests whose Cloudflare bot score is below this are bots (0 disables).
+pub const VAR_BOT_SCORE_THRESHOLD: &str = "BOT_SCORE_THRESHOLD";
+
+/// Every name this module reads, in the order the adapter looks them up.
+pub const ALL_VARS: [&str; 9] = [
+    VAR_ORIGIN_URL,
+    VAR_TRACKING_HEADER,
+    VAR_META_PIXEL_ID,
+    VAR_META_ACCESS_TOKEN,
+    VAR_META_API_VERSION,
+    VAR_META_API_BASE,
+    VAR_META_TEST_EVENT_CODE,
+    VAR_DRY_RUN,
+    VAR_BOT_SCORE_THRESHOLD,
+];
+
+/// Default tracking header name.
+pub const DEFAULT_TRACKING_HEADER: &str = "Worker-Tracking";
+/// Default Graph API base.
+pub const DEFAULT_META_API_BASE: &str = "https://graph.facebook.com";
+/// Default Graph API version.
+pub const DEFAULT_META_API_VERSION: &str = "v25.0";
+/// Default bot score threshold: Cloudflare calls scores below 30 "likely automated".
+pub const DEFAULT_BOT_SCORE_THRESHOLD: u8 = 30;
+/// Longest accepted test event code.
+const MAX_TEST_EVENT_CODE_LEN: usize = 64;
+
+/// A configuration problem, naming the variable and what to do about it.
+/// Messages never contain the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A variable has a value of the wrong form.
+    Invalid {
+        /// The variable's name.
+        var: &'static str,
+        /// What the value must look like.
+        expected: &'static str,
+        /// The value received, or a placeholder when it must not be shown.
+        got: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(var: &'static str, expected: &'static str, got: &str) -> Self {
+        ConfigError::Invalid { var, expected, got: got.to_string() }
+    }
+
+    /// The variable this error is about.
+    pub fn var(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { var, .. } => var,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid { var, expected, got } => write!(
+                f,
+                "{var} is invalid ({got:?}): it must be {expected}; fix it in wrangler.toml [vars] or with `wrangler secret put {var}`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The origin requests are forwarded to: `scheme://host[:port]`, no trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    /// Parses `http(s)://host[:port]` with an optional trailing `/`; no path, query,
+    /// fragment or credentials, so nothing in it can be confused with the request path.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        const EXPECTED: &str = "http:// or https:// followed by a host and optional port, with no path, query or credentials (e.g. https://origin.shop.example)";
+        let err = || ConfigError::invalid(VAR_ORIGIN_URL, EXPECTED, value);
+        let trimmed = value.trim();
+        let (scheme, rest) = trimmed.split_once("://").ok_or_else(err)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(err());
+        }
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if !is_valid_authority(authority) {
+            return Err(err());
+        }
+        Ok(Origin(format!("{scheme}://{}", authority.to_ascii_lowercase())))
+    }
+
+    /// `scheme://host[:port]`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `host[:port]` where host is a DNS name, IPv4 or bracketed IPv6 and port is 1..=65535.
+fn is_valid_authority(authority: &str) -> bool {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else { return false };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => (v6, None),
+            p => match p.strip_prefix(':') {
+                Some(port) => (v6, Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && (authority.starts_with('[')
+            || host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('+'));
+    host_ok && port_ok
+}
+
+/// Where events go when they are really sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetaEndpoint {
+    /// `{base}/{version}/{pixel}/events`, without the token.
+    pub events_url: String,
+    /// The access token, sent only in `Authorization: Bearer`.
+    pub access_token: String,
+}
+
+impl fmt::Debug for MetaEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaEndpoint")
+            .field("events_url", &self.events_url)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Whether tracked events are sent or only logged, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// POST the events to the Conversions API.
+    Live(MetaEndpoint),
+    /// Log the exact JSON that would be sent; send nothing.
+    DryRun {
+        /// Why nothing is sent (`DRY_RUN=true`, or which variable is missing).
+        reason: &'static str,
+        /// The URL that would be used, when the pixel id is known.
+        events_url: Option<String>,
+    },
+}
+
+/// The Meta half of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaConfig {
+    /// Send or log.
+    pub delivery: Delivery,
+    /// `test_event_code` to include in every request.
+    pub test_event_code: Option<String>,
+    /// Bot score below which a request is a bot; 0 disables the rule.
+    pub bot_score_threshold: u8,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `None` forwards each request to its own URL (the zone's origin).
+    pub origin: Option<Origin>,
+    /// Response header that carries events (matched case-insensitively).
+    pub tracking_header: String,
+    /// Meta settings, or why tracking is disabled. Pages are served either way.
+    pub meta: Result<MetaConfig, ConfigError>,
+}
+
+impl Config {
+    /// Parses every variable through `lookup`, which returns a variable's value or `None`.
+    /// Empty values count as unset. The error is for proxy settings only: a Meta setting
+    /// error is kept in [`Config::meta`] so pages are still served.
+    pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let origin = get(VAR_ORIGIN_URL).map(|v| Origin::parse(&v)).transpose()?;
+        let tracking_header = match get(VAR_TRACKING_HEADER) {
+            Some(name) if is_header_name(&name) => name,
+            Some(name) => {
+                return Err(ConfigError::invalid(
+                    VAR_TRACKING_HEADER,
+                    "an HTTP header name (letters, digits and -)",
+                    &name,
+                ))
+            }
+            None => DEFAULT_TRACKING_HEADER.to_string(),
+        };
+        Ok(Config { origin, tracking_header, meta: parse_meta(&get) })
+    }
+}
+
+fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, ConfigError> {
+    let pixel = get(VAR_META_PIXEL_ID);
+    if let Some(p) = &pixel {
+        if !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::invalid(VAR_META_PIXEL_ID, "the dataset (pixel) id: digits only", p));
+        }
+    }
+    let token = get(VAR_META_ACCESS_TOKEN);
+    if let Some(t) = &token {
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                VAR_META_ACCESS_TOKEN,
+                "the access token exactly as Events Manager shows it (no spaces or line breaks)",
+                "<hidden>",
+            ));
+        }
+    }
+    let version = get(VAR_META_API_VERSION).unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string());
+    if !is_api_version(&version) {
+        return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v25.0", &version));
+    }
+    let base = get(VAR_META_API_BASE).unwrap_or_else(|| DEFAULT_META_API_BASE.to_string());
+    let base_ok = (base.starts_with("https://") || base.starts_with("http://"))
+        && !base.contains(['?', '#', '@', ' ']);
+    if !base_ok {
+        return Err(ConfigError::invalid(VAR_META_API_BASE, "an http(s) URL such as https://graph.facebook.com", &base));
+    }
+    let test_event_code = get(VAR_META_TEST_EVENT_CODE);
+    if let Some(code) = &test_event_code {
+        if code.len() > MAX_TEST_EVENT_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ConfigError::invalid(VAR_META_TEST_EVENT_CODE, "the code from Events Manager's Test events tab (letters and digits)", code));
+        }
+    }
+    let dry_run = match get(VAR_DRY_RUN) {
+        None => false,
+        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_DRY_RUN, "true or false", &v))?,
+    };
+    let bot_score_threshold = match get(VAR_BOT_SCORE_THRESHOLD) {
+        None => DEFAULT_BOT_SCORE_THRESHOLD,
+        Some(v) => v
+            .parse::<u8>()
+            .ok()
+            .filter(|n| *n <= 99)
+            .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v))?,
+    };
+    let events_url = pixel
+        .as_ref()
+        .map(|p| format!("{}/{}/{}/events", base.trim_end_matches('/'), version, p));
+    let delivery = match (dry_run, events_url, token) {
+        (true, events_url, _) => Delivery::DryRun { reason: "DRY_RUN is true", events_url },
+        (false, None, _) => Delivery::DryRun { reason: "META_PIXEL_ID is not set", events_url: None },
+        (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
+        (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token }),
+    };
+    Ok(MetaConfig { delivery, test_event_code, bot_score_threshold })
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_api_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else { return false };
+    let Some((major, minor)) = rest.split_once('.') else { return false };
+    [major, minor].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An RFC 9110 token, as header names are.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::parse(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_forward_to_own_url_and_dry_run_without_pixel() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.origin, None);
+        assert_eq!(c.tracking_header, "Worker-Tracking");
+        let meta = c.meta.unwrap();
+        assert_eq!(meta.delivery, Delivery::DryRun { reason: "META_PIXEL_ID is not set", events_url: None });
+        assert_eq!(meta.bot_score_threshold, 30);
+        assert_eq!(meta.test_event_code, None);
+    }
+
+    #[test]
+    fn origin_url_is_normalized_and_checked() {
+        for (input, want) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://Origin.Shop.example/", "https://origin.shop.example"),
+            ("HTTP://[::1]:9000", "http://[::1]:9000"),
+            (" https://a.example ", "https://a.example"),
+        ] {
+            assert_eq!(parse(&[("ORIGIN_URL", input)]).unwrap().origin.unwrap().as_str(), want, "{input}");
+        }
+        for bad in [
+            "ftp://a.example", "a.example", "https://a.example/path", "https://u:p@a.example",
+            "https://a.example?x=1", "https://a.example:0", "https://a.example:99999", "https://",
+            "https://a.example:+80", "https://[::1", "https://[nothex]:80", "https://a b.example",
+        ] {
+            let err = parse(&[("ORIGIN_URL", bad)]).unwrap_err();
+            assert_eq!(err.var(), "ORIGIN_URL", "{bad}");
+            assert!(err.to_string().contains("ORIGIN_URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn live_delivery_needs_pixel_and_token() {
+        let c = parse(&[
+            ("META_PIXEL_ID", "123456"),
+            ("META_ACCESS_TOKEN", "EAAB-secret"),
+            ("META_API_BASE", "http://127.0.0.1:9/"),
+            ("META_API_VERSION", "v26.0"),
+            ("META_TEST_EVENT_CODE", "TEST123"),
+        ])
+        .unwrap();
+        let meta = c.meta.unwrap();
+        assert_eq!(
+            meta.delivery,
+            Delivery::Live(MetaEndpoint {
+                events_url: "http://127.0.0.1:9/v26.0/123456/events".into(),
+                access_token: "EAAB-secret".into()
+            })
+        );
+        assert_eq!(meta.test_event_code.as_deref(), Some("TEST123"));
+        assert!(!format!("{meta:?}").contains("EAAB-secret"));
+    }
+
+    #[test]
+    fn dry_run_wins_and_says_why() {
+        let c = parse(&[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("DRY_RUN", "TRUE")]).unwrap();
+        match c.meta.unwrap().delivery {
+            Delivery::DryRun { reason, events_url } => {
+                assert_eq!(reason, "DRY_RUN is true");
+                assert_eq!(events_url.as_deref(), Some("https://graph.facebook.com/v25.0/1/events"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&[("META_PIXEL_ID", "1")]).unwrap();
+        assert!(matches!(c.meta.unwrap().delivery, Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", .. }));
+    }
+
+    #[test]
+    fn meta_errors_name_the_variable_and_hide_the_token() {
+        for (var, value) in [
+            ("META_PIXEL_ID", "12ab"),
+            ("META_API_VERSION", "25"),
+            ("META_API_BASE", "graph.facebook.com"),
+            ("META_TEST_EVENT_CODE", "has space"),
+            ("DRY_RUN", "maybe"),
+            ("BOT_SCORE_THRESHOLD", "100"),
+            ("META_ACCESS_TOKEN", "secret with space"),
+        ] {
+            let c = parse(&[(var, value)]).unwrap();
+            let err = c.meta.unwrap_err();
+            assert_eq!(err.var(), var);
+            let msg = err.to_string();
+            assert!(msg.starts_with(var), "{msg}");
+            assert!(!msg.contains("secret with space"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn tracking_header_must_be_a_header_name() {
+        assert_eq!(parse(&[("TRACKING_HEADER", "X-Track")]).unwrap().tracking_header, "X-Track");
+        assert_eq!(parse(&[("TRACKING_HEADER", "bad header")]).unwrap_err().var(), "TRACKING_HEADER");
+        assert_eq!(parse(&[("TRACKING_HEADER", "")]).unwrap().tracking_header, "Worker-Tracking");
+    }
+
+    #[test]
+    fn bot_threshold_zero_disables() {
+        assert_eq!(parse(&[("BOT_SCORE_THRESHOLD", "0")]).unwrap().meta.unwrap().bot_score_threshold, 0);
+    }
+}

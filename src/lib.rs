@@ -1,0 +1,29 @@
+//! tagrelay: a transparent reverse-proxy Worker that turns an origin's `Worker-Tracking`
+//! response header into Meta Conversions API events, sent after the response is on its way.
+//!
+//! The crate is split in two:
+//! - a pure core (every module below but [`edge`]) with no `worker` types: decoding,
+//!   validation, bot rules, payload building, hashing, config parsing and retry policy.
+//!   It compiles and is unit-tested natively with `cargo test`.
+//! - [`edge`], the thin Workers adapter (wasm32 only) that does the I/O: it forwards the
+//!   request, strips the header, gathers the facts the core needs and posts the event.
+
+pub mod bots;
+pub mod cache_replay;
+pub mod capi_event;
+pub mod click_ids;
+pub mod client_ip;
+pub mod config;
+pub mod cookies;
+pub mod graph_response;
+pub mod log_line;
+pub mod pii;
+pub mod request_facts;
+pub mod retry;
+pub mod skip_rules;
+pub mod tracking;
+pub mod tracking_header;
+pub mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+pub mod edge;

@@ -1,0 +1,113 @@
+//! Requests that must not become events: bots and loads that are not page views.
+
+use crate::bots::BotMatcher;
+use crate::request_facts::RequestFacts;
+use std::fmt;
+
+/// Words in a purpose header that mark a speculative load, not a view.
+const SPECULATIVE_PURPOSES: [&str; 3] = ["prefetch", "prerender", "preview"];
+
+/// Why a tracked request was not sent. Checked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipRule {
+    /// HEAD fetches no page.
+    HeadRequest,
+    /// `Sec-Purpose`/`Purpose` says prefetch or prerender: the user may never see it.
+    Prefetch,
+    /// No or empty `User-Agent`: no browser sends that.
+    MissingUserAgent,
+    /// Cloudflare Bot Management says this is a verified bot.
+    VerifiedBot,
+    /// Cloudflare bot score below the threshold.
+    BotScore {
+        /// The request's score.
+        score: u8,
+        /// `BOT_SCORE_THRESHOLD`.
+        threshold: u8,
+    },
+    /// The User-Agent matches the crawler list.
+    CrawlerUserAgent,
+}
+
+impl SkipRule {
+    /// Stable name for logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipRule::HeadRequest => "head_request",
+            SkipRule::Prefetch => "prefetch",
+            SkipRule::MissingUserAgent => "missing_user_agent",
+            SkipRule::VerifiedBot => "verified_bot",
+            SkipRule::BotScore { .. } => "bot_score",
+            SkipRule::CrawlerUserAgent => "crawler_user_agent",
+        }
+    }
+}
+
+impl fmt::Display for SkipRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipRule::BotScore { score, threshold } => write!(f, "bot_score ({score} < {threshold})"),
+            other => f.write_str(other.code()),
+        }
+    }
+}
+
+/// The first rule that says "not a human page view", or `None` to send.
+/// `threshold` 0 disables the bot score rule.
+pub fn skip_rule(req: &RequestFacts, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
+    if req.method.eq_ignore_ascii_case("HEAD") {
+        return Some(SkipRule::HeadRequest);
+    }
+    if let Some(purpose) = &req.purpose {
+        let p = purpose.to_ascii_lowercase();
+        if SPECULATIVE_PURPOSES.iter().any(|w| p.contains(w)) {
+            return Some(SkipRule::Prefetch);
+        }
+    }
+    let ua = req.user_agent.as_deref().map(str::trim).unwrap_or("");
+    if ua.is_empty() {
+        return Some(SkipRule::MissingUserAgent);
+    }
+    if req.verified_bot == Some(true) {
+        return Some(SkipRule::VerifiedBot);
+    }
+    if let Some(score) = req.bot_score {
+        if score < threshold {
+            return Some(SkipRule::BotScore { score, threshold });
+        }
+    }
+    bots.is_bot(ua).then_some(SkipRule::CrawlerUserAgent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+    fn human() -> RequestFacts {
+        RequestFacts { method: "GET".into(), url: "https://s.example/".into(), user_agent: Some(CHROME.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn rules_in_order() {
+        let bots = BotMatcher::new().unwrap();
+        assert_eq!(skip_rule(&human(), 30, &bots), None);
+        let cases: Vec<(RequestFacts, SkipRule)> = vec![
+            (RequestFacts { method: "HEAD".into(), ..human() }, SkipRule::HeadRequest),
+            (RequestFacts { purpose: Some("prefetch;prerender".into()), ..human() }, SkipRule::Prefetch),
+            (RequestFacts { purpose: Some("Prefetch".into()), ..human() }, SkipRule::Prefetch),
+            (RequestFacts { user_agent: None, ..human() }, SkipRule::MissingUserAgent),
+            (RequestFacts { user_agent: Some("  ".into()), ..human() }, SkipRule::MissingUserAgent),
+            (RequestFacts { verified_bot: Some(true), ..human() }, SkipRule::VerifiedBot),
+            (RequestFacts { bot_score: Some(5), ..human() }, SkipRule::BotScore { score: 5, threshold: 30 }),
+            (RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..human() }, SkipRule::CrawlerUserAgent),
+        ];
+        for (req, want) in cases {
+            assert_eq!(skip_rule(&req, 30, &bots), Some(want), "{req:?}");
+        }
+        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(30), verified_bot: Some(false), ..human() }, 30, &bots), None);
+        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(1), ..human() }, 0, &bots), None);
+        assert_eq!(SkipRule::BotScore { score: 5, threshold: 30 }.to_string(), "bot_score (5 < 30)");
+    }
+}

@@ -1,0 +1,263 @@
+//! The tracking decision for one response that carried the tracking header: skip it,
+//! reject it, or the exact Conversions API body to send.
+
+use crate::bots::BotMatcher;
+use crate::cache_replay::is_replay;
+use crate::capi_event::{EventsRequest, ServerEvent};
+use crate::click_ids;
+use crate::client_ip::client_ip;
+use crate::config::MetaConfig;
+use crate::cookies::cookie;
+use crate::pii::normalize_and_hash;
+use crate::request_facts::{RequestFacts, ResponseFacts};
+use crate::skip_rules::{skip_rule, SkipRule};
+use crate::tracking_header::{decode, DecodeError, HeaderEvent};
+use crate::upstream::path_and_query;
+use serde_json::{Map, Value};
+
+/// Default `action_source`.
+pub const DEFAULT_ACTION_SOURCE: &str = "website";
+/// Longest `Referer` passed on as `referrer_url`.
+const MAX_REFERRER_LEN: usize = 2048;
+
+/// What to do with a tracked response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Not a human page view.
+    Skip(SkipRule),
+    /// The header is unusable.
+    Reject(DecodeError),
+    /// Send this body.
+    Send(Box<Outgoing>),
+}
+
+/// A ready-to-send request and what the log should say about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The body.
+    pub request: EventsRequest,
+    /// True when the response was a cache replay (fresh ids, no header user_data).
+    pub replay: bool,
+}
+
+impl Outgoing {
+    /// The event ids, in order, for the log.
+    pub fn event_ids(&self) -> Vec<&str> {
+        self.request.data.iter().map(|e| e.event_id.as_str()).collect()
+    }
+}
+
+/// Everything the plan depends on besides the header.
+pub struct Inputs<'a> {
+    /// The request.
+    pub request: &'a RequestFacts,
+    /// The response.
+    pub response: &'a ResponseFacts,
+    /// Meta settings.
+    pub meta: &'a MetaConfig,
+    /// Crawler matcher (built once per isolate).
+    pub bots: &'a BotMatcher,
+    /// Now, in Unix milliseconds.
+    pub now_ms: u64,
+}
+
+/// Decides what to do with `header_value`. `new_id` returns a fresh random event id.
+pub fn plan(header_value: &str, inputs: &Inputs<'_>, new_id: &mut dyn FnMut() -> String) -> Plan {
+    if let Some(rule) = skip_rule(inputs.request, inputs.meta.bot_score_threshold, inputs.bots) {
+        return Plan::Skip(rule);
+    }
+    let events = match decode(header_value) {
+        Ok(events) => events,
+        Err(e) => return Plan::Reject(e),
+    };
+    let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
+    let edge_user_data = edge_user_data(inputs.request, inputs.now_ms);
+    let referrer_url = inputs
+        .request
+        .referer
+        .as_deref()
+        .filter(|r| r.len() <= MAX_REFERRER_LEN && (r.starts_with("https://") || r.starts_with("http://")))
+        .map(str::to_string);
+    let data = events
+        .into_iter()
+        .map(|event| server_event(event, inputs, &edge_user_data, referrer_url.clone(), replay, new_id))
+        .collect();
+    Plan::Send(Box::new(Outgoing {
+        request: EventsRequest { data, test_event_code: inputs.meta.test_event_code.clone() },
+        replay,
+    }))
+}
+
+/// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request.
+fn edge_user_data(req: &RequestFacts, now_ms: u64) -> Map<String, Value> {
+    let mut user = Map::new();
+    if let Some(ip) = client_ip(req.cf_connecting_ip.as_deref()) {
+        user.insert("client_ip_address".into(), ip.into());
+    }
+    if let Some(ua) = req.user_agent.as_deref() {
+        user.insert("client_user_agent".into(), ua.trim().into());
+    }
+    let cookies = req.cookie.as_deref().unwrap_or("");
+    if let Some(fbp) = click_ids::fbp(cookie(cookies, "_fbp")) {
+        user.insert("fbp".into(), fbp.into());
+    }
+    let query = path_and_query(&req.url).split_once('?').map_or("", |(_, q)| q);
+    if let Some(fbc) = click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms) {
+        user.insert("fbc".into(), fbc.into());
+    }
+    user
+}
+
+fn server_event(
+    event: HeaderEvent,
+    inputs: &Inputs<'_>,
+    edge_user_data: &Map<String, Value>,
+    referrer_url: Option<String>,
+    replay: bool,
+    new_id: &mut dyn FnMut() -> String,
+) -> ServerEvent {
+    let mut user_data = edge_user_data.clone();
+    if !replay {
+        for (key, values) in &event.user_data {
+            let hashed: Vec<Value> = values.iter().filter_map(|v| normalize_and_hash(key, v)).map(Value::String).collect();
+            if !hashed.is_empty() {
+                user_data.insert(key.clone(), Value::Array(hashed));
+            }
+        }
+    }
+    let event_id = match event.event_id {
+        Some(id) if !replay => id,
+        _ => new_id(),
+    };
+    ServerEvent {
+        event_name: event.event_name,
+        event_time: inputs.now_ms / 1000,
+        event_id,
+        event_source_url: event.event_source_url.unwrap_or_else(|| inputs.request.url.clone()),
+        action_source: event.action_source.unwrap_or_else(|| DEFAULT_ACTION_SOURCE.to_string()),
+        user_data,
+        custom_data: event.custom_data,
+        referrer_url,
+        opt_out: event.opt_out,
+        data_processing: event.data_processing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Delivery;
+    use serde_json::json;
+
+    const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
+    const NOW_MS: u64 = 1_763_900_000_123;
+
+    fn meta() -> MetaConfig {
+        MetaConfig { delivery: Delivery::DryRun { reason: "test", events_url: None }, test_event_code: Some("TEST1".into()), bot_score_threshold: 30 }
+    }
+
+    fn request() -> RequestFacts {
+        RequestFacts {
+            method: "GET".into(),
+            url: "https://shop.example/p/42?fbclid=IwAR-x_1&utm=a".into(),
+            user_agent: Some(UA.into()),
+            cf_connecting_ip: Some("203.0.113.9".into()),
+            cookie: Some("_fbp=fb.1.1700000000000.123456; other=1".into()),
+            referer: Some("https://www.facebook.com/".into()),
+            ..Default::default()
+        }
+    }
+
+    fn run(header: &str, req: &RequestFacts, resp: &ResponseFacts) -> Plan {
+        let bots = BotMatcher::new().unwrap();
+        let meta = meta();
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("fresh-{n}")
+        };
+        plan(header, &Inputs { request: req, response: resp, meta: &meta, bots: &bots, now_ms: NOW_MS }, &mut ids)
+    }
+
+    fn sent(plan: Plan) -> Outgoing {
+        match plan {
+            Plan::Send(o) => *o,
+            other => panic!("expected Send, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fresh_page_builds_the_full_event() {
+        let header = r#"{"event_name":"ViewContent","event_id":"origin-1","custom_data":{"value":9.5,"currency":"eur"},"contents":[{"id":"42","quantity":1}],"user_data":{"em":"A@B.example","xx":"y"}}"#;
+        let out = sent(run(header, &request(), &ResponseFacts { status: 200, ..Default::default() }));
+        assert!(!out.replay);
+        let body = serde_json::to_value(&out.request).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "data": [{
+                    "event_name": "ViewContent",
+                    "event_time": 1_763_900_000u64,
+                    "event_id": "origin-1",
+                    "event_source_url": "https://shop.example/p/42?fbclid=IwAR-x_1&utm=a",
+                    "action_source": "website",
+                    "user_data": {
+                        "client_ip_address": "203.0.113.9",
+                        "client_user_agent": UA,
+                        "fbp": "fb.1.1700000000000.123456",
+                        "fbc": "fb.1.1763900000123.IwAR-x_1",
+                        "em": [crate::pii::sha256_hex("a@b.example")],
+                    },
+                    "custom_data": {"value": 9.5, "currency": "EUR", "contents": [{"id":"42","quantity":1}]},
+                    "referrer_url": "https://www.facebook.com/",
+                }],
+                "test_event_code": "TEST1",
+            })
+        );
+    }
+
+    #[test]
+    fn cache_replay_gets_fresh_ids_and_no_header_user_data() {
+        let header = r#"[{"event_name":"ViewContent","event_id":"origin-1","user_data":{"em":"a@b.example"}},{"event_name":"AddToCart","event_id":"origin-2"}]"#;
+        for resp in [
+            ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), age: None },
+            ResponseFacts { status: 200, cf_cache_status: None, age: Some("30".into()) },
+        ] {
+            let out = sent(run(header, &request(), &resp));
+            assert!(out.replay);
+            assert_eq!(out.event_ids(), ["fresh-1", "fresh-2"]);
+            let ud = &out.request.data[0].user_data;
+            assert!(ud.get("em").is_none());
+            assert_eq!(ud["client_ip_address"], "203.0.113.9");
+        }
+    }
+
+    #[test]
+    fn missing_event_id_is_fresh_each_time() {
+        let out = sent(run(r#"[{"event_name":"A"},{"event_name":"B"}]"#, &request(), &ResponseFacts::default()));
+        assert_eq!(out.event_ids(), ["fresh-1", "fresh-2"]);
+    }
+
+    #[test]
+    fn bots_skip_before_decoding_and_bad_headers_reject() {
+        let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..request() };
+        assert_eq!(run("garbage", &bot, &ResponseFacts::default()), Plan::Skip(SkipRule::CrawlerUserAgent));
+        assert!(matches!(run("{bad", &request(), &ResponseFacts::default()), Plan::Reject(DecodeError::BadJson { .. })));
+    }
+
+    #[test]
+    fn spoofable_and_invalid_sources_are_not_used() {
+        let req = RequestFacts {
+            cf_connecting_ip: Some("240.1.2.3".into()),
+            cookie: Some("_fbp=junk; _fbc=also junk".into()),
+            url: "https://shop.example/".into(),
+            referer: Some("android-app://x".into()),
+            ..request()
+        };
+        let out = sent(run(r#"{"event_name":"PageView","event_source_url":"https://shop.example/canonical"}"#, &req, &ResponseFacts::default()));
+        let e = &out.request.data[0];
+        assert_eq!(e.user_data.keys().collect::<Vec<_>>(), ["client_user_agent"]);
+        assert_eq!(e.event_source_url, "https://shop.example/canonical");
+        assert_eq!(e.referrer_url, None);
+    }
+}

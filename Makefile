@@ -1,0 +1,46 @@
+# tagrelay: `make dev` runs the Worker in front of the demo origin; `make test` runs every test.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Exports WASM_BINDGEN_BIN, ESBUILD_BIN, WASM_OPT_BIN and PATH for worker-build.
+SETUP = eval "$$(scripts/setup.sh)"
+
+DEV_PORT ?= 8787
+DEMO_ORIGIN_PORT ?= 8788
+
+.PHONY: setup build dev test test-native test-e2e bench clean
+
+## setup: install the toolchain from the registries (idempotent, cached)
+setup:
+	scripts/setup.sh > /dev/null
+
+WORKER_SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
+
+## build: build the Worker into build/ (wasm + JS shim); a no-op when nothing changed
+build: build/index.js
+
+build/index.js: $(WORKER_SOURCES)
+	$(SETUP)
+	worker-build --release >&2
+	touch $@
+
+## dev: the Worker on http://127.0.0.1:$(DEV_PORT) in front of the demo origin, dry run
+dev: build
+	node demo/origin.mjs --port $(DEMO_ORIGIN_PORT) &
+	trap 'kill %1 2>/dev/null' EXIT
+	echo "tagrelay: open http://127.0.0.1:$(DEV_PORT)/ (demo origin on :$(DEMO_ORIGIN_PORT)); events are logged, not sent"
+	npx wrangler dev --port $(DEV_PORT) --ip 127.0.0.1 \
+	  --var ORIGIN_URL:http://127.0.0.1:$(DEMO_ORIGIN_PORT) --var DRY_RUN:true --var META_PIXEL_ID:1234567890
+
+## test: every test, native unit tests then end-to-end tests in workerd
+test: test-native test-e2e
+
+test-native:
+	cargo test --locked
+
+test-e2e: build
+	node --test --test-concurrency=1 tests/e2e/
+
+clean:
+	rm -rf build target .wrangler

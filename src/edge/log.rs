@@ -1,0 +1,14 @@
+//! Writes log lines to the console, where `wrangler tail` and the dashboard read them.
+
+use crate::log_line::{render, Decision, RequestLabel};
+use serde_json::Value;
+
+/// Logs one line; errors go to `console.error` so the dashboard flags them.
+pub fn line(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) {
+    let text = render(label, decision, fields);
+    if decision.level() == "error" {
+        web_sys::console::error_1(&text.into());
+    } else {
+        web_sys::console::log_1(&text.into());
+    }
+}

@@ -1,0 +1,137 @@
+// Test harness: runs the built Worker (build/index.js) in workerd through the Miniflare API,
+// with real HTTP servers on 127.0.0.1 playing the origin and the Graph API.
+import http from "node:http";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { Miniflare } from "miniflare";
+
+export const BROWSER_UA =
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
+export const TOKEN = "EAAB-test-secret-token-do-not-log";
+export const PIXEL = "998877";
+export const COMPATIBILITY_DATE = "2026-04-20";
+
+/** Starts an HTTP server on 127.0.0.1 whose behaviour each test swaps via `server.handler`. */
+export async function startServer(defaultHandler) {
+  const server = http.createServer((req, res) => server.handler(req, res));
+  server.handler = defaultHandler;
+  server.keepAliveTimeout = 1000;
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  server.url = `http://127.0.0.1:${server.address().port}`;
+  return server;
+}
+
+export async function readBody(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** A mock Graph API that records every request and answers from a programmable queue. */
+export async function startGraph() {
+  const graph = await startServer(async (req, res) => {
+    const body = (await readBody(req)).toString();
+    let json = null;
+    try { json = JSON.parse(body); } catch {}
+    const record = { method: req.method, url: req.url, headers: req.headers, body, json, at: Date.now() };
+    graph.requests.push(record);
+    const reply = graph.replies.length ? graph.replies.shift() : graph.defaultReply;
+    const r = typeof reply === "function" ? reply(record) : reply;
+    if (r === "hang") return; // never answer: the Worker's timeout must fire
+    res.writeHead(r.status, { "content-type": "application/json" });
+    res.end(typeof r.body === "string" ? r.body : JSON.stringify(r.body));
+  });
+  graph.requests = [];
+  graph.replies = [];
+  graph.defaultReply = (record) => ({
+    status: 200,
+    body: { events_received: record.json?.data?.length ?? 0, messages: [], fbtrace_id: `trace-${graph.requests.length}` },
+  });
+  graph.reset = () => { graph.requests = []; graph.replies = []; };
+  return graph;
+}
+
+/** Starts the Worker in workerd with `vars`; collects its log lines. */
+export async function startWorker(vars) {
+  const logs = [];
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: "build/index.js",
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: vars,
+    port: 0,
+    host: "127.0.0.1",
+    structuredWorkerdLogs: true,
+    handleStructuredLogs: ({ message, level }) => { logs.push({ message, level }); },
+  });
+  const url = new URL(await mf.ready);
+  return {
+    mf,
+    url: url.origin,
+    logs,
+    /** Parsed tagrelay log lines. */
+    lines() {
+      return logs.flatMap(({ message }) => message.split("\n")).filter((m) => m.includes('"at":"tagrelay"')).map((m) => JSON.parse(m.slice(m.indexOf("{"))));
+    },
+    /** Waits for a tagrelay line matching `pred`. */
+    async line(pred, timeoutMs = 8000) {
+      return waitFor(() => this.lines().find(pred), timeoutMs, "log line");
+    },
+    close: () => mf.dispose(),
+  };
+}
+
+export async function waitFor(fn, timeoutMs = 8000, what = "condition") {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A raw HTTP/1.1 request (no decompression, no redirect following) to the Worker.
+ * `body` may be a Buffer, a string or an async iterable; `cf` sets request.cf.
+ */
+export function request(base, path, { method = "GET", headers = {}, body, cf } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { "user-agent": BROWSER_UA, "cf-connecting-ip": "203.0.113.50", ...headers };
+    for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
+    if (cf) h["MF-CF-Blob"] = JSON.stringify(cf);
+    // Node frames DELETE/OPTIONS bodies only with an explicit length.
+    if ((typeof body === "string" || Buffer.isBuffer(body)) && !Object.keys(h).some((k) => k.toLowerCase() === "content-length")) {
+      h["content-length"] = String(Buffer.byteLength(body));
+    }
+    const req = http.request(base + path, { method, headers: h }, async (res) => {
+      const data = await readBody(res);
+      resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: data });
+    });
+    req.on("error", reject);
+    const iterable = body && typeof body !== "string" && !Buffer.isBuffer(body) && (body[Symbol.asyncIterator] || body[Symbol.iterator]);
+    if (iterable) {
+      (async () => { for await (const c of body) if (!req.write(c)) await once(req, "drain"); req.end(); })().catch(reject);
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+export const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
+
+/** Yields `total` bytes of a repeating pattern in 1 MiB chunks, hashing as it goes. */
+export function* patternChunks(total, hash) {
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
+  for (let sent = 0; sent < total; sent += chunk.length) {
+    const c = chunk.subarray(0, Math.min(chunk.length, total - sent));
+    hash?.update(c);
+    yield c;
+  }
+}
+
+/** Header names of a raw response, lowercased, in order. */
+export const headerNames = (res) => res.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());

@@ -1,0 +1,265 @@
+// The proxy half: tagrelay must be a transparent reverse proxy that only strips the
+// tracking header. Every case runs the built Worker in workerd against a real origin.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import net from "node:net";
+import { startServer, startWorker, request, readBody, sha256, patternChunks, headerNames, BROWSER_UA } from "./harness.mjs";
+
+const TRACK = JSON.stringify({ event_name: "PageView" });
+let origin, worker, seen;
+
+before(async () => {
+  origin = await startServer();
+  worker = await startWorker({ ORIGIN_URL: origin.url, DRY_RUN: "true" });
+});
+after(async () => { await worker?.close(); origin?.close(); });
+
+/** Origin handler that records the request it got and answers with `respond`. */
+function serve(respond) {
+  seen = null;
+  origin.handler = async (req, res) => {
+    const body = await readBody(req);
+    seen = { method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body };
+    respond(req, res, body);
+  };
+}
+
+test("GET: path, query, method and headers reach the origin; response comes back unchanged minus the header", async () => {
+  serve((req, res) => {
+    res.writeHead(200, [
+      "Content-Type", "text/html; charset=utf-8",
+      "X-Origin", "yes",
+      "Worker-Tracking", TRACK,
+      "Cache-Control", "public, max-age=60",
+    ]);
+    res.end("<h1>hello</h1>");
+  });
+  const res = await request(worker.url, "/products/a%20b?x=1&y=%2F&fbclid=AbC-_1", {
+    headers: { "x-custom": "kept", accept: "text/html", "accept-language": "it-IT" },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString(), "<h1>hello</h1>");
+  assert.equal(res.headers["x-origin"], "yes");
+  assert.equal(res.headers["cache-control"], "public, max-age=60");
+  assert.equal(res.headers["content-type"], "text/html; charset=utf-8");
+  assert.ok(!headerNames(res).includes("worker-tracking"));
+  assert.equal(seen.method, "GET");
+  assert.equal(seen.url, "/products/a%20b?x=1&y=%2F&fbclid=AbC-_1");
+  assert.equal(seen.headers["x-custom"], "kept");
+  assert.equal(seen.headers["accept-language"], "it-IT");
+  assert.equal(seen.headers["user-agent"], BROWSER_UA);
+  assert.equal(seen.headers.host, new URL(origin.url).host, "Host must be the origin's");
+  assert.equal(seen.headers["x-forwarded-host"], new URL(worker.url).host);
+});
+
+test("untracked responses produce no log line", async () => {
+  serve((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end("plain"); });
+  const before = worker.lines().length;
+  const res = await request(worker.url, "/untracked-no-log");
+  assert.equal(res.body.toString(), "plain");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(worker.lines().filter((l) => l.path === "/untracked-no-log").length, 0);
+  assert.equal(worker.lines().length, before);
+});
+
+test("POST body is streamed to the origin and echoed back byte for byte", async () => {
+  serve((req, res, body) => { res.writeHead(201, { "content-type": "application/octet-stream", "worker-tracking": TRACK }); res.end(body); });
+  const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+  const res = await request(worker.url, "/api/echo?q=1", { method: "POST", body: payload, headers: { "content-type": "application/octet-stream" } });
+  assert.equal(res.status, 201);
+  assert.equal(seen.method, "POST");
+  assert.equal(seen.headers["content-type"], "application/octet-stream");
+  assert.equal(sha256(seen.body), sha256(payload));
+  assert.equal(sha256(res.body), sha256(payload));
+});
+
+test("PUT, PATCH, DELETE and OPTIONS keep their method and body", async () => {
+  serve((req, res, body) => { res.writeHead(200); res.end(`${req.method}:${body}`); });
+  for (const method of ["PUT", "PATCH", "DELETE", "OPTIONS"]) {
+    const res = await request(worker.url, "/m", { method, body: method === "OPTIONS" ? undefined : "data" });
+    assert.equal(res.body.toString(), method === "OPTIONS" ? "OPTIONS:" : `${method}:data`);
+  }
+});
+
+test("a 100 MiB upload and a 100 MiB download stream through", { timeout: 120_000 }, async () => {
+  const SIZE = 100 * 1024 * 1024;
+  // Upload: the origin hashes what arrives.
+  serve((req, res, body) => { res.writeHead(200, { "content-type": "text/plain" }); res.end(`${body.length} ${sha256(body)}`); });
+  const upHash = createHash("sha256");
+  const up = await request(worker.url, "/upload", { method: "PUT", body: patternChunks(SIZE, upHash), headers: { "content-length": String(SIZE) } });
+  assert.equal(up.body.toString(), `${SIZE} ${upHash.digest("hex")}`);
+  // Download, tracked (the response is rebuilt around the origin's stream).
+  const downHash = createHash("sha256");
+  origin.handler = async (req, res) => {
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": SIZE, "worker-tracking": TRACK });
+    for (const c of patternChunks(SIZE, downHash)) if (!res.write(c)) await new Promise((r) => res.once("drain", r));
+    res.end();
+  };
+  const down = await request(worker.url, "/download");
+  assert.equal(down.status, 200);
+  assert.equal(down.body.length, SIZE);
+  assert.equal(sha256(down.body), downHash.digest("hex"));
+  assert.ok(!headerNames(down).includes("worker-tracking"));
+});
+
+test("several Set-Cookie headers stay separate, tracked or not", async () => {
+  for (const tracked of [true, false]) {
+    serve((req, res) => {
+      const headers = ["Set-Cookie", "a=1; Path=/; HttpOnly", "Set-Cookie", "b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT", "Set-Cookie", "c=3"];
+      if (tracked) headers.push("Worker-Tracking", TRACK);
+      res.writeHead(200, headers);
+      res.end("ok");
+    });
+    const res = await request(worker.url, "/cookies");
+    assert.deepEqual(res.headers["set-cookie"], ["a=1; Path=/; HttpOnly", "b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT", "c=3"], `tracked=${tracked}`);
+  }
+});
+
+test("the tracking header is removed on every status, in any case, every occurrence", async () => {
+  for (const status of [200, 201, 204, 206, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 410, 429, 500, 502, 503]) {
+    serve((req, res) => {
+      const headers = ["worker-tracking", TRACK, "WORKER-TRACKING", TRACK, "Worker-Tracking", "not even json", "ETag", '"v1"'];
+      if (status >= 300 && status < 400 && status !== 304) headers.push("Location", "/elsewhere");
+      if (status === 206) headers.push("Content-Range", "bytes 0-1/10");
+      res.writeHead(status, headers);
+      res.end(status === 204 || status === 304 ? undefined : "xy");
+    });
+    const res = await request(worker.url, `/status/${status}`);
+    assert.equal(res.status, status);
+    assert.ok(!headerNames(res).includes("worker-tracking"), `status ${status} leaked the header`);
+    assert.equal(res.headers.etag, '"v1"');
+  }
+});
+
+test("redirects are returned, not followed", async () => {
+  let followed = false;
+  serve((req, res) => {
+    if (req.url === "/target") { followed = true; res.end("followed"); return; }
+    res.writeHead(302, { location: "/target", "worker-tracking": TRACK, "set-cookie": "r=1" });
+    res.end();
+  });
+  const res = await request(worker.url, "/old");
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.location, "/target");
+  assert.deepEqual(res.headers["set-cookie"], ["r=1"]);
+  assert.equal(followed, false);
+  for (const status of [301, 307, 308]) {
+    serve((req, res) => { res.writeHead(status, { location: "https://elsewhere.example/x" }); res.end(); });
+    const r = await request(worker.url, "/r", { method: status >= 307 ? "POST" : "GET", body: status >= 307 ? "b" : undefined });
+    assert.equal(r.status, status);
+    assert.equal(r.headers.location, "https://elsewhere.example/x");
+  }
+});
+
+test("304 Not Modified keeps validators and has no body", async () => {
+  serve((req, res) => {
+    assert.equal(req.headers["if-none-match"], '"abc"');
+    res.writeHead(304, { etag: '"abc"', "cache-control": "max-age=10", "worker-tracking": TRACK });
+    res.end();
+  });
+  const res = await request(worker.url, "/cached", { headers: { "if-none-match": '"abc"' } });
+  assert.equal(res.status, 304);
+  assert.equal(res.headers.etag, '"abc"');
+  assert.equal(res.body.length, 0);
+});
+
+test("206 range responses pass through with Content-Range and Content-Length", async () => {
+  const full = Buffer.from("0123456789abcdefghij");
+  for (const tracked of [true, false]) {
+    serve((req, res) => {
+      assert.equal(req.headers.range, "bytes=5-9");
+      const h = { "content-range": `bytes 5-9/${full.length}`, "content-length": "5", "accept-ranges": "bytes", "content-type": "text/plain" };
+      if (tracked) h["worker-tracking"] = TRACK;
+      res.writeHead(206, h);
+      res.end(full.subarray(5, 10));
+    });
+    const res = await request(worker.url, "/file.txt", { headers: { range: "bytes=5-9" } });
+    assert.equal(res.status, 206);
+    assert.equal(res.headers["content-range"], "bytes 5-9/20");
+    assert.equal(res.headers["content-length"], "5");
+    assert.equal(res.body.toString(), "56789");
+  }
+});
+
+test("gzip bodies pass through still compressed, byte for byte", async () => {
+  const html = Buffer.from("<p>" + "tagrelay ".repeat(5000) + "</p>");
+  const gz = gzipSync(html);
+  for (const tracked of [true, false]) {
+    serve((req, res) => {
+      const h = { "content-type": "text/html", "content-encoding": "gzip", vary: "Accept-Encoding" };
+      if (tracked) h["worker-tracking"] = TRACK;
+      res.writeHead(200, h);
+      res.end(gz);
+    });
+    const res = await request(worker.url, "/gz", { headers: { "accept-encoding": "gzip" } });
+    assert.equal(res.headers["content-encoding"], "gzip", `tracked=${tracked}`);
+    assert.equal(sha256(res.body), sha256(gz), `tracked=${tracked}: body was re-encoded`);
+  }
+});
+
+test("HEAD: status and headers, no body, no tracking header", async () => {
+  serve((req, res) => {
+    res.writeHead(200, { "content-type": "text/html", "content-length": "1234", "worker-tracking": TRACK });
+    res.end();
+  });
+  const res = await request(worker.url, "/head", { method: "HEAD" });
+  assert.equal(res.status, 200);
+  assert.equal(seen.method, "HEAD");
+  assert.equal(res.body.length, 0);
+  assert.ok(!headerNames(res).includes("worker-tracking"));
+});
+
+test("client-sent tracking and hop-by-hop headers are not forwarded", async () => {
+  serve((req, res) => { res.end("ok"); });
+  await request(worker.url, "/h", {
+    headers: { "Worker-Tracking": '{"event_name":"Forged"}', connection: "x-hop", "x-hop": "secret", "keep-alive": "timeout=5", te: "trailers" },
+  });
+  assert.equal(seen.headers["worker-tracking"], undefined);
+  assert.equal(seen.headers["x-hop"], undefined);
+  assert.equal(seen.headers["keep-alive"], undefined);
+  assert.equal(seen.headers.te, undefined);
+});
+
+test("crafted paths and Host headers cannot change the upstream host", async () => {
+  serve((req, res) => { res.end("origin"); });
+  for (const path of ["//evil.example/x", "/@evil.example", "/%2e%2e/%2e%2e/etc", "/http://evil.example/"]) {
+    const res = await request(worker.url, path, { headers: { host: "evil.example", "x-forwarded-host": "evil.example" } });
+    assert.equal(res.body.toString(), "origin", path);
+    assert.equal(seen.headers.host, new URL(origin.url).host, path);
+  }
+});
+
+test("origin down: 502 with a short plain message, logged, quickly", async () => {
+  const port = await new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  const down = await startWorker({ ORIGIN_URL: `http://127.0.0.1:${port}`, DRY_RUN: "true" });
+  try {
+    const t0 = Date.now();
+    const res = await request(down.url, "/any/page?secret=1");
+    assert.equal(res.status, 502);
+    assert.match(res.headers["content-type"], /^text\/plain/);
+    assert.equal(res.body.toString(), "Bad Gateway: the origin server could not be reached.\n");
+    assert.ok(Date.now() - t0 < 5000);
+    const line = await down.line((l) => l.decision === "origin_error");
+    assert.equal(line.path, "/any/page");
+    assert.equal(line.status, 502);
+    assert.equal(line.level, "error");
+    assert.match(line.reason, /origin unreachable/);
+  } finally {
+    await down.close();
+  }
+});
+
+test("an invalid ORIGIN_URL answers 502 and logs which variable to fix", async () => {
+  const bad = await startWorker({ ORIGIN_URL: "ftp://nope" });
+  try {
+    const res = await request(bad.url, "/");
+    assert.equal(res.status, 502);
+    assert.equal(res.body.toString(), "Bad Gateway: the proxy is misconfigured.\n");
+    const line = await bad.line((l) => l.decision === "config_error");
+    assert.match(line.reason, /^ORIGIN_URL is invalid/);
+  } finally {
+    await bad.close();
+  }
+});

@@ -42,5 +42,16 @@ test-native:
 test-e2e: build
 	node --test --test-concurrency=1 tests/e2e/
 
+## bench: measure tagrelay against a bare passthrough and the seed worker; writes BENCHMARKS.md
+bench: build
+	scripts/setup-bench.sh
+	$(SETUP)
+	cd bench/matcher
+	cargo bench --locked --bench bot_matcher -- --noplot >&2
+	cargo build --locked --release --target wasm32-unknown-unknown --lib >&2
+	wasm-bindgen --target nodejs --out-dir pkg target/wasm32-unknown-unknown/release/tagrelay_matcher_bench.wasm
+	cd ../..
+	node bench/run.mjs
+
 clean:
-	rm -rf build target .wrangler
+	rm -rf build target .wrangler bench/matcher/target bench/matcher/pkg

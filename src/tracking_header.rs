@@ -125,27 +125,7 @@ pub fn decode(value: &str) -> Result<Vec<HeaderEvent>, DecodeError> {
     if text.len() > MAX_DECODED_BYTES * 4 / 3 + 4 {
         return Err(DecodeError::TooLarge { bytes: text.len() * 3 / 4 });
     }
-    let values = if starts_json(text) {
-        parse_json_parts(text)?
-    } else {
-        let mut values = Vec::new();
-        let mut total = 0;
-        for part in text.split(',').map(str::trim) {
-            let normalized: String = part.chars().map(|c| match c { '+' => '-', '/' => '_', c => c }).collect();
-            let bytes = BASE64.decode(normalized.as_bytes()).map_err(|e| DecodeError::BadBase64 { reason: e.to_string() })?;
-            total += bytes.len();
-            if total > MAX_DECODED_BYTES {
-                return Err(DecodeError::TooLarge { bytes: total });
-            }
-            let json = String::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
-            let json = json.trim();
-            if !starts_json(json) {
-                return Err(DecodeError::BadJson { reason: "decoded base64 does not start with { or [".into() });
-            }
-            values.extend(parse_json_parts(json)?);
-        }
-        values
-    };
+    let values = split_parts(text)?;
     if values.is_empty() {
         return Err(DecodeError::NoEvents);
     }
@@ -159,9 +139,14 @@ fn starts_json(text: &str) -> bool {
     text.starts_with('{') || text.starts_with('[')
 }
 
-/// Header values reach us as one char per byte (Latin-1). Rebuild the bytes and read them as
-/// UTF-8, so an origin that writes raw UTF-8 JSON into the header still works.
+/// The header as text. workerd decodes header bytes as UTF-8 and turns invalid bytes into
+/// U+FFFD, so that character means the origin sent bytes that are not UTF-8: reject rather
+/// than send mangled names. Runtimes that hand values over as Latin-1 (one char per byte) get
+/// their bytes rebuilt and read as UTF-8, so raw UTF-8 JSON works there too.
 fn header_text(value: &str) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
+    if value.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(DecodeError::NotUtf8);
+    }
     if value.is_ascii() || value.chars().any(|c| c as u32 > 0xFF) {
         return Ok(value.into());
     }
@@ -169,22 +154,58 @@ fn header_text(value: &str) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
     String::from_utf8(bytes).map(Into::into).map_err(|_| DecodeError::NotUtf8)
 }
 
-/// One JSON text, or several joined by `, ` (a header sent more than once): a flat list of
-/// the events.
-fn parse_json_parts(text: &str) -> Result<Vec<Value>, DecodeError> {
-    if text.len() > MAX_DECODED_BYTES {
-        return Err(DecodeError::TooLarge { bytes: text.len() });
-    }
+/// Splits a value that may be several header values joined by `, ` (any mix of JSON and
+/// base64url) into a flat list of events. A JSON part ends where its value ends; a base64
+/// part at the next comma (base64 has none).
+fn split_parts(text: &str) -> Result<Vec<Value>, DecodeError> {
     let flatten = |v: Value| match v {
         Value::Array(items) => items,
         other => vec![other],
     };
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => Ok(flatten(v)),
-        Err(first) => match serde_json::from_str::<Value>(&format!("[{text}]")) {
-            Ok(Value::Array(parts)) if parts.len() > 1 => Ok(parts.into_iter().flat_map(flatten).collect()),
-            _ => Err(DecodeError::BadJson { reason: first.to_string() }),
-        },
+    let mut events = Vec::new();
+    let mut decoded_total = 0;
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Err(DecodeError::BadJson { reason: "empty value after a comma".into() });
+        }
+        let (value, consumed) = if starts_json(rest) {
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+            let value = match stream.next() {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return Err(DecodeError::BadJson { reason: e.to_string() }),
+                None => return Err(DecodeError::Empty),
+            };
+            decoded_total += stream.byte_offset();
+            (value, stream.byte_offset())
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let part = rest[..end].trim();
+            let normalized: String = part.chars().map(|c| match c { '+' => '-', '/' => '_', c => c }).collect();
+            let bytes = BASE64.decode(normalized.as_bytes()).map_err(|e| DecodeError::BadBase64 { reason: e.to_string() })?;
+            decoded_total += bytes.len();
+            if decoded_total > MAX_DECODED_BYTES {
+                return Err(DecodeError::TooLarge { bytes: decoded_total });
+            }
+            let json = String::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
+            let json = json.trim();
+            if !starts_json(json) {
+                return Err(DecodeError::BadJson { reason: "decoded base64 does not start with { or [".into() });
+            }
+            let value = serde_json::from_str(json).map_err(|e| DecodeError::BadJson { reason: e.to_string() })?;
+            (value, end)
+        };
+        if decoded_total > MAX_DECODED_BYTES {
+            return Err(DecodeError::TooLarge { bytes: decoded_total });
+        }
+        events.extend(flatten(value));
+        rest = rest[consumed..].trim_start();
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after,
+            None if rest.is_empty() => return Ok(events),
+            None => return Err(DecodeError::BadJson { reason: format!("unexpected text after a value: {:.20}", rest) }),
+        }
     }
 }
 
@@ -385,6 +406,8 @@ mod tests {
         assert_eq!(decode(&latin1).unwrap()[0].event_name, "Caffè");
         let invalid: String = "{\"event_name\":\"a\u{e9}\"}".to_string();
         assert_eq!(decode(&invalid).unwrap_err(), DecodeError::NotUtf8);
+        assert_eq!(decode("{\"event_name\":\"\u{FFFD}\u{FFFD}\"}").unwrap_err(), DecodeError::NotUtf8);
+        assert_eq!(decode("{\"event_name\":\"Caffè ★\"}").unwrap()[0].event_name, "Caffè ★");
     }
 
     #[test]
@@ -394,6 +417,10 @@ mod tests {
         let joined = format!("{}, {}", b64(r#"{"event_name":"A"}"#), b64(r#"[{"event_name":"B"},{"event_name":"C"}]"#));
         assert_eq!(decode(&joined).unwrap().len(), 3);
         assert_eq!(decode(&format!("{}, !!", b64(r#"{"event_name":"A"}"#))).unwrap_err().code(), "bad_base64");
+        let mixed = format!(r#"{{"event_name":"A","custom_data":{{"note":"a, b"}}}}, {}, [{{"event_name":"C"}}]"#, b64(r#"{"event_name":"B"}"#));
+        assert_eq!(decode(&mixed).unwrap().iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>(), ["A", "B", "C"]);
+        assert_eq!(decode(r#"{"event_name":"A"} {"event_name":"B"}"#).unwrap_err().code(), "bad_json");
+        assert_eq!(decode(r#"{"event_name":"A"},"#).unwrap_err().code(), "bad_json");
     }
 
     #[test]

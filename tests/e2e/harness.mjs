@@ -106,9 +106,8 @@ export function request(base, path, { method = "GET", headers = {}, body, cf } =
     if ((typeof body === "string" || Buffer.isBuffer(body)) && !Object.keys(h).some((k) => k.toLowerCase() === "content-length")) {
       h["content-length"] = String(Buffer.byteLength(body));
     }
-    const req = http.request(base + path, { method, headers: h }, async (res) => {
-      const data = await readBody(res);
-      resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: data });
+    const req = http.request(base + path, { method, headers: h, maxHeaderSize: 1 << 20 }, (res) => {
+      readBody(res).then((data) => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: data }), reject);
     });
     req.on("error", reject);
     const iterable = body && typeof body !== "string" && !Buffer.isBuffer(body) && (body[Symbol.asyncIterator] || body[Symbol.iterator]);

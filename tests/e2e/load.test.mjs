@@ -1,0 +1,83 @@
+// Load: many tracked requests at once must give exactly one event each, with distinct ids,
+// none lost and none duplicated, also when the Graph API fails first attempts.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { startServer, startGraph, startWorker, waitFor, BROWSER_UA, TOKEN, PIXEL } from "./harness.mjs";
+
+const TOTAL = 1000;
+const CONCURRENCY = 50;
+let origin, graph, worker;
+
+before(async () => {
+  origin = await startServer((req, res) => {
+    // No event_id: tagrelay must give every request its own.
+    res.writeHead(200, { "content-type": "text/html", "worker-tracking": JSON.stringify({ event_name: "ViewContent", custom_data: { path: req.url } }) });
+    res.end("<p>product</p>");
+  });
+  graph = await startGraph();
+  worker = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+});
+after(async () => { await worker?.close(); origin?.close(); graph?.close(); });
+
+async function hammer(prefix) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  let next = 0, ok = 0;
+  const one = () => new Promise((resolve, reject) => {
+    const i = next++;
+    http.get(`${worker.url}/${prefix}/${i}`, { agent, headers: { "user-agent": BROWSER_UA, "cf-connecting-ip": "198.51.100.1" } }, (res) => {
+      res.resume();
+      res.on("end", () => { if (res.statusCode === 200) ok++; resolve(); });
+    }).on("error", reject);
+  });
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next < TOTAL) await one(); }));
+  agent.destroy();
+  return ok;
+}
+
+/** Every event the mock accepted (answered 2xx), by the page path it came from. */
+function accepted() {
+  return graph.requests.filter((r) => r.accepted).flatMap((r) => r.json.data);
+}
+
+function checkExactlyOnce(prefix) {
+  const events = accepted().filter((e) => e.custom_data.path.startsWith(`/${prefix}/`));
+  const paths = new Set(events.map((e) => e.custom_data.path));
+  const ids = new Set(events.map((e) => e.event_id));
+  assert.equal(events.length, TOTAL, "events accepted");
+  assert.equal(paths.size, TOTAL, "one event per page view");
+  assert.equal(ids.size, TOTAL, "distinct event ids");
+}
+
+test(`${TOTAL} tracked requests at concurrency ${CONCURRENCY}: exactly ${TOTAL} events`, { timeout: 120_000 }, async () => {
+  graph.reset();
+  graph.defaultReply = (r) => { r.accepted = true; return { status: 200, body: { events_received: 1, fbtrace_id: "t" } }; };
+  assert.equal(await hammer("load"), TOTAL);
+  await waitFor(() => accepted().length >= TOTAL, 60_000, `${TOTAL} events`);
+  await new Promise((r) => setTimeout(r, 500));
+  checkExactlyOnce("load");
+  assert.equal(graph.requests.length, TOTAL, "no duplicate deliveries");
+});
+
+test(`the same with a 500 on the first attempt of every tenth event: retried, none lost`, { timeout: 120_000 }, async () => {
+  graph.reset();
+  const failedOnce = new Set();
+  graph.defaultReply = (r) => {
+    const path = r.json.data[0].custom_data.path;
+    const n = Number(path.split("/").pop());
+    if (n % 10 === 0 && !failedOnce.has(path)) {
+      failedOnce.add(path);
+      return { status: 500, body: { error: { message: "try again", code: 2, is_transient: true } } };
+    }
+    r.accepted = true;
+    return { status: 200, body: { events_received: 1, fbtrace_id: "t" } };
+  };
+  assert.equal(await hammer("flaky"), TOTAL);
+  await waitFor(() => accepted().length >= TOTAL, 60_000, `${TOTAL} events`);
+  await new Promise((r) => setTimeout(r, 500));
+  checkExactlyOnce("flaky");
+  assert.equal(failedOnce.size, TOTAL / 10);
+  assert.equal(graph.requests.length, TOTAL + TOTAL / 10, "one retry per failed first attempt, nothing else");
+  const retried = worker.lines().filter((l) => l.path.startsWith("/flaky/") && l.decision === "sent" && l.attempts === 2);
+  assert.equal(retried.length, TOTAL / 10);
+});

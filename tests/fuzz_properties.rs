@@ -1,0 +1,190 @@
+//! Property-based fuzzing with a fixed budget (`FUZZ_CASES` cases per property, default
+//! 3,000), run by `cargo test`: the header decoder, the PII normalizer, the fbc/fbp parser
+//! and the cookie parser never panic, and every accepted header yields valid CAPI events.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use serde_json::{json, Value};
+use tagrelay::bots::BotMatcher;
+use tagrelay::click_ids::{fbc, fbclid_from_query, fbp, is_valid_meta_id};
+use tagrelay::client_ip::client_ip;
+use tagrelay::config::{Delivery, MetaConfig};
+use tagrelay::cookies::cookie;
+use tagrelay::pii::{is_sha256_hex, normalize_and_hash};
+use tagrelay::request_facts::{RequestFacts, ResponseFacts};
+use tagrelay::tracking::{plan, Inputs, Plan};
+use tagrelay::tracking_header::{decode, ACTION_SOURCES, MAX_EVENTS};
+
+const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
+
+fn config() -> Config {
+    let cases = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    Config { cases, failure_persistence: Some(Box::new(FileFailurePersistence::Off)), ..Config::default() }
+}
+
+/// Checks one CAPI body the way the Conversions API would: the fields it requires, in the
+/// forms it accepts.
+fn assert_valid_capi_body(body: &Value) {
+    let data = body["data"].as_array().expect("data array");
+    assert!(!data.is_empty() && data.len() <= MAX_EVENTS);
+    for e in data {
+        let name = e["event_name"].as_str().expect("event_name");
+        assert!(!name.trim().is_empty() && !name.chars().any(char::is_control));
+        assert!(e["event_time"].as_u64().expect("event_time") > 1_600_000_000);
+        assert!(!e["event_id"].as_str().expect("event_id").is_empty());
+        let url = e["event_source_url"].as_str().expect("event_source_url");
+        assert!(url.starts_with("http://") || url.starts_with("https://"));
+        assert!(ACTION_SOURCES.contains(&e["action_source"].as_str().expect("action_source")));
+        let user = e["user_data"].as_object().expect("user_data");
+        assert!(user.contains_key("client_user_agent"));
+        for (k, v) in user {
+            match k.as_str() {
+                "client_ip_address" => assert!(v.as_str().unwrap().parse::<std::net::IpAddr>().is_ok()),
+                "client_user_agent" => assert!(!v.as_str().unwrap().is_empty()),
+                "fbp" | "fbc" => assert!(is_valid_meta_id(v.as_str().unwrap()), "{k}={v}"),
+                _ => {
+                    let hashes = v.as_array().expect("hashed fields are arrays");
+                    assert!(!hashes.is_empty());
+                    for h in hashes {
+                        let h = h.as_str().unwrap();
+                        assert!(is_sha256_hex(h) && h == h.to_ascii_lowercase(), "{k}: {h}");
+                    }
+                }
+            }
+        }
+        if let Some(cd) = e.get("custom_data") {
+            let cd = cd.as_object().expect("custom_data object");
+            if let Some(v) = cd.get("value") {
+                assert!(v.is_number());
+            }
+            if let Some(c) = cd.get("currency") {
+                let c = c.as_str().unwrap();
+                assert!(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
+            }
+        }
+    }
+    serde_json::to_string(body).expect("serializable");
+}
+
+fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> Plan {
+    let meta = MetaConfig { delivery: Delivery::DryRun { reason: "fuzz", events_url: None }, test_event_code: None, bot_score_threshold: 30 };
+    let request = RequestFacts {
+        method: "GET".into(),
+        url: url.into(),
+        user_agent: Some(BROWSER.into()),
+        cf_connecting_ip: Some("203.0.113.1".into()),
+        cookie: Some(cookie_header.into()),
+        ..Default::default()
+    };
+    let response = ResponseFacts { status: 200, ..Default::default() };
+    let mut n = 0u32;
+    let mut ids = || {
+        n += 1;
+        format!("id-{n}")
+    };
+    plan(header, &Inputs { request: &request, response: &response, meta: &meta, bots, now_ms: 1_763_900_000_000 }, &mut ids)
+}
+
+/// Arbitrary JSON values, biased toward the fields the decoder knows.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        ".{0,20}".prop_map(Value::String),
+        "[A-Za-z@. +0-9-]{0,24}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((field_name(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+fn field_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "event_name", "event_id", "custom_data", "contents", "user_data", "event_source_url", "action_source",
+            "opt_out", "data_processing_options", "value", "currency", "content_ids", "num_items", "id",
+            "em", "ph", "fn", "ln", "ct", "st", "zp", "country", "db", "ge", "external_id",
+        ])
+        .prop_map(str::to_string),
+        "[a-z_]{1,10}",
+    ]
+}
+
+/// Headers an origin might plausibly send: an event object with random fields, plain or
+/// base64url, sometimes in an array.
+fn header() -> impl Strategy<Value = String> {
+    (
+        "[A-Za-z]{1,20}",
+        prop::collection::vec((field_name(), json_value()), 0..6),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(name, fields, base64, array)| {
+            let mut obj: serde_json::Map<String, Value> = fields.into_iter().collect();
+            obj.insert("event_name".into(), Value::String(name));
+            let value = if array { json!([Value::Object(obj)]) } else { Value::Object(obj) };
+            let text = value.to_string();
+            if base64 {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+            } else {
+                text
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn decoder_never_panics_on_any_text(s in ".{0,300}") {
+        let _ = decode(&s);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_json_like_text(s in "[\\[\\]{}\",:a-z0-9 \\\\.-]{0,200}") {
+        let _ = decode(&s);
+    }
+
+    #[test]
+    fn every_accepted_header_yields_valid_capi_events(h in header(), cookies in ".{0,80}", query in "[a-zA-Z0-9=&_%-]{0,40}") {
+        static BOTS: std::sync::OnceLock<BotMatcher> = std::sync::OnceLock::new();
+        let bots = BOTS.get_or_init(|| BotMatcher::new().unwrap());
+        let url = format!("https://shop.example/p?{query}");
+        match run_plan(&h, bots, &cookies, &url) {
+            Plan::Send(out) => assert_valid_capi_body(&serde_json::to_value(&out.request).unwrap()),
+            Plan::Reject(e) => prop_assert!(!e.to_string().is_empty()),
+            Plan::Skip(rule) => prop_assert!(false, "a browser was skipped: {rule}"),
+        }
+    }
+
+    #[test]
+    fn pii_normalizer_never_panics_and_hashes_are_hex(key in prop::sample::select(vec!["em","ph","fn","ln","ct","st","zp","country","db","ge","external_id","other"]), value in ".{0,64}") {
+        if let Some(h) = normalize_and_hash(key, &value) {
+            prop_assert!(is_sha256_hex(&h));
+            prop_assert_eq!(h.clone(), h.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn click_id_parsers_never_panic_and_only_return_valid_ids(c in ".{0,80}", q in ".{0,80}", now in any::<u64>()) {
+        if let Some(v) = fbp(Some(&c)) { prop_assert!(is_valid_meta_id(&v)); }
+        let now = now % 10_000_000_000_000;
+        if let Some(v) = fbc(Some(&c), fbclid_from_query(&q), now) { prop_assert!(is_valid_meta_id(&v), "{}", v); }
+    }
+
+    #[test]
+    fn cookie_parser_never_panics_and_returns_a_slice_of_the_header(h in ".{0,120}", name in "[a-z_]{1,6}") {
+        if let Some(v) = cookie(&h, &name) { prop_assert!(h.contains(v)); }
+    }
+
+    #[test]
+    fn client_ip_never_panics_and_returns_an_ip(s in ".{0,40}") {
+        if let Some(ip) = client_ip(Some(&s)) { prop_assert!(ip.parse::<std::net::IpAddr>().is_ok()); }
+    }
+}

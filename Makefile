@@ -18,11 +18,13 @@ setup:
 WORKER_SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
 
 ## build: build the Worker into build/ (wasm + JS shim); a no-op when nothing changed
-build: build/index.js
+build: build/worker/shim.mjs
 
-build/index.js: $(WORKER_SOURCES)
+# CUSTOM_SHIM makes worker-build bundle our JS entry (src/edge/entry.js) around the wasm.
+build/worker/shim.mjs: $(WORKER_SOURCES)
 	$(SETUP)
-	worker-build --release >&2
+	rm -rf build
+	CUSTOM_SHIM=src/edge/entry.js worker-build --release >&2
 	touch $@
 
 ## dev: the Worker on http://127.0.0.1:$(DEV_PORT) in front of the demo origin, dry run

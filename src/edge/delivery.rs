@@ -1,5 +1,7 @@
-//! Sending events to the Conversions API (or logging them in dry run), with the retry
-//! policy of [`crate::retry`], and logging one line for the outcome.
+//! Delivering events: dry run is logged here; a live delivery becomes a [`PendingDelivery`]
+//! that the JS entry sends (its own `fetch` costs far less CPU than one driven from wasm
+//! through futures and closures), asking this module after each attempt what to do next, so
+//! the retry policy of [`crate::retry`] and every log line stay in Rust.
 
 use super::{js, log};
 use crate::capi_event::EventsRequest;
@@ -8,33 +10,27 @@ use crate::graph_response;
 use crate::log_line::{Decision, RequestLabel};
 use crate::retry::{self, AttemptResult, Next, ATTEMPT_TIMEOUT_MS};
 use crate::tracking::Outgoing;
-use futures_util::future::{select, Either};
 use serde_json::{json, Value};
-use std::time::Duration;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, Request, RequestInit, Response};
+use wasm_bindgen::prelude::*;
 
-/// Delivers (or logs) `outgoing` and logs the outcome.
-pub async fn deliver(label: &RequestLabel, delivery: &Delivery, outgoing: Outgoing) {
+/// Logs a dry run, or returns the delivery for the JS entry to send.
+pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> Option<PendingDelivery> {
     let summary = summary(&outgoing.request, outgoing.replay);
     match delivery {
         Delivery::DryRun { reason, events_url } => {
             let payload = serde_json::to_value(&outgoing.request).unwrap_or(Value::Null);
             let mut fields = summary;
             fields.extend([("reason", json!(reason)), ("events_url", json!(events_url)), ("payload", payload)]);
-            log::line(label, Decision::DryRun, fields);
+            log::line(&label, Decision::DryRun, fields);
+            None
         }
-        Delivery::Live(endpoint) => {
-            let body = match serde_json::to_string(&outgoing.request) {
-                Ok(body) => body,
-                Err(e) => {
-                    log::line(label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
-                    return;
-                }
-            };
-            send_with_retries(label, endpoint, &body, summary).await;
-        }
+        Delivery::Live(endpoint) => match serde_json::to_string(&outgoing.request) {
+            Ok(body) => Some(PendingDelivery { label, fields: summary, endpoint, body, started_ms: js::now_ms() }),
+            Err(e) => {
+                log::line(&label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
+                None
+            }
+        },
     }
 }
 
@@ -48,32 +44,73 @@ fn summary(request: &EventsRequest, replay: bool) -> Vec<(&'static str, Value)> 
     ]
 }
 
-async fn send_with_retries(label: &RequestLabel, endpoint: &MetaEndpoint, body: &str, mut fields: Vec<(&'static str, Value)>) {
-    let started = js::now_ms();
-    let mut attempt = 1;
-    loop {
-        let result = attempt_once(endpoint, body).await;
+/// One CAPI request in flight: what to POST, and the policy for its attempts. The same body,
+/// so the same `event_id`s, goes out on every attempt.
+#[wasm_bindgen]
+pub struct PendingDelivery {
+    label: RequestLabel,
+    fields: Vec<(&'static str, Value)>,
+    endpoint: &'static MetaEndpoint,
+    body: String,
+    started_ms: u64,
+}
+
+#[wasm_bindgen]
+impl PendingDelivery {
+    /// The events URL (no token in it).
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.endpoint.events_url.clone()
+    }
+
+    /// The JSON body.
+    #[wasm_bindgen(getter)]
+    pub fn body(&self) -> String {
+        self.body.clone()
+    }
+
+    /// The `Authorization` header value.
+    #[wasm_bindgen(getter)]
+    pub fn authorization(&self) -> String {
+        format!("Bearer {}", self.endpoint.access_token)
+    }
+
+    /// Milliseconds after which an attempt (request and answer body) is aborted.
+    #[wasm_bindgen(getter, js_name = timeoutMs)]
+    pub fn timeout_ms(&self) -> u32 {
+        ATTEMPT_TIMEOUT_MS as u32
+    }
+
+    /// Attempt `attempt` (from 1) ended: with an answer (`status`, `text`), a timeout, or a
+    /// network `error`. Returns the milliseconds to wait before the next attempt, or -1 when
+    /// the delivery is over (and logged).
+    #[wasm_bindgen(js_name = attemptDone)]
+    pub fn attempt_done(&mut self, attempt: u32, status: u16, text: &str, error: Option<String>, timed_out: bool) -> i32 {
+        let result = if timed_out {
+            AttemptResult::TimedOut
+        } else if let Some(message) = error {
+            AttemptResult::NetworkError(message)
+        } else {
+            AttemptResult::Answered(graph_response::parse(status, text))
+        };
+        let elapsed = js::now_ms().saturating_sub(self.started_ms);
+        let mut fields = std::mem::take(&mut self.fields);
         match retry::next(attempt, &result, js::random()) {
             Next::RetryAfter(ms) => {
-                worker::Delay::from(Duration::from_millis(ms)).await;
-                attempt += 1;
+                self.fields = fields;
+                return i32::try_from(ms).unwrap_or(i32::MAX);
             }
             Next::Delivered(accepted) => {
                 fields.extend([
                     ("events_received", json!(accepted.events_received)),
                     ("fbtrace_id", json!(accepted.fbtrace_id)),
                     ("attempts", json!(attempt)),
-                    ("ms", json!(js::now_ms().saturating_sub(started))),
+                    ("ms", json!(elapsed)),
                 ]);
-                log::line(label, Decision::Sent, fields);
-                return;
+                log::line(&self.label, Decision::Sent, fields);
             }
             Next::GiveUp => {
-                fields.extend([
-                    ("reason", json!(retry::describe(&result))),
-                    ("attempts", json!(attempt)),
-                    ("ms", json!(js::now_ms().saturating_sub(started))),
-                ]);
+                fields.extend([("reason", json!(retry::describe(&result))), ("attempts", json!(attempt)), ("ms", json!(elapsed))]);
                 if let AttemptResult::Answered(Err(e)) = &result {
                     fields.extend([
                         ("http_status", json!(e.status)),
@@ -82,42 +119,9 @@ async fn send_with_retries(label: &RequestLabel, endpoint: &MetaEndpoint, body: 
                         ("fbtrace_id", json!(e.fbtrace_id)),
                     ]);
                 }
-                log::line(label, Decision::Failed, fields);
-                return;
+                log::line(&self.label, Decision::Failed, fields);
             }
         }
+        -1
     }
-}
-
-/// One POST, aborted after [`ATTEMPT_TIMEOUT_MS`].
-async fn attempt_once(endpoint: &MetaEndpoint, body: &str) -> AttemptResult {
-    let controller = match AbortController::new() {
-        Ok(c) => c,
-        Err(e) => return AttemptResult::NetworkError(js::describe(&e)),
-    };
-    let exchange = Box::pin(post(endpoint, body, controller.signal()));
-    let timeout = worker::Delay::from(Duration::from_millis(ATTEMPT_TIMEOUT_MS));
-    match select(exchange, timeout).await {
-        Either::Left((Ok((status, text)), _)) => AttemptResult::Answered(graph_response::parse(status, &text)),
-        Either::Left((Err(e), _)) => AttemptResult::NetworkError(js::describe(&e)),
-        Either::Right(_) => {
-            controller.abort();
-            AttemptResult::TimedOut
-        }
-    }
-}
-
-async fn post(endpoint: &MetaEndpoint, body: &str, signal: AbortSignal) -> Result<(u16, String), JsValue> {
-    let headers = Headers::new()?;
-    headers.set("content-type", "application/json")?;
-    headers.set("authorization", &format!("Bearer {}", endpoint.access_token))?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(body));
-    init.set_signal(Some(&signal));
-    let request = Request::new_with_str_and_init(&endpoint.events_url, &init)?;
-    let response: Response = JsFuture::from(js::global_fetch(&request)).await?.dyn_into()?;
-    let text = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
-    Ok((response.status(), text))
 }

@@ -1,10 +1,13 @@
 //! The Workers adapter: the only code that touches `worker`/`web_sys` types.
 //!
-//! The hot path is kept close to a bare passthrough: the request is re-issued to the origin
-//! (a handful of JS calls), and a response without the tracking header is handed back as the
-//! very same JS object, untouched. Only a tracked response is rebuilt (same status, headers
-//! minus the tracking header, and the origin's body stream), and all tracking work happens in
-//! `ctx.wait_until`, after the response is on its way.
+//! The request path is split by temperature. The hot path, every request, runs in the
+//! JavaScript entry (`src/edge/entry.js`): it re-issues the request to the origin with the
+//! forwarding rules this module hands it once per isolate ([`configure`]), and a response
+//! without the tracking header goes back as the very same object, with no call into wasm at
+//! all. A JS↔wasm call costs more than the rest of a passthrough, so wasm is entered only for
+//! tracked responses ([`track`], inside `ctx.waitUntil`, after the response) and for the
+//! rare error paths ([`origin_error`], [`config_error`], [`strip_failed`]), where every
+//! decision, log line and error response is made here.
 
 mod delivery;
 mod facts;
@@ -14,65 +17,87 @@ mod log;
 mod settings;
 
 use crate::log_line::{Decision, RequestLabel};
-use crate::request_facts::RequestFacts;
+use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::tracking::{plan, Inputs, Plan};
+use crate::upstream::HOP_BY_HOP_REQUEST_HEADERS;
+use delivery::PendingDelivery;
 use serde_json::json;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use web_sys::{Request, Response};
-use worker::{event, Context, Env};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let config = match settings::config(&env) {
-        Ok(config) => config,
-        Err(err) => {
-            log::line(&facts::label(&req, None), Decision::ConfigError, [("reason", json!(err.to_string()))]);
-            return Ok(forward::error_response(forward::MISCONFIGURED_STATUS, forward::MISCONFIGURED_BODY)?);
+/// The forwarding rules for the JS hot path, from the configuration (parsed once per
+/// isolate): `{origin: string|null, trackingHeader, dropHeaders: string[]}`, or
+/// `{error: string}` when `ORIGIN_URL` or `TRACKING_HEADER` is invalid.
+#[wasm_bindgen]
+pub fn configure(env: &JsValue) -> JsValue {
+    let rules = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| {
+        let _ = js_sys::Reflect::set(&rules, &JsValue::from_str(k), v);
+    };
+    match settings::config(env) {
+        Ok(config) => {
+            let origin = config.origin.as_ref().map_or(JsValue::NULL, |o| JsValue::from_str(o.as_str()));
+            let drop: js_sys::Array = HOP_BY_HOP_REQUEST_HEADERS
+                .iter()
+                .copied()
+                .chain([config.tracking_header.as_str()])
+                .map(JsValue::from_str)
+                .collect();
+            set("origin", &origin);
+            set("trackingHeader", &JsValue::from_str(&config.tracking_header));
+            set("dropHeaders", &drop);
         }
-    };
-    let upstream = match forward::upstream_request(&req, config) {
-        Ok(upstream) => upstream,
-        Err(err) => return Ok(origin_error(&req, "could not build the origin request", err)?),
-    };
-    let response = match forward::send(&upstream).await {
-        Ok(response) => response,
-        Err(err) => return Ok(origin_error(&req, "origin unreachable", err)?),
-    };
-    let Some(header_value) = forward::header(&response.headers(), &config.tracking_header) else {
-        return Ok(response);
-    };
-    let (response, response_facts) = match forward::strip_tracking_header(response, &config.tracking_header) {
-        Ok(stripped) => stripped,
-        Err((original, err)) => {
-            // The runtime refused to rebuild the response (e.g. a 101 upgrade): serve it as is.
-            log::line(&facts::label(&req, Some(original.status())), Decision::Rejected, [
-                ("reason", json!(format!("cannot remove the tracking header from this response: {}", js::describe(&err)))),
-            ]);
-            return Ok(original);
-        }
-    };
-    let request_facts = facts::request_facts(&req);
-    ctx.wait_until(async move {
-        track(header_value, request_facts, response_facts, config).await;
-    });
-    Ok(response)
+        Err(err) => set("error", &JsValue::from_str(&err.to_string())),
+    }
+    rules.into()
 }
 
-/// 502 to the client, the reason to the log.
-fn origin_error(req: &Request, what: &str, err: JsValue) -> worker::Result<Response> {
+/// The configuration is invalid: log why, answer 502.
+#[wasm_bindgen]
+pub fn config_error(env: &JsValue, req: &Request) -> Result<Response, JsValue> {
+    let reason = match settings::config(env) {
+        Err(err) => err.to_string(),
+        Ok(_) => "configuration error".to_string(),
+    };
+    log::line(&facts::label(req, Some(forward::MISCONFIGURED_STATUS)), Decision::ConfigError, [("reason", json!(reason))]);
+    forward::error_response(forward::MISCONFIGURED_STATUS, forward::MISCONFIGURED_BODY)
+}
+
+/// The origin could not be reached (`error` is what `fetch` threw): log why, answer 502.
+#[wasm_bindgen]
+pub fn origin_error(req: &Request, error: &JsValue) -> Result<Response, JsValue> {
     log::line(&facts::label(req, Some(forward::BAD_GATEWAY_STATUS)), Decision::OriginError, [
-        ("reason", json!(format!("{what}: {}", js::describe(&err)))),
+        ("reason", json!(format!("origin unreachable: {}", js::describe(error)))),
     ]);
-    Ok(forward::error_response(forward::BAD_GATEWAY_STATUS, forward::BAD_GATEWAY_BODY)?)
+    forward::error_response(forward::BAD_GATEWAY_STATUS, forward::BAD_GATEWAY_BODY)
+}
+
+/// The runtime refused to rebuild a tracked response (a 101 upgrade, say); it was served
+/// as the origin sent it. Log that, since the header then reached the client.
+#[wasm_bindgen]
+pub fn strip_failed(req: &Request, status: u16, error: &JsValue) {
+    log::line(&facts::label(req, Some(status)), Decision::Rejected, [
+        ("code", json!("not_rebuildable")),
+        ("reason", json!(format!("cannot remove the tracking header from this response: {}", js::describe(error)))),
+    ]);
+}
+
+/// Tracking for one response that carried the header, run from `ctx.waitUntil`: decides and
+/// logs, and returns the delivery for the JS entry to send when there is one.
+#[wasm_bindgen]
+pub fn track(env: &JsValue, header_value: &str, req: &Request, status: u16, cf_cache_status: Option<String>, age: Option<String>) -> Option<PendingDelivery> {
+    let config = settings::config(env).ok()?;
+    let response = ResponseFacts { status, cf_cache_status, age };
+    run_tracking(header_value, facts::request_facts(req), response, config)
 }
 
 /// Everything after the response: decide, then send or log.
-async fn track(
-    header_value: String,
+fn run_tracking(
+    header_value: &str,
     request: RequestFacts,
     response: crate::request_facts::ResponseFacts,
     config: &'static crate::config::Config,
-) {
+) -> Option<PendingDelivery> {
     let label = RequestLabel {
         method: request.method.clone(),
         path: crate::upstream::path_only(&request.url).to_string(),
@@ -83,20 +108,26 @@ async fn track(
         Ok(meta) => meta,
         Err(err) => {
             log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
-            return;
+            return None;
         }
     };
     let bots = match settings::bot_matcher() {
         Ok(bots) => bots,
         Err(err) => {
             log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
-            return;
+            return None;
         }
     };
     let inputs = Inputs { request: &request, response: &response, meta, bots, now_ms: js::now_ms() };
-    match plan(&header_value, &inputs, &mut js::random_uuid) {
-        Plan::Skip(rule) => log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]),
-        Plan::Reject(err) => log::line(&label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]),
-        Plan::Send(outgoing) => delivery::deliver(&label, &meta.delivery, *outgoing).await,
+    match plan(header_value, &inputs, &mut js::random_uuid) {
+        Plan::Skip(rule) => {
+            log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
+            None
+        }
+        Plan::Reject(err) => {
+            log::line(&label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
+            None
+        }
+        Plan::Send(outgoing) => delivery::prepare(label, &meta.delivery, *outgoing),
     }
 }

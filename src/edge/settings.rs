@@ -5,13 +5,13 @@ use crate::bots::{BotMatcher, BotPatternError};
 use crate::config::{Config, ConfigError, ALL_VARS};
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use worker::Env;
+use wasm_bindgen::JsValue;
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 static BOTS: OnceLock<Result<BotMatcher, BotPatternError>> = OnceLock::new();
 
 /// The configuration, parsed from `env` on the first request of the isolate.
-pub fn config(env: &Env) -> Result<&'static Config, &'static ConfigError> {
+pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
     CONFIG
         .get_or_init(|| {
             let values: HashMap<&str, String> = ALL_VARS

@@ -1,4 +1,4 @@
-// Test harness: runs the built Worker (build/index.js) in workerd through the Miniflare API,
+// Test harness: runs the built Worker (build/worker/shim.mjs) in workerd through the Miniflare API,
 // with real HTTP servers on 127.0.0.1 playing the origin and the Graph API.
 import http from "node:http";
 import { createHash } from "node:crypto";
@@ -57,7 +57,7 @@ export async function startWorker(vars) {
   const logs = [];
   const mf = new Miniflare({
     modules: true,
-    scriptPath: "build/index.js",
+    scriptPath: "build/worker/shim.mjs",
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: vars,

@@ -1,0 +1,146 @@
+// tagrelay's Worker entry: the per-request hot path, kept in JavaScript on purpose.
+//
+// A call from JS into wasm (and the promise plumbing of an async Rust handler) costs more CPU
+// than the rest of a passthrough, so this file forwards every request and hands back every
+// untracked response without entering wasm. The forwarding rules (origin, tracking header,
+// headers to drop) come from Rust once per isolate (`configure`); wasm is entered again only
+// for a tracked response (`track`, in waitUntil, after the response) and on error paths,
+// where Rust decides, logs and answers.
+//
+// This is worker-build's CUSTOM_SHIM template: `$SNIPPET_*` are filled in at build time.
+import * as wasm from "./index_bg.js";
+import wasmModule from "./index.wasm";
+$SNIPPET_JS_IMPORTS
+
+function instantiate() {
+  const instance = new WebAssembly.Instance(wasmModule, {
+    "./index_bg.js": wasm,
+    $SNIPPET_WASM_IMPORTS
+  });
+  wasm.__wbg_set_wasm(instance.exports);
+  instance.exports.__wbindgen_start?.();
+}
+instantiate();
+
+// A panic aborts the wasm instance (a WebAssembly.RuntimeError); start a fresh one so the
+// next request is served normally.
+function recover(error) {
+  if (error instanceof WebAssembly.RuntimeError) {
+    console.error("tagrelay: wasm trapped, reinstantiating", error);
+    instantiate();
+  }
+}
+
+// `Connection` tokens that name the connection's own semantics, not headers to drop.
+const CONNECTION_KEEP = new Set(["upgrade", "close", "keep-alive"]);
+
+let rules = null; // { origin, trackingHeader, dropHeaders } or { error }, per isolate
+
+/** The path and query of an absolute URL (workerd's URLs always have a path). */
+function pathAndQuery(url) {
+  const slash = url.indexOf("/", url.indexOf("://") + 3);
+  return slash < 0 ? "/" : url.slice(slash);
+}
+
+/** The request to send upstream: same method, headers and streamed body; redirects returned. */
+function upstreamRequest(request) {
+  const url = request.url;
+  const target = rules.origin === null ? url : rules.origin + pathAndQuery(url);
+  const upstream = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
+  const headers = upstream.headers;
+  for (const name of rules.dropHeaders) headers.delete(name);
+  const connection = request.headers.get("connection");
+  if (connection !== null) {
+    for (const token of connection.split(",")) {
+      const name = token.trim();
+      if (name !== "" && !CONNECTION_KEEP.has(name.toLowerCase())) headers.delete(name);
+    }
+  }
+  if (rules.origin !== null) {
+    const start = url.indexOf("://") + 3;
+    const end = url.indexOf("/", start);
+    headers.set("x-forwarded-host", url.slice(start, end < 0 ? url.length : end));
+    headers.set("x-forwarded-proto", url.startsWith("https:") ? "https" : "http");
+  }
+  return upstream;
+}
+
+/**
+ * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
+ * each attempt whether to retry and when, and logs the outcome.
+ */
+async function deliver(job) {
+  try {
+    const init = { method: "POST", headers: { "content-type": "application/json", authorization: job.authorization }, body: job.body };
+    for (let attempt = 1; ; attempt++) {
+      let status = 0, text = "", error, timedOut = false;
+      try {
+        const response = await fetch(job.url, { ...init, signal: AbortSignal.timeout(job.timeoutMs) });
+        status = response.status;
+        text = await response.text();
+      } catch (e) {
+        timedOut = e?.name === "TimeoutError";
+        error = String(e?.message ?? e);
+      }
+      const wait = job.attemptDone(attempt, status, text, error, timedOut);
+      if (wait < 0) return;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  } finally {
+    job.free();
+  }
+}
+
+/** A 502 for when even the error path fails: short, no detail. */
+function badGateway(error) {
+  recover(error);
+  console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "origin_error", status: 502, reason: `internal error: ${error}` }));
+  return new Response("Bad Gateway\n", { status: 502, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    let response;
+    try {
+      if (rules === null) rules = wasm.configure(env);
+      if (rules.error !== undefined) return wasm.config_error(env, request);
+      response = await fetch(upstreamRequest(request));
+    } catch (error) {
+      try {
+        return wasm.origin_error(request, error);
+      } catch (inner) {
+        return badGateway(inner);
+      }
+    }
+
+    const name = rules.trackingHeader;
+    const value = response.headers.get(name);
+    if (value === null) return response;
+
+    let stripped;
+    try {
+      const headers = new Headers(response.headers);
+      headers.delete(name);
+      stripped = new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+    } catch (error) {
+      wasm.strip_failed(request, response.status, error);
+      return response;
+    }
+    const source = response.headers;
+    const status = response.status;
+    const cacheStatus = source.get("cf-cache-status") ?? undefined;
+    const age = source.get("age") ?? undefined;
+    ctx.waitUntil(
+      Promise.resolve()
+        .then(() => {
+          const job = wasm.track(env, value, request, status, cacheStatus, age);
+          return job === undefined ? undefined : deliver(job);
+        })
+        .catch((error) => {
+          recover(error);
+          console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "failed", reason: `internal error: ${error}` }));
+        }),
+    );
+    return stripped;
+  },
+};

@@ -112,6 +112,7 @@ const GRAPH = `http://127.0.0.1:${graphPort}`;
 // ---------- workerd with the three Workers ----------
 copyFileSync(join(ROOT, "bench/workers/bare.js"), join(work, "bare.js"));
 copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
+copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
 copyFileSync(join(ROOT, "build/worker/shim.mjs"), join(work, "shim.mjs"));
 copyFileSync(join(ROOT, "build/worker/index.wasm"), join(work, "index.wasm"));
 
@@ -123,12 +124,14 @@ const config :Workerd.Config = (
     (name = "bare", worker = .bare),
     (name = "seed", worker = .seed),
     (name = "tagrelay", worker = .tagrelay),
+    (name = "floor", worker = .floor),
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "bare", address = "127.0.0.1:${ports.bare}", http = (), service = "bare"),
     (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
     (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
+    (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
   ],
 );
 const bare :Workerd.Worker = (
@@ -139,6 +142,12 @@ const bare :Workerd.Worker = (
 );
 const seed :Workerd.Worker = (
   modules = [(name = "seed.js", esModule = embed "seed.js")],
+  compatibilityDate = "${COMPAT}",
+  bindings = [${text("ORIGIN", ORIGIN)}, ${text("GRAPH", GRAPH)}],
+  globalOutbound = "net",
+);
+const floor :Workerd.Worker = (
+  modules = [(name = "floor.js", esModule = embed "floor.js")],
   compatibilityDate = "${COMPAT}",
   bindings = [${text("ORIGIN", ORIGIN)}, ${text("GRAPH", GRAPH)}],
   globalOutbound = "net",
@@ -156,7 +165,7 @@ const tagrelay :Workerd.Worker = (
 }
 
 async function startWorkerd(tag) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort() };
+  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort() };
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -185,6 +194,7 @@ const scenarios = [
   { key: "c", name: "seed-like JS Worker, tracked page", url: `http://127.0.0.1:${main.ports.seed}/tracked` },
   { key: "d", name: "tagrelay, untracked page", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked` },
   { key: "e", name: "tagrelay, tracked page (event sent)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked` },
+  { key: "f", name: "floor: bare + one POST in waitUntil, tracked page", url: `http://127.0.0.1:${main.ports.floor}/tracked` },
 ];
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
@@ -212,7 +222,7 @@ const med = Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, {
 if (QUICK) {
   for (const s of scenarios) console.log(`${s.key} ${s.name}: ${med[s.key].rps.toFixed(0)} req/s p50 ${med[s.key].p50.toFixed(2)} ms cpu ${med[s.key].cpuPer1k === null ? "-" : (med[s.key].cpuPer1k * 1000).toFixed(1) + " ms/1k"}`);
   const x = (k) => (med[k].cpuPer1k / med.b.cpuPer1k).toFixed(2);
-  console.log(`cpu vs b: c ${x("c")}  d ${x("d")}  e ${x("e")}   e/c ${(med.e.cpuPer1k / med.c.cpuPer1k).toFixed(2)}   p50 d/b ${(med.d.p50 / med.b.p50).toFixed(2)}`);
+  console.log(`cpu vs b: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}   e/c ${(med.e.cpuPer1k / med.c.cpuPer1k).toFixed(2)}   p50 d/b ${(med.d.p50 / med.b.p50).toFixed(2)}`);
   process.exit(0);
 }
 
@@ -269,7 +279,7 @@ const ratio = (x, y) => x / y;
 const r = {
   dCpu: ratio(med.d.cpuPer1k, med.b.cpuPer1k), dP50: ratio(med.d.p50, med.b.p50),
   eCpu: ratio(med.e.cpuPer1k, med.b.cpuPer1k), eVsC: ratio(med.e.cpuPer1k, med.c.cpuPer1k),
-  cCpu: ratio(med.c.cpuPer1k, med.b.cpuPer1k),
+  cCpu: ratio(med.c.cpuPer1k, med.b.cpuPer1k), fCpu: ratio(med.f.cpuPer1k, med.b.cpuPer1k), eVsF: ratio(med.e.cpuPer1k, med.f.cpuPer1k),
 };
 const memFlat = Math.max(streamUntracked.growthMiB, streamTracked.growthMiB) < 64;
 const warmUs = Math.max(matcher.browserNs, matcher.crawlerNs) / 1000;
@@ -311,7 +321,8 @@ carry over to other machines better than the absolute numbers do.
   (waitUntil work included: 0.5 s settle time), divided by the requests wrk completed.
 - ${ROUNDS} rounds, scenario order rotated each round; the tables show medians.
 - Baselines: (b) \`bench/workers/bare.js\`, a passthrough that only calls \`fetch\`;
-  (c) \`bench/workers/seed.js\`, the seed's worker (strip header, tiny bot regex, CAPI post in waitUntil).
+  (c) \`bench/workers/seed.js\`, the seed's worker (strip header, tiny bot regex, CAPI post in waitUntil);
+  (f) \`bench/workers/floor.js\`, the bare passthrough plus one POST in waitUntil: the floor for any tagger.
 
 ## Throughput, latency, CPU
 
@@ -319,7 +330,7 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}×
+Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (e)/(f) CPU ${r.eVsF.toFixed(2)}×
 
 ## Budget
 

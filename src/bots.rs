@@ -74,6 +74,9 @@ impl LookaroundPattern {
 pub struct BotMatcher {
     /// All lookaround-free patterns in one regex; `None` when there are none.
     plain: Option<Regex>,
+    /// The cores of all lookaround patterns in one regex: a UA that matches none of them
+    /// (almost every browser) needs no per-pattern check, so it is scanned twice, not 2 + N times.
+    any_core: Option<Regex>,
     lookaround: Vec<LookaroundPattern>,
 }
 
@@ -90,29 +93,34 @@ impl BotMatcher {
             Regex::new(source).map_err(|e| BotPatternError::Pattern { pattern: pattern.to_string(), reason: e.to_string() })
         };
         let mut plain = Vec::new();
+        let mut cores = Vec::new();
         let mut lookaround = Vec::new();
         for p in patterns {
             let p = &js_to_rust_syntax(p);
             match split_lookaround(p) {
                 None => plain.push(format!("(?:{p})")),
-                Some((behind, core, ahead)) => lookaround.push(LookaroundPattern {
+                Some((behind, core, ahead)) => {
+                    cores.push(format!("(?:{core})"));
+                    lookaround.push(LookaroundPattern {
                     core: compile(&format!("{FLAGS}{core}"), p)?,
                     not_after: behind.map(|b| compile(&format!("{FLAGS}(?:{b})$"), p)).transpose()?,
                     not_before: ahead.map(|a| compile(&format!("{FLAGS}^(?:{a})"), p)).transpose()?,
-                }),
+                    });
+                }
             }
         }
-        let plain = match plain.is_empty() {
-            true => None,
-            false => Some(compile(&format!("{FLAGS}{}", plain.join("|")), "<combined list>")?),
+        let union = |parts: Vec<String>, what: &str| match parts.is_empty() {
+            true => Ok(None),
+            false => compile(&format!("{FLAGS}{}", parts.join("|")), what).map(Some),
         };
-        Ok(BotMatcher { plain, lookaround })
+        Ok(BotMatcher { plain: union(plain, "<combined list>")?, any_core: union(cores, "<lookaround cores>")?, lookaround })
     }
 
     /// True when `user_agent` matches any crawler pattern.
     pub fn is_bot(&self, user_agent: &str) -> bool {
         let ua = user_agent.as_bytes();
-        self.plain.as_ref().is_some_and(|re| re.is_match(ua)) || self.lookaround.iter().any(|p| p.is_match(ua))
+        self.plain.as_ref().is_some_and(|re| re.is_match(ua))
+            || (self.any_core.as_ref().is_some_and(|re| re.is_match(ua)) && self.lookaround.iter().any(|p| p.is_match(ua)))
     }
 }
 

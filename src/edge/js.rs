@@ -5,10 +5,6 @@ use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The global `fetch`, on a `web_sys::Request`, returning the JS `Response` untouched.
-    #[wasm_bindgen(js_name = fetch)]
-    pub fn global_fetch(request: &web_sys::Request) -> js_sys::Promise;
-
     #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
     fn crypto_random_uuid() -> String;
 }

@@ -123,7 +123,11 @@ export default {
       headers.delete(name);
       stripped = new Response(response.body, { status: response.status, statusText: response.statusText, headers });
     } catch (error) {
-      wasm.strip_failed(request, response.status, error);
+      try {
+        wasm.strip_failed(request, response.status, error);
+      } catch (inner) {
+        recover(inner);
+      }
       return response;
     }
     const source = response.headers;

@@ -158,6 +158,15 @@ test("a base64url header with non-ASCII product names", async () => {
   assert.equal(graph.requests[0].json.data[0].custom_data.content_name, "Pecorino Sardo – stagionato ★ Caffè");
 });
 
+test("raw UTF-8 JSON in the header works too", async () => {
+  const json = JSON.stringify({ event_name: "ViewContent", custom_data: { content_name: "Caffè ★" } });
+  // Node writes header strings as Latin-1 bytes: this sends the UTF-8 bytes of `json` as they are.
+  originSends({ "worker-tracking": Buffer.from(json).toString("latin1") });
+  const { line } = await visit("/raw-utf8");
+  assert.equal(line.decision, "sent");
+  assert.equal(graph.requests[0].json.data[0].custom_data.content_name, "Caffè ★");
+});
+
 test("an array of events goes in one request", async () => {
   originSends({ "worker-tracking": JSON.stringify([{ event_name: "AddToCart", event_id: "c1" }, { event_name: "InitiateCheckout", event_id: "c2" }]) });
   const { line } = await visit("/multi");

@@ -36,6 +36,19 @@ const CONNECTION_KEEP = new Set(["upgrade", "close", "keep-alive"]);
 
 let rules = null; // { origin, trackingHeader, dropHeaders } or { error }, per isolate
 
+// Headers that announce a speculative load (prefetch, prerender, preview).
+const PURPOSE_HEADERS = ["sec-purpose", "purpose", "x-purpose", "x-moz"];
+
+/** The speculative-load hints of a request, joined, or undefined. */
+function purpose(headers) {
+  let joined;
+  for (const name of PURPOSE_HEADERS) {
+    const v = headers.get(name);
+    if (v !== null) joined = joined === undefined ? v : `${joined}, ${v}`;
+  }
+  return joined;
+}
+
 /** The path and query of an absolute URL (workerd's URLs always have a path). */
 function pathAndQuery(url) {
   const slash = url.indexOf("/", url.indexOf("://") + 3);
@@ -130,14 +143,20 @@ export default {
       }
       return response;
     }
-    const source = response.headers;
     const status = response.status;
-    const cacheStatus = source.get("cf-cache-status") ?? undefined;
-    const age = source.get("age") ?? undefined;
+    const source = response.headers;
     ctx.waitUntil(
       Promise.resolve()
         .then(() => {
-          const job = wasm.track(env, value, request, status, cacheStatus, age);
+          const h = request.headers;
+          const bot = request.cf?.botManagement;
+          const job = wasm.track(
+            env, value, request.method, request.url,
+            h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
+            h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
+            h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
+            status, source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
+          );
           return job === undefined ? undefined : deliver(job);
         })
         .catch((error) => {

@@ -83,12 +83,42 @@ pub fn strip_failed(req: &Request, status: u16, error: &JsValue) {
 }
 
 /// Tracking for one response that carried the header, run from `ctx.waitUntil`: decides and
-/// logs, and returns the delivery for the JS entry to send when there is one.
+/// logs, and returns the delivery for the JS entry to send when there is one. The JS entry
+/// reads the request's facts and passes them in this one call, so tracking crosses into wasm
+/// once per response (reading them through `web_sys` took a crossing per header).
 #[wasm_bindgen]
-pub fn track(env: &JsValue, header_value: &str, req: &Request, status: u16, cf_cache_status: Option<String>, age: Option<String>) -> Option<PendingDelivery> {
+#[allow(clippy::too_many_arguments)]
+pub fn track(
+    env: &JsValue,
+    header_value: &str,
+    method: String,
+    url: String,
+    user_agent: Option<String>,
+    cf_connecting_ip: Option<String>,
+    cookie: Option<String>,
+    referer: Option<String>,
+    purpose: Option<String>,
+    ray: Option<String>,
+    verified_bot: Option<bool>,
+    bot_score: Option<f64>,
+    status: u16,
+    cf_cache_status: Option<String>,
+    age: Option<String>,
+) -> Option<PendingDelivery> {
     let config = settings::config(env).ok()?;
-    let response = ResponseFacts { status, cf_cache_status, age };
-    run_tracking(header_value, facts::request_facts(req), response, config)
+    let request = RequestFacts {
+        method,
+        url,
+        user_agent,
+        cf_connecting_ip,
+        cookie,
+        referer,
+        purpose,
+        verified_bot,
+        bot_score: facts::bot_score(bot_score),
+        ray,
+    };
+    run_tracking(header_value, request, ResponseFacts { status, cf_cache_status, age }, config)
 }
 
 /// Everything after the response: decide, then send or log.

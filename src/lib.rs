@@ -5,8 +5,9 @@
 //! - a pure core (every module below but [`edge`]) with no `worker` types: decoding,
 //!   validation, bot rules, payload building, hashing, config parsing and retry policy.
 //!   It compiles and is unit-tested natively with `cargo test`.
-//! - [`edge`], the thin Workers adapter (wasm32 only) that does the I/O: it forwards the
-//!   request, strips the header, gathers the facts the core needs and posts the event.
+//! - [`edge`], the thin Workers adapter (wasm32 only): the exports that the JS entry
+//!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked
+//!   responses and error paths, the delivery policy driver and the log writer.
 
 pub mod bots;
 pub mod cache_replay;

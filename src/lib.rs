@@ -2,10 +2,10 @@
 //! response header into Meta Conversions API events, sent after the response is on its way.
 //!
 //! The crate is split in two:
-//! - a pure core (every module below but [`edge`]) with no `worker` types: decoding,
+//! - a pure core (every module below but `edge`) with no `worker` types: decoding,
 //!   validation, bot rules, payload building, hashing, config parsing and retry policy.
 //!   It compiles and is unit-tested natively with `cargo test`.
-//! - [`edge`], the thin Workers adapter (wasm32 only): the exports that the JS entry
+//! - `edge`, the thin Workers adapter (wasm32 only): the exports that the JS entry
 //!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked
 //!   responses and error paths, the delivery policy driver and the log writer.
 

@@ -49,16 +49,18 @@ function purpose(headers) {
   return joined;
 }
 
-/** The path and query of an absolute URL (workerd's URLs always have a path). */
-function pathAndQuery(url) {
-  const slash = url.indexOf("/", url.indexOf("://") + 3);
-  return slash < 0 ? "/" : url.slice(slash);
-}
-
 /** The request to send upstream: same method, headers and streamed body; redirects returned. */
 function upstreamRequest(request) {
   const url = request.url;
-  const target = rules.origin === null ? url : rules.origin + pathAndQuery(url);
+  let target = url;
+  let host;
+  if (rules.origin !== null) {
+    // Split the absolute URL once into authority and path+query (workerd's URLs have a path).
+    const hostStart = url.indexOf("://") + 3;
+    const pathStart = url.indexOf("/", hostStart);
+    host = url.slice(hostStart, pathStart < 0 ? url.length : pathStart);
+    target = rules.origin + (pathStart < 0 ? "/" : url.slice(pathStart));
+  }
   const upstream = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
   const headers = upstream.headers;
   for (const name of rules.dropHeaders) headers.delete(name);
@@ -69,10 +71,8 @@ function upstreamRequest(request) {
       if (name !== "" && !CONNECTION_KEEP.has(name.toLowerCase())) headers.delete(name);
     }
   }
-  if (rules.origin !== null) {
-    const start = url.indexOf("://") + 3;
-    const end = url.indexOf("/", start);
-    headers.set("x-forwarded-host", url.slice(start, end < 0 ? url.length : end));
+  if (host !== undefined) {
+    headers.set("x-forwarded-host", host);
     headers.set("x-forwarded-proto", url.startsWith("https:") ? "https" : "http");
   }
   return upstream;

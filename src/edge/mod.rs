@@ -118,20 +118,11 @@ pub fn track(
         bot_score: facts::bot_score(bot_score),
         ray,
     };
-    run_tracking(header_value, request, ResponseFacts { status, cf_cache_status, age }, config)
-}
-
-/// Everything after the response: decide, then send or log.
-fn run_tracking(
-    header_value: &str,
-    request: RequestFacts,
-    response: crate::request_facts::ResponseFacts,
-    config: &'static crate::config::Config,
-) -> Option<PendingDelivery> {
+    let response = ResponseFacts { status, cf_cache_status, age };
     let label = RequestLabel {
         method: request.method.clone(),
         path: crate::upstream::path_only(&request.url).to_string(),
-        status: Some(response.status),
+        status: Some(status),
         ray: request.ray.clone(),
     };
     let meta = match &config.meta {

@@ -2,8 +2,7 @@
 // never break a page, never send a bad event, and always leave a log line saying why.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startServer, startGraph, startWorker, request, headerNames, TOKEN, PIXEL } from "./harness.mjs";
+import { startServer, startGraph, startWorker, request, headerNames, TOKEN, PIXEL, freePort } from "./harness.mjs";
 import { RETRY } from "./policy.mjs";
 
 let origin, graph, worker;
@@ -139,7 +138,7 @@ test("Graph 401 / code 190 (invalid token): no retry, logged without the token",
 });
 
 test("Graph API unreachable (connection refused): retried, then failed with a network reason", { timeout: 30_000 }, async () => {
-  const port = await new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  const port = await freePort();
   const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: `http://127.0.0.1:${port}` });
   try {
     origin.handler = tracked();

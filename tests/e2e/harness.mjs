@@ -3,6 +3,7 @@
 import http from "node:http";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
+import net from "node:net";
 import { Miniflare } from "miniflare";
 
 export const BROWSER_UA =
@@ -20,6 +21,13 @@ export async function startServer(defaultHandler) {
   await once(server, "listening");
   server.url = `http://127.0.0.1:${server.address().port}`;
   return server;
+}
+
+/** A loopback port nothing listens on (bound, then released): an unreachable server. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
 }
 
 export async function readBody(stream) {

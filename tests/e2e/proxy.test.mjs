@@ -4,8 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import net from "node:net";
-import { startServer, startWorker, request, readBody, sha256, patternChunks, headerNames, BROWSER_UA } from "./harness.mjs";
+import { startServer, startWorker, request, readBody, sha256, patternChunks, headerNames, BROWSER_UA, freePort } from "./harness.mjs";
 
 const TRACK = JSON.stringify({ event_name: "PageView" });
 let origin, worker, seen;
@@ -232,7 +231,7 @@ test("crafted paths and Host headers cannot change the upstream host", async () 
 });
 
 test("origin down: 502 with a short plain message, logged, quickly", async () => {
-  const port = await new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  const port = await freePort();
   const down = await startWorker({ ORIGIN_URL: `http://127.0.0.1:${port}`, DRY_RUN: "true" });
   try {
     const t0 = Date.now();

@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startServer, startGraph, startWorker, request, readBody, headerNames, TOKEN, PIXEL } from "./harness.mjs";
+import { startServer, startGraph, startWorker, request, readBody, headerNames, TOKEN, PIXEL, freePort } from "./harness.mjs";
 
 let origin, graph, worker, seen = [];
 before(async () => {
@@ -76,7 +76,7 @@ test("the token travels only in the Authorization header, never in a URL", async
 });
 
 test("error responses are short and reveal no configuration", async () => {
-  const port = await new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  const port = await freePort();
   const down = await startWorker({ ORIGIN_URL: `http://127.0.0.1:${port}`, META_ACCESS_TOKEN: TOKEN, META_PIXEL_ID: PIXEL });
   const bad = await startWorker({ ORIGIN_URL: "https://user:pass@origin.internal.example/secret-path", META_ACCESS_TOKEN: TOKEN });
   try {

@@ -3,12 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import net from "node:net";
-import { startServer, startGraph, request, waitFor, headerNames, TOKEN, PIXEL } from "./harness.mjs";
-
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
+import { startServer, startGraph, request, waitFor, headerNames, freePort, TOKEN, PIXEL } from "./harness.mjs";
 
 let origin, graph, dev, output = "";
 

@@ -9,6 +9,11 @@
 //!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked
 //!   responses and error paths, the delivery policy driver and the log writer.
 
+// The crawler patterns' compile half, run by build.rs; here only for its unit tests.
+#[cfg(test)]
+mod bot_compile;
+#[cfg(test)]
+mod bot_syntax;
 pub mod bots;
 pub mod cache_replay;
 pub mod capi_event;

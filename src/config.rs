@@ -4,6 +4,7 @@
 //! Proxy settings (`ORIGIN_URL`, `TRACKING_HEADER`) must be valid for the Worker to serve at
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
 
+use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use std::fmt;
 
 /// Variable: `scheme://host[:port]` of the origin; unset forwards to the request's own URL.
@@ -24,9 +25,12 @@ pub const VAR_META_TEST_EVENT_CODE: &str = "META_TEST_EVENT_CODE";
 pub const VAR_DRY_RUN: &str = "DRY_RUN";
 /// Variable: requests whose Cloudflare bot score is below this are bots (0 disables).
 pub const VAR_BOT_SCORE_THRESHOLD: &str = "BOT_SCORE_THRESHOLD";
+/// Variable: milliseconds during which page views' events are collected into one request
+/// (0 sends each page view's events on their own); see [`crate::batching`].
+pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 9] = [
+pub const ALL_VARS: [&str; 10] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -36,6 +40,7 @@ pub const ALL_VARS: [&str; 9] = [
     VAR_META_TEST_EVENT_CODE,
     VAR_DRY_RUN,
     VAR_BOT_SCORE_THRESHOLD,
+    VAR_BATCH_WINDOW_MS,
 ];
 
 /// Default tracking header name.
@@ -153,6 +158,8 @@ pub struct MetaEndpoint {
     pub events_url: String,
     /// The access token, sent only in `Authorization: Bearer`.
     pub access_token: String,
+    /// How long events are collected before a send; 0 sends each page view's at once.
+    pub batch_window_ms: u32,
 }
 
 impl fmt::Debug for MetaEndpoint {
@@ -160,6 +167,7 @@ impl fmt::Debug for MetaEndpoint {
         f.debug_struct("MetaEndpoint")
             .field("events_url", &self.events_url)
             .field("access_token", &"<redacted>")
+            .field("batch_window_ms", &self.batch_window_ms)
             .finish()
     }
 }
@@ -267,6 +275,12 @@ fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, Config
             .filter(|n| *n <= 99)
             .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v))?,
     };
+    let batch_window_ms = match get(VAR_BATCH_WINDOW_MS) {
+        None => DEFAULT_WINDOW_MS,
+        Some(v) => v.parse::<u32>().ok().filter(|n| *n <= MAX_WINDOW_MS).ok_or_else(|| {
+            ConfigError::invalid(VAR_BATCH_WINDOW_MS, "milliseconds from 0 (send each page view's events at once) to 5000", &v)
+        })?,
+    };
     let events_url = pixel
         .as_ref()
         .map(|p| format!("{}/{}/{}/events", base.trim_end_matches('/'), version, p));
@@ -274,7 +288,7 @@ fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, Config
         (true, events_url, _) => Delivery::DryRun { reason: "DRY_RUN is true", events_url },
         (false, None, _) => Delivery::DryRun { reason: "META_PIXEL_ID is not set", events_url: None },
         (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
-        (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token }),
+        (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
     Ok(MetaConfig { delivery, test_event_code, bot_score_threshold })
 }
@@ -356,7 +370,8 @@ mod tests {
             meta.delivery,
             Delivery::Live(MetaEndpoint {
                 events_url: "http://127.0.0.1:9/v26.0/123456/events".into(),
-                access_token: "EAAB-secret".into()
+                access_token: "EAAB-secret".into(),
+                batch_window_ms: 250,
             })
         );
         assert_eq!(meta.test_event_code.as_deref(), Some("TEST123"));
@@ -407,5 +422,14 @@ mod tests {
     #[test]
     fn bot_threshold_zero_disables() {
         assert_eq!(parse(&[("BOT_SCORE_THRESHOLD", "0")]).unwrap().meta.unwrap().bot_score_threshold, 0);
+        let live = |window: &str| {
+            parse(&[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("BATCH_WINDOW_MS", window)]).unwrap().meta.map(|m| m.delivery)
+        };
+        assert!(matches!(live("0"), Ok(Delivery::Live(MetaEndpoint { batch_window_ms: 0, .. }))));
+        assert!(matches!(live("5000"), Ok(Delivery::Live(MetaEndpoint { batch_window_ms: 5000, .. }))));
+        for bad in ["5001", "-1", "1s"] {
+            let err = live(bad).unwrap_err();
+            assert!(err.var() == "BATCH_WINDOW_MS" && err.to_string().contains("5000"), "{err}");
+        }
     }
 }

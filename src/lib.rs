@@ -14,6 +14,7 @@
 mod bot_compile;
 #[cfg(test)]
 mod bot_syntax;
+pub mod batching;
 pub mod bots;
 pub mod cache_replay;
 pub mod capi_event;

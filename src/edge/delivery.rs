@@ -1,37 +1,72 @@
-//! Delivering events: dry run is logged here; a live delivery becomes a [`PendingDelivery`]
-//! that the JS entry sends (its own `fetch` costs far less CPU than one driven from wasm
-//! through futures and closures), asking this module after each attempt what to do next, so
-//! the retry policy of [`crate::retry`] and every log line stay in Rust.
+//! Delivering events: dry run is logged here; live events join the isolate's batch
+//! ([`crate::batching`]) and leave it as a [`PendingDelivery`] that the JS entry sends (its
+//! own `fetch` costs far less CPU than one driven from wasm through futures and closures),
+//! asking this module after each attempt what to do next, so the retry policy of
+//! [`crate::retry`] and every log line stay in Rust.
 
 use super::{js, log};
-use crate::capi_event::EventsRequest;
+use crate::batching::{self, Admission, Batch};
+use crate::capi_event::{EventsRequest, ServerEvent};
 use crate::config::{Delivery, MetaEndpoint};
 use crate::graph_response;
 use crate::log_line::{Decision, RequestLabel};
 use crate::retry::{self, AttemptResult, Next, ATTEMPT_TIMEOUT_MS};
 use crate::tracking::Outgoing;
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
-/// Logs a dry run, or returns the delivery for the JS entry to send.
-pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> Option<PendingDelivery> {
-    let summary = summary(&outgoing.request, outgoing.replay);
+/// [`prepare`]'s answer when the page view has nothing more to do.
+pub const NOTHING_TO_SEND: i32 = -1;
+/// [`PendingDelivery::attempt_done`]'s answer when the delivery is over (and logged).
+const DONE: i32 = -1;
+/// [`PendingDelivery::attempt_done`]'s answer when the batch must be sent in parts.
+const SPLIT: i32 = -2;
+
+/// One page view's events, with what its log lines say.
+struct Group {
+    label: RequestLabel,
+    fields: Vec<(&'static str, Value)>,
+    events: Vec<ServerEvent>,
+    test_event_code: Option<String>,
+}
+
+thread_local! {
+    /// The isolate's batch (a Worker isolate runs one thread).
+    static BATCH: RefCell<Batch<Group>> = RefCell::new(Batch::default());
+}
+
+/// Logs a dry run, or adds the events to the batch. Returns what the page view's `waitUntil`
+/// must do: [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to wait before
+/// sending it.
+pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> i32 {
+    let fields = summary(&outgoing.request, outgoing.replay);
     match delivery {
         Delivery::DryRun { reason, events_url } => {
             let payload = serde_json::to_value(&outgoing.request).unwrap_or(Value::Null);
-            let mut fields = summary;
+            let mut fields = fields;
             fields.extend([("reason", json!(reason)), ("events_url", json!(events_url)), ("payload", payload)]);
             log::line(&label, Decision::DryRun, fields);
-            None
+            NOTHING_TO_SEND
         }
-        Delivery::Live(endpoint) => match serde_json::to_string(&outgoing.request) {
-            Ok(body) => Some(PendingDelivery { label, fields: summary, endpoint, body, started_ms: js::now_ms() }),
-            Err(e) => {
-                log::line(&label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
-                None
+        Delivery::Live(endpoint) => {
+            let EventsRequest { data: events, test_event_code } = outgoing.request;
+            let count = events.len();
+            let group = Group { label, fields, events, test_event_code };
+            match BATCH.with(|b| b.borrow_mut().admit(group, count, endpoint.batch_window_ms)) {
+                Admission::OpenedWindow(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
+                Admission::SendNow => 0,
+                Admission::Joined => NOTHING_TO_SEND,
             }
-        },
+        }
     }
+}
+
+/// Takes the batch for sending; `None` when it is empty (already sent because it was full).
+pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
+    let groups = BATCH.with(|b| b.borrow_mut().take());
+    PendingDelivery::new(endpoint, groups)
 }
 
 /// Names, ids and count of the events, for every line about them.
@@ -44,15 +79,52 @@ fn summary(request: &EventsRequest, replay: bool) -> Vec<(&'static str, Value)> 
     ]
 }
 
-/// One CAPI request in flight: what to POST, and the policy for its attempts. The same body,
-/// so the same `event_id`s, goes out on every attempt.
+/// The request body of several page views' events: [`EventsRequest`], borrowed.
+#[derive(Serialize)]
+struct Body<'a> {
+    data: Vec<&'a ServerEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_event_code: Option<&'a str>,
+}
+
+/// One CAPI request in flight, for the events of one or more page views: what to POST, and
+/// the policy for its attempts. The same body, so the same `event_id`s, goes out on every
+/// attempt.
 #[wasm_bindgen]
 pub struct PendingDelivery {
-    label: RequestLabel,
-    fields: Vec<(&'static str, Value)>,
+    groups: Vec<Group>,
     endpoint: &'static MetaEndpoint,
     body: String,
     started_ms: u64,
+}
+
+impl PendingDelivery {
+    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>) -> Option<PendingDelivery> {
+        let test_event_code = groups.first()?.test_event_code.as_deref();
+        let body = Body { data: groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
+        match serde_json::to_string(&body) {
+            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms() }),
+            Err(e) => {
+                for g in groups {
+                    log::line(&g.label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
+                }
+                None
+            }
+        }
+    }
+
+    /// Logs one line per page view, with what they share.
+    fn log_each(&mut self, decision: Decision, shared: Vec<(&'static str, Value)>) {
+        let page_views = self.groups.len();
+        for g in &mut self.groups {
+            let mut fields = std::mem::take(&mut g.fields);
+            fields.extend(shared.iter().cloned());
+            if page_views > 1 {
+                fields.push(("batch_page_views", json!(page_views)));
+            }
+            log::line(&g.label, decision, fields);
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -82,8 +154,9 @@ impl PendingDelivery {
     }
 
     /// Attempt `attempt` (from 1) ended: with an answer (`status`, `text`), a timeout, or a
-    /// network `error`. Returns the milliseconds to wait before the next attempt, or -1 when
-    /// the delivery is over (and logged).
+    /// network `error`. Returns the milliseconds to wait before the next attempt, -1 when the
+    /// delivery is over (and logged), or -2 when Meta refused a batch as a whole: send
+    /// [`PendingDelivery::split`]'s parts instead.
     #[wasm_bindgen(js_name = attemptDone)]
     pub fn attempt_done(&mut self, attempt: u32, status: u16, text: &str, error: Option<String>, timed_out: bool) -> i32 {
         let result = if timed_out {
@@ -93,35 +166,36 @@ impl PendingDelivery {
         } else {
             AttemptResult::Answered(graph_response::parse(status, text))
         };
+        if batching::should_split(&result, self.groups.len()) {
+            return SPLIT;
+        }
         let elapsed = js::now_ms().saturating_sub(self.started_ms);
-        let mut fields = std::mem::take(&mut self.fields);
         match retry::next(attempt, &result, js::random()) {
-            Next::RetryAfter(ms) => {
-                self.fields = fields;
-                return i32::try_from(ms).unwrap_or(i32::MAX);
-            }
-            Next::Delivered(accepted) => {
-                fields.extend([
-                    ("events_received", json!(accepted.events_received)),
-                    ("fbtrace_id", json!(accepted.fbtrace_id)),
-                    ("attempts", json!(attempt)),
-                    ("ms", json!(elapsed)),
-                ]);
-                log::line(&self.label, Decision::Sent, fields);
-            }
+            Next::RetryAfter(ms) => return i32::try_from(ms).unwrap_or(i32::MAX),
+            Next::Delivered(accepted) => self.log_each(Decision::Sent, vec![
+                ("events_received", json!(accepted.events_received)),
+                ("fbtrace_id", json!(accepted.fbtrace_id)),
+                ("attempts", json!(attempt)),
+                ("ms", json!(elapsed)),
+            ]),
             Next::GiveUp => {
-                fields.extend([("reason", json!(retry::describe(&result))), ("attempts", json!(attempt)), ("ms", json!(elapsed))]);
+                let mut shared = vec![("reason", json!(retry::describe(&result))), ("attempts", json!(attempt)), ("ms", json!(elapsed))];
                 if let AttemptResult::Answered(Err(e)) = &result {
-                    fields.extend([
+                    shared.extend([
                         ("http_status", json!(e.status)),
                         ("code", json!(e.code)),
                         ("subcode", json!(e.subcode)),
                         ("fbtrace_id", json!(e.fbtrace_id)),
                     ]);
                 }
-                log::line(&self.label, Decision::Failed, fields);
+                self.log_each(Decision::Failed, shared);
             }
         }
-        -1
+        DONE
+    }
+
+    /// The batch as one delivery per page view (after `attemptDone` answered -2).
+    pub fn split(&mut self) -> Vec<PendingDelivery> {
+        std::mem::take(&mut self.groups).into_iter().filter_map(|g| PendingDelivery::new(self.endpoint, vec![g])).collect()
     }
 }

@@ -78,11 +78,19 @@ function upstreamRequest(request) {
   return upstream;
 }
 
+// `attemptDone` answers: the delivery is over; or Meta refused a batch as a whole, so send
+// each page view's events on their own (src/batching.rs).
+const DONE = -1;
+const SPLIT = -2;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
  * each attempt whether to retry and when, and logs the outcome.
  */
 async function deliver(job) {
+  let parts = [];
   try {
     const init = { method: "POST", headers: { "content-type": "application/json", authorization: job.authorization }, body: job.body };
     for (let attempt = 1; ; attempt++) {
@@ -95,13 +103,36 @@ async function deliver(job) {
         timedOut = e?.name === "TimeoutError";
         error = String(e?.message ?? e);
       }
-      const wait = job.attemptDone(attempt, status, text, error, timedOut);
-      if (wait < 0) return;
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      const next = job.attemptDone(attempt, status, text, error, timedOut);
+      if (next === SPLIT) parts = job.split();
+      if (next === DONE || next === SPLIT) break;
+      await sleep(next);
     }
   } finally {
     job.free();
   }
+  await Promise.all(parts.map(deliver));
+}
+
+/**
+ * Tracking for a response that carried the header, in waitUntil: Rust decides and logs, and
+ * batches the events (src/batching.rs); the page view that opened the batch's window waits
+ * for it to close, then sends the batch.
+ */
+async function track(request, env, value, status, source) {
+  const h = request.headers;
+  const bot = request.cf?.botManagement;
+  const wait = wasm.track(
+    env, value, request.method, request.url,
+    h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
+    h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
+    h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
+    status, source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
+  );
+  if (wait < 0) return;
+  if (wait > 0) await sleep(wait);
+  const job = wasm.take_batch(env);
+  if (job !== undefined) await deliver(job);
 }
 
 /** A 502 for when even the error path fails: short, no detail. */
@@ -145,24 +176,12 @@ export default {
     }
     const status = response.status;
     const source = response.headers;
+    // Deferred: the response goes out before any tracking work runs.
     ctx.waitUntil(
-      Promise.resolve()
-        .then(() => {
-          const h = request.headers;
-          const bot = request.cf?.botManagement;
-          const job = wasm.track(
-            env, value, request.method, request.url,
-            h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
-            h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
-            h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
-            status, source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
-          );
-          return job === undefined ? undefined : deliver(job);
-        })
-        .catch((error) => {
-          recover(error);
-          console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "failed", reason: `internal error: ${error}` }));
-        }),
+      Promise.resolve().then(() => track(request, env, value, status, source)).catch((error) => {
+        recover(error);
+        console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "failed", reason: `internal error: ${error}` }));
+      }),
     );
     return stripped;
   },

@@ -20,7 +20,7 @@ use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::tracking::{plan, Inputs, Plan};
 use crate::upstream::HOP_BY_HOP_REQUEST_HEADERS;
-use delivery::PendingDelivery;
+use delivery::{PendingDelivery, NOTHING_TO_SEND};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, Response};
@@ -83,7 +83,9 @@ pub fn strip_failed(req: &Request, status: u16, error: &JsValue) {
 }
 
 /// Tracking for one response that carried the header, run from `ctx.waitUntil`: decides and
-/// logs, and returns the delivery for the JS entry to send when there is one. The JS entry
+/// logs, and adds the events to the isolate's batch. Returns -1 when this page view has
+/// nothing more to do, else the milliseconds to wait (0: none) before sending the batch with
+/// [`take_batch`]. The JS entry
 /// reads the request's facts and passes them in this one call, so tracking crosses into wasm
 /// once per response (reading them through `web_sys` took a crossing per header).
 #[wasm_bindgen]
@@ -104,8 +106,8 @@ pub fn track(
     status: u16,
     cf_cache_status: Option<String>,
     age: Option<String>,
-) -> Option<PendingDelivery> {
-    let config = settings::config(env).ok()?;
+) -> i32 {
+    let Ok(config) = settings::config(env) else { return NOTHING_TO_SEND };
     let request = RequestFacts {
         method,
         url,
@@ -129,26 +131,36 @@ pub fn track(
         Ok(meta) => meta,
         Err(err) => {
             log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
-            return None;
+            return NOTHING_TO_SEND;
         }
     };
     let bots = match settings::bot_matcher() {
         Ok(bots) => bots,
         Err(err) => {
             log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
-            return None;
+            return NOTHING_TO_SEND;
         }
     };
     let inputs = Inputs { request: &request, response: &response, meta, bots, now_ms: js::now_ms() };
     match plan(header_value, &inputs, &mut js::random_uuid) {
         Plan::Skip(rule) => {
             log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
-            None
+            NOTHING_TO_SEND
         }
         Plan::Reject(err) => {
             log::line(&label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
-            None
+            NOTHING_TO_SEND
         }
         Plan::Send(outgoing) => delivery::prepare(label, &meta.delivery, *outgoing),
+    }
+}
+
+/// The isolate's batch of events, to send now (after the wait [`track`] asked for); `None`
+/// when there is nothing to send.
+#[wasm_bindgen]
+pub fn take_batch(env: &JsValue) -> Option<PendingDelivery> {
+    match settings::config(env).ok().map(|c| c.meta.as_ref().map(|m| &m.delivery)) {
+        Some(Ok(crate::config::Delivery::Live(endpoint))) => delivery::take(endpoint),
+        _ => None,
     }
 }

@@ -2,7 +2,7 @@
 // never break a page, never send a bad event, and always leave a log line saying why.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, startGraph, startWorker, request, headerNames, TOKEN, PIXEL, freePort } from "./harness.mjs";
+import { startServer, startGraph, startWorker, request, headerNames, waitFor, TOKEN, PIXEL, freePort } from "./harness.mjs";
 import { RETRY } from "./policy.mjs";
 
 let origin, graph, worker;
@@ -216,4 +216,53 @@ test("several tracking headers with one bad: nothing sent, reason logged", async
   assert.equal(line.decision, "rejected");
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(graph.requests.length, 0);
+});
+
+// ---------- batching ----------
+
+/** Requests `paths` at once, the origin tracking each with `eventFor(path)`; returns their sent/failed lines. */
+async function pageViewsAtOnce(paths, eventFor) {
+  graph.reset();
+  origin.handler = (req, res) => tracked(eventFor(req.url))(req, res);
+  const t0 = Date.now();
+  const pages = await Promise.all(paths.map((p) => request(worker.url, p)));
+  assert.ok(pages.every((r) => r.status === 200 && r.body.toString() === "<p>page</p>"));
+  const lines = await waitFor(() => {
+    const ls = worker.lines().filter((l) => paths.includes(l.path));
+    return ls.length === paths.length && ls;
+  }, 20_000, "a line per page view");
+  return { lines, t0 };
+}
+
+test("page views within the batch window share one request; each keeps its own line", async () => {
+  const paths = ["/b-1", "/b-2", "/b-3", "/b-4"];
+  const { lines, t0 } = await pageViewsAtOnce(paths, (p) => ({ event_name: "ViewContent", event_id: `id${p}` }));
+  assert.equal(graph.requests.length, 1, "one request for the batch");
+  assert.deepEqual(graph.requests[0].json.data.map((e) => e.event_id).sort(), paths.map((p) => `id${p}`));
+  assert.ok(graph.requests[0].at - t0 >= 200, `sent ${graph.requests[0].at - t0} ms after the first page: the window is 250 ms`);
+  for (const l of lines) {
+    assert.equal(l.decision, "sent");
+    assert.equal(l.batch_page_views, 4);
+    assert.deepEqual(l.event_ids, [`id${l.path}`], "each line names its own page view's events");
+  }
+});
+
+test("Meta refuses a batch for one bad event: each page view is sent on its own, only the bad one fails", async () => {
+  const previous = graph.defaultReply;
+  graph.defaultReply = (r) => r.json.data.some((e) => e.event_name === "Broken")
+    ? { status: 400, body: { error: { message: "Invalid parameter", type: "OAuthException", code: 100, fbtrace_id: "T100" } } }
+    : { status: 200, body: { events_received: r.json.data.length, fbtrace_id: "ok" } };
+  try {
+    const paths = ["/s-good-1", "/s-bad", "/s-good-2"];
+    const { lines } = await pageViewsAtOnce(paths, (p) => ({ event_name: p === "/s-bad" ? "Broken" : "ViewContent", event_id: `id${p}` }));
+    assert.deepEqual(graph.requests.map((r) => r.json.data.length), [3, 1, 1, 1], "the batch, then each page view alone");
+    const by = Object.fromEntries(lines.map((l) => [l.path, l]));
+    assert.equal(by["/s-good-1"].decision, "sent");
+    assert.equal(by["/s-good-2"].decision, "sent");
+    assert.equal(by["/s-bad"].decision, "failed");
+    assert.equal(by["/s-bad"].code, 100);
+    assert.equal(by["/s-bad"].batch_page_views, undefined, "the part was sent alone");
+  } finally {
+    graph.defaultReply = previous;
+  }
 });

@@ -1,0 +1,153 @@
+//! Coalescing the events of many page views into one Conversions API request.
+//!
+//! A subrequest costs a Worker about as much CPU as the page view it serves (BENCHMARKS.md:
+//! the bare passthrough plus one POST costs ~1.8× the passthrough alone). So when pages are
+//! tracked in quick succession, tagrelay sends their events together: the first tracked
+//! response after a send opens a window of `BATCH_WINDOW_MS`, and its `waitUntil` sends
+//! everything collected when the window closes; responses within the window only add their
+//! events. Meta takes up to 1,000 events per request, so a batch that could pass that is sent
+//! at once. `BATCH_WINDOW_MS=0` sends each page view's events on their own, as they come.
+//!
+//! A batch that Meta refuses as a whole (an invalid parameter in one event fails the request)
+//! is split and each page view's events are sent on their own: one bad event never costs the
+//! others.
+
+use crate::graph_response::GraphError;
+use crate::retry::{AttemptResult, WORST_CASE_MS};
+use crate::tracking_header::MAX_EVENTS;
+
+/// Most events Meta accepts in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// A batch holding more than this is sent at once: one more page view (at most
+/// [`MAX_EVENTS`] events) could otherwise take it past [`MAX_EVENTS_PER_REQUEST`].
+pub const FLUSH_AT_EVENTS: usize = MAX_EVENTS_PER_REQUEST - MAX_EVENTS;
+/// Default window: invisible in Events Manager, long enough to batch under load.
+pub const DEFAULT_WINDOW_MS: u32 = 250;
+/// Longest window: the sending `waitUntil` must fit the window and every retry
+/// ([`crate::retry::WORST_CASE_MS`]) well within the 30 s Workers allow after a response.
+pub const MAX_WINDOW_MS: u32 = 5000;
+
+/// Cloudflare's limit on `waitUntil` work after a response.
+const WAIT_UNTIL_LIMIT_MS: u64 = 30_000;
+// The longest send: a full window, the batch's whole retry policy, then its parts' own.
+const _: () = assert!(
+    MAX_WINDOW_MS as u64 + 2 * WORST_CASE_MS < WAIT_UNTIL_LIMIT_MS,
+    "a window plus a split batch's retries must fit inside waitUntil"
+);
+
+/// What the page view that just added its events must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// It opened the window: wait this many milliseconds, then send the batch.
+    OpenedWindow(u32),
+    /// Another page view's `waitUntil` will send the batch: nothing more to do.
+    Joined,
+    /// Send the batch now (batching is off, or the batch is full).
+    SendNow,
+}
+
+/// The events waiting to be sent, grouped by page view (`G`: one group's events and the
+/// labels its log lines need).
+#[derive(Debug)]
+pub struct Batch<G> {
+    groups: Vec<G>,
+    events: usize,
+    window_open: bool,
+}
+
+impl<G> Default for Batch<G> {
+    fn default() -> Self {
+        Batch { groups: Vec::new(), events: 0, window_open: false }
+    }
+}
+
+impl<G> Batch<G> {
+    /// Adds one page view's `events` events, with a window of `window_ms` (0: no batching).
+    pub fn admit(&mut self, group: G, events: usize, window_ms: u32) -> Admission {
+        self.groups.push(group);
+        self.events += events;
+        if window_ms == 0 || self.events > FLUSH_AT_EVENTS {
+            Admission::SendNow
+        } else if self.window_open {
+            Admission::Joined
+        } else {
+            self.window_open = true;
+            Admission::OpenedWindow(window_ms.min(MAX_WINDOW_MS))
+        }
+    }
+
+    /// Takes every group for sending; the next page view opens a new window. Empty when a
+    /// full batch was already sent before this window closed.
+    pub fn take(&mut self) -> Vec<G> {
+        self.events = 0;
+        self.window_open = false;
+        std::mem::take(&mut self.groups)
+    }
+
+    /// Events waiting.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+}
+
+/// True when a request of `groups` page views failed in a way that sending each page view
+/// on its own could avoid: Meta refused the request as invalid (HTTP 400), and not for the
+/// access token (code 190), which would fail every part as well.
+pub fn should_split(result: &AttemptResult, groups: usize) -> bool {
+    matches!(result, AttemptResult::Answered(Err(GraphError { status: 400, code, .. })) if groups > 1 && *code != Some(TOKEN_ERROR_CODE))
+}
+
+/// Graph API error code of an invalid or expired access token.
+const TOKEN_ERROR_CODE: i64 = 190;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_page_view_opens_the_window_the_others_join() {
+        let mut b = Batch::default();
+        assert_eq!(b.admit("a", 1, 250), Admission::OpenedWindow(250));
+        assert_eq!(b.admit("b", 2, 250), Admission::Joined);
+        assert_eq!(b.events(), 3);
+        assert_eq!(b.take(), vec!["a", "b"]);
+        assert_eq!(b.admit("c", 1, 250), Admission::OpenedWindow(250), "a send reopens the window");
+        assert!(b.take() == vec!["c"] && b.take().is_empty());
+    }
+
+    #[test]
+    fn no_window_sends_each_page_view_now() {
+        let mut b = Batch::default();
+        assert_eq!(b.admit("a", 1, 0), Admission::SendNow);
+        assert_eq!(b.take(), vec!["a"]);
+    }
+
+    #[test]
+    fn a_batch_never_passes_metas_limit() {
+        let mut b = Batch::default();
+        let mut sent = Vec::new();
+        let mut in_batch = 0;
+        for i in 0..5000 {
+            let n = 1 + i % MAX_EVENTS;
+            in_batch += n;
+            if b.admit(n, n, 250) == Admission::SendNow {
+                assert!(in_batch <= MAX_EVENTS_PER_REQUEST, "{in_batch}");
+                sent.push(b.take().iter().sum::<usize>());
+                in_batch = 0;
+            }
+        }
+        assert!(sent.iter().all(|&n| n > FLUSH_AT_EVENTS && n <= MAX_EVENTS_PER_REQUEST), "{sent:?}");
+        assert_eq!(b.admit(1, 1, 60_000), Admission::Joined);
+        assert_eq!(Batch::default().admit(1, 1, 60_000), Admission::OpenedWindow(MAX_WINDOW_MS));
+    }
+
+    #[test]
+    fn only_a_refused_batch_of_several_page_views_is_split() {
+        let refused = |status, code| AttemptResult::Answered(Err(GraphError { status, code, ..Default::default() }));
+        assert!(should_split(&refused(400, Some(100)), 2));
+        assert!(!should_split(&refused(400, Some(100)), 1));
+        assert!(!should_split(&refused(400, Some(190)), 5), "a bad token fails every part");
+        assert!(!should_split(&refused(500, None), 5));
+        assert!(!should_split(&AttemptResult::TimedOut, 5));
+    }
+}

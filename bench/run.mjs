@@ -3,7 +3,8 @@
 //
 // Scenarios, each a wrk run against a workerd socket (or nginx directly):
 //   a direct origin   b bare passthrough JS   c seed-like JS (tracked page)
-//   d tagrelay, untracked page                e tagrelay, tracked page (event sent to the mock)
+//   d tagrelay, untracked page                e tagrelay, tracked page (events batched, sent to the mock)
+//   f floor: bare + one POST per request      g tagrelay, tracked page, BATCH_WINDOW_MS=0 (one POST each)
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
 // Env: BENCH_ROUNDS (default 3), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
@@ -109,7 +110,7 @@ await waitListening(originPort);
 const ORIGIN = `http://127.0.0.1:${originPort}`;
 const GRAPH = `http://127.0.0.1:${graphPort}`;
 
-// ---------- workerd with the three Workers ----------
+// ---------- workerd with every Worker ----------
 copyFileSync(join(ROOT, "bench/workers/bare.js"), join(work, "bare.js"));
 copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
 copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
@@ -118,6 +119,16 @@ copyFileSync(join(ROOT, "build/worker/index.wasm"), join(work, "index.wasm"));
 
 function capnp(ports) {
   const text = (name, value) => `(name = "${name}", text = "${value}")`;
+  const tagrelayVars = [text("ORIGIN_URL", ORIGIN), text("META_PIXEL_ID", "1"), text("META_ACCESS_TOKEN", "bench-token"), text("META_API_BASE", GRAPH)];
+  const tagrelayWorker = (name, extraVars) => `const ${name} :Workerd.Worker = (
+  modules = [
+    (name = "shim.mjs", esModule = embed "shim.mjs"),
+    (name = "index.wasm", wasm = embed "index.wasm"),
+  ],
+  compatibilityDate = "${COMPAT}",
+  bindings = [${[...tagrelayVars, ...extraVars].join(", ")}],
+  globalOutbound = "net",
+);`;
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -125,6 +136,7 @@ const config :Workerd.Config = (
     (name = "seed", worker = .seed),
     (name = "tagrelay", worker = .tagrelay),
     (name = "floor", worker = .floor),
+    (name = "unbatched", worker = .unbatched),
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
@@ -132,6 +144,7 @@ const config :Workerd.Config = (
     (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
     (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
     (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
+    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
   ],
 );
 const bare :Workerd.Worker = (
@@ -152,20 +165,13 @@ const floor :Workerd.Worker = (
   bindings = [${text("ORIGIN", ORIGIN)}, ${text("GRAPH", GRAPH)}],
   globalOutbound = "net",
 );
-const tagrelay :Workerd.Worker = (
-  modules = [
-    (name = "shim.mjs", esModule = embed "shim.mjs"),
-    (name = "index.wasm", wasm = embed "index.wasm"),
-  ],
-  compatibilityDate = "${COMPAT}",
-  bindings = [${text("ORIGIN_URL", ORIGIN)}, ${text("META_PIXEL_ID", "1")}, ${text("META_ACCESS_TOKEN", "bench-token")}, ${text("META_API_BASE", GRAPH)}],
-  globalOutbound = "net",
-);
+${tagrelayWorker("tagrelay", [])}
+${tagrelayWorker("unbatched", [text("BATCH_WINDOW_MS", "0")])}
 `;
 }
 
 async function startWorkerd(tag) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort() };
+  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort() };
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -193,8 +199,9 @@ const scenarios = [
   { key: "b", name: "bare passthrough JS Worker", url: `http://127.0.0.1:${main.ports.bare}/untracked` },
   { key: "c", name: "seed-like JS Worker, tracked page", url: `http://127.0.0.1:${main.ports.seed}/tracked` },
   { key: "d", name: "tagrelay, untracked page", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked` },
-  { key: "e", name: "tagrelay, tracked page (event sent)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked` },
+  { key: "e", name: "tagrelay, tracked page (events batched, the default)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked` },
   { key: "f", name: "floor: bare + one POST in waitUntil, tracked page", url: `http://127.0.0.1:${main.ports.floor}/tracked` },
+  { key: "g", name: "tagrelay, tracked page, BATCH_WINDOW_MS=0 (one POST per page view)", url: `http://127.0.0.1:${main.ports.unbatched}/tracked` },
 ];
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
@@ -222,7 +229,7 @@ const med = Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, {
 if (QUICK) {
   for (const s of scenarios) console.log(`${s.key} ${s.name}: ${med[s.key].rps.toFixed(0)} req/s p50 ${med[s.key].p50.toFixed(2)} ms cpu ${med[s.key].cpuPer1k === null ? "-" : (med[s.key].cpuPer1k * 1000).toFixed(1) + " ms/1k"}`);
   const x = (k) => (med[k].cpuPer1k / med.b.cpuPer1k).toFixed(2);
-  console.log(`cpu vs b: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}   e/c ${(med.e.cpuPer1k / med.c.cpuPer1k).toFixed(2)}   p50 d/b ${(med.d.p50 / med.b.p50).toFixed(2)}`);
+  console.log(`cpu vs b: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}  g ${x("g")}   e/c ${(med.e.cpuPer1k / med.c.cpuPer1k).toFixed(2)}  g/c ${(med.g.cpuPer1k / med.c.cpuPer1k).toFixed(2)}   p50 d/b ${(med.d.p50 / med.b.p50).toFixed(2)}`);
   process.exit(0);
 }
 
@@ -279,7 +286,8 @@ const ratio = (x, y) => x / y;
 const r = {
   dCpu: ratio(med.d.cpuPer1k, med.b.cpuPer1k), dP50: ratio(med.d.p50, med.b.p50),
   eCpu: ratio(med.e.cpuPer1k, med.b.cpuPer1k), eVsC: ratio(med.e.cpuPer1k, med.c.cpuPer1k),
-  cCpu: ratio(med.c.cpuPer1k, med.b.cpuPer1k), fCpu: ratio(med.f.cpuPer1k, med.b.cpuPer1k), eVsF: ratio(med.e.cpuPer1k, med.f.cpuPer1k),
+  cCpu: ratio(med.c.cpuPer1k, med.b.cpuPer1k), fCpu: ratio(med.f.cpuPer1k, med.b.cpuPer1k),
+  gCpu: ratio(med.g.cpuPer1k, med.b.cpuPer1k), gVsC: ratio(med.g.cpuPer1k, med.c.cpuPer1k),
 };
 const memFlat = Math.max(streamUntracked.growthMiB, streamTracked.growthMiB) < 64;
 const warmUs = Math.max(matcher.browserNs, matcher.crawlerNs) / 1000;
@@ -310,7 +318,7 @@ carry over to other machines better than the absolute numbers do.
 
 - ${cpus().length} cores, ${cpuModel}, ${kernel}; ${Math.round(Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s+(\d+)/)[1]) / 1048576)} GiB
 - workerd ${execFileSync(WORKERD, ["--version"]).toString().trim()} (from the \`workerd\` npm package that wrangler pins), run directly with a
-  generated config (bench/run.mjs): one process holding the three Workers, so the
+  generated config (bench/run.mjs): one process holding every Worker, so the
   scenarios share everything but the Worker code. Not through \`wrangler dev\`, whose proxy costs
   more than the Worker.
 - origin and mock Graph API: nginx ${execFileSync(NGINX, ["-v"], { stdio: ["ignore", "pipe", "pipe"] }).toString().trim() || "(Debian)"} on 127.0.0.1, a ${(page.length / 1024).toFixed(1)} KiB page;
@@ -322,7 +330,9 @@ carry over to other machines better than the absolute numbers do.
 - ${ROUNDS} rounds, scenario order rotated each round; the tables show medians.
 - Baselines: (b) \`bench/workers/bare.js\`, a passthrough that only calls \`fetch\`;
   (c) \`bench/workers/seed.js\`, the seed's worker (strip header, tiny bot regex, CAPI post in waitUntil);
-  (f) \`bench/workers/floor.js\`, the bare passthrough plus one POST in waitUntil: the floor for any tagger.
+  (f) \`bench/workers/floor.js\`, the bare passthrough plus one POST in waitUntil: the floor for a tagger
+  that sends one request per page view, as (g) does. (e) is tagrelay as deployed: events of page views
+  within \`BATCH_WINDOW_MS\` (250 ms) share one request.
 
 ## Throughput, latency, CPU
 
@@ -330,7 +340,7 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (e)/(f) CPU ${r.eVsF.toFixed(2)}×
+Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}×
 
 ## Budget
 

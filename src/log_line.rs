@@ -1,7 +1,8 @@
 //! One JSON object per line, so the dashboard log stream, `wrangler tail` and Workers Logs
 //! can filter on its fields. Only paths are logged (queries may hold PII), never a secret.
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Value of the `"at"` field, to find this Worker's lines among others.
 pub const SOURCE: &str = "tagrelay";
@@ -65,24 +66,40 @@ pub struct RequestLabel {
     pub ray: Option<String>,
 }
 
+/// Room for a typical line, so rendering allocates once.
+const LINE_CAPACITY: usize = 384;
+
 /// Renders one line: `{"at":"tagrelay","level":..,"decision":..,"method":..,"path":..,"status":..,"ray":..,<fields>}`.
+/// Written straight into one buffer (no intermediate map): a line is rendered for every
+/// tracked page view. `fields` must not repeat a key or use one of the label's.
 pub fn render(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) -> String {
-    let mut line = Map::new();
-    line.insert("at".into(), SOURCE.into());
-    line.insert("level".into(), decision.level().into());
-    line.insert("decision".into(), decision.as_str().into());
-    line.insert("method".into(), label.method.clone().into());
-    line.insert("path".into(), label.path.clone().into());
+    let mut out = Vec::with_capacity(LINE_CAPACITY);
+    field(&mut out, "at", SOURCE);
+    field(&mut out, "level", decision.level());
+    field(&mut out, "decision", decision.as_str());
+    field(&mut out, "method", &label.method);
+    field(&mut out, "path", &label.path);
     if let Some(status) = label.status {
-        line.insert("status".into(), status.into());
+        field(&mut out, "status", &status);
     }
     if let Some(ray) = &label.ray {
-        line.insert("ray".into(), ray.clone().into());
+        field(&mut out, "ray", ray);
     }
-    for (k, v) in fields {
-        line.insert(k.into(), v);
+    for (key, value) in fields {
+        field(&mut out, key, &value);
     }
-    Value::Object(line).to_string()
+    out.push(b'}');
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `"key":value` to the object being written in `out`.
+fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
+    out.push(if out.is_empty() { b'{' } else { b',' });
+    // Serializing strings, numbers and `Value`s into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 #[cfg(test)]
@@ -97,5 +114,9 @@ mod tests {
         assert!(!line.contains('\n'));
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v, json!({"at":"tagrelay","level":"warn","decision":"rejected","method":"GET","path":"/p/1","status":200,"reason":"bad \"json\"\nx"}));
+        assert!(line.starts_with(r#"{"at":"tagrelay","level":"warn","decision":"rejected""#), "field order: {line}");
+        let label = RequestLabel { ray: Some("8f1c-AMS".into()), status: None, ..label };
+        let line = render(&label, Decision::Sent, [("events", json!(2)), ("event_ids", json!(["a", "b"]))]);
+        assert_eq!(line, r#"{"at":"tagrelay","level":"info","decision":"sent","method":"GET","path":"/p/1","ray":"8f1c-AMS","events":2,"event_ids":["a","b"]}"#);
     }
 }

@@ -9,11 +9,12 @@
 //! at once. `BATCH_WINDOW_MS=0` sends each page view's events on their own, as they come.
 //!
 //! A batch that Meta refuses as a whole (an invalid parameter in one event fails the request)
-//! is split and each page view's events are sent on their own: one bad event never costs the
-//! others.
+//! is halved, and each refused half halved again, down to single page views: one bad event
+//! costs no other page view, in about two requests per halving. The halvings of one batch are
+//! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.
 
 use crate::graph_response::GraphError;
-use crate::retry::{AttemptResult, WORST_CASE_MS};
+use crate::retry::{AttemptResult, MAX_ATTEMPTS, WORST_CASE_MS};
 use crate::tracking_header::MAX_EVENTS;
 
 /// Most events Meta accepts in one request.
@@ -27,9 +28,18 @@ pub const DEFAULT_WINDOW_MS: u32 = 250;
 /// ([`crate::retry::WORST_CASE_MS`]) well within the 30 s Workers allow after a response.
 pub const MAX_WINDOW_MS: u32 = 5000;
 
+/// Subrequests one Worker invocation may make on Cloudflare's Free plan.
+const SUBREQUESTS_PER_INVOCATION: u32 = 50;
+/// Most parts the halvings of one refused batch may send, so that the batch's attempts and
+/// every attempt of every part stay within [`SUBREQUESTS_PER_INVOCATION`]: 15, enough to find one
+/// bad event among 128 page views exactly.
+pub const MAX_SPLIT_PARTS: u32 = (SUBREQUESTS_PER_INVOCATION - MAX_ATTEMPTS) / MAX_ATTEMPTS;
+
 /// Cloudflare's limit on `waitUntil` work after a response.
 const WAIT_UNTIL_LIMIT_MS: u64 = 30_000;
-// The longest send: a full window, the batch's whole retry policy, then its parts' own.
+// The longest send with one halving: a full window, the batch's whole retry policy, then its
+// halves' own. Deeper halvings follow a refusal (HTTP 400), which is answered at once and
+// never retried, so each adds about one round trip.
 const _: () = assert!(
     MAX_WINDOW_MS as u64 + 2 * WORST_CASE_MS < WAIT_UNTIL_LIMIT_MS,
     "a window plus a split batch's retries must fit inside waitUntil"
@@ -90,11 +100,19 @@ impl<G> Batch<G> {
     }
 }
 
-/// True when a request of `groups` page views failed in a way that sending each page view
-/// on its own could avoid: Meta refused the request as invalid (HTTP 400), and not for the
-/// access token (code 190), which would fail every part as well.
-pub fn should_split(result: &AttemptResult, groups: usize) -> bool {
-    matches!(result, AttemptResult::Answered(Err(GraphError { status: 400, code, .. })) if groups > 1 && *code != Some(TOKEN_ERROR_CODE))
+/// True when a request of `groups` page views failed in a way that sending them in two halves
+/// could avoid, and `parts_left` (of [`MAX_SPLIT_PARTS`]) allows two more parts: Meta refused
+/// the request as invalid (HTTP 400), and not for the access token (code 190), which would
+/// fail every part as well.
+pub fn should_split(result: &AttemptResult, groups: usize, parts_left: u32) -> bool {
+    matches!(result, AttemptResult::Answered(Err(GraphError { status: 400, code, .. }))
+        if groups > 1 && parts_left >= 2 && *code != Some(TOKEN_ERROR_CODE))
+}
+
+/// Splits `groups` into two halves (the first one smaller when the count is odd).
+pub fn halves<G>(mut groups: Vec<G>) -> (Vec<G>, Vec<G>) {
+    let second = groups.split_off(groups.len() / 2);
+    (groups, second)
 }
 
 /// Graph API error code of an invalid or expired access token.
@@ -144,10 +162,34 @@ mod tests {
     #[test]
     fn only_a_refused_batch_of_several_page_views_is_split() {
         let refused = |status, code| AttemptResult::Answered(Err(GraphError { status, code, ..Default::default() }));
-        assert!(should_split(&refused(400, Some(100)), 2));
-        assert!(!should_split(&refused(400, Some(100)), 1));
-        assert!(!should_split(&refused(400, Some(190)), 5), "a bad token fails every part");
-        assert!(!should_split(&refused(500, None), 5));
-        assert!(!should_split(&AttemptResult::TimedOut, 5));
+        assert!(should_split(&refused(400, Some(100)), 2, MAX_SPLIT_PARTS));
+        assert!(!should_split(&refused(400, Some(100)), 1, MAX_SPLIT_PARTS));
+        assert!(!should_split(&refused(400, Some(100)), 2, 1), "no parts left");
+        assert!(!should_split(&refused(400, Some(190)), 5, MAX_SPLIT_PARTS), "a bad token fails every part");
+        assert!(!should_split(&refused(500, None), 5, MAX_SPLIT_PARTS));
+        assert!(!should_split(&AttemptResult::TimedOut, 5, MAX_SPLIT_PARTS));
+        assert_eq!(halves(vec![1, 2, 3]), (vec![1], vec![2, 3]));
+        assert_eq!(MAX_SPLIT_PARTS * MAX_ATTEMPTS + MAX_ATTEMPTS, 48);
+    }
+
+    #[test]
+    fn halving_finds_one_bad_page_view_among_128_within_the_part_budget() {
+        // Simulates the halvings: a part is refused while it holds the bad page view (42).
+        let mut parts_left = MAX_SPLIT_PARTS;
+        let mut queue = vec![(0..128).collect::<Vec<u32>>()];
+        let mut delivered = Vec::new();
+        let refused = AttemptResult::Answered(Err(GraphError { status: 400, code: Some(100), ..Default::default() }));
+        while let Some(part) = queue.pop() {
+            if !part.contains(&42) {
+                delivered.extend(part);
+            } else if should_split(&refused, part.len(), parts_left) {
+                parts_left -= 2;
+                let (a, b) = halves(part);
+                queue.extend([a, b]);
+            } else {
+                assert_eq!(part, vec![42], "only the bad page view fails");
+            }
+        }
+        assert_eq!(delivered.len(), 127);
     }
 }

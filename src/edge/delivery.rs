@@ -14,7 +14,8 @@ use crate::retry::{self, AttemptResult, Next, ATTEMPT_TIMEOUT_MS};
 use crate::tracking::Outgoing;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// [`prepare`]'s answer when the page view has nothing more to do.
@@ -66,7 +67,7 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
 /// Takes the batch for sending; `None` when it is empty (already sent because it was full).
 pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
     let groups = BATCH.with(|b| b.borrow_mut().take());
-    PendingDelivery::new(endpoint, groups)
+    PendingDelivery::new(endpoint, groups, Rc::new(Cell::new(batching::MAX_SPLIT_PARTS)))
 }
 
 /// Names, ids and count of the events, for every line about them.
@@ -96,14 +97,16 @@ pub struct PendingDelivery {
     endpoint: &'static MetaEndpoint,
     body: String,
     started_ms: u64,
+    /// Parts the halvings of the batch this came from may still send, shared by them all.
+    parts_left: Rc<Cell<u32>>,
 }
 
 impl PendingDelivery {
-    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>) -> Option<PendingDelivery> {
+    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
         let test_event_code = groups.first()?.test_event_code.as_deref();
         let body = Body { data: groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
         match serde_json::to_string(&body) {
-            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms() }),
+            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms(), parts_left }),
             Err(e) => {
                 for g in groups {
                     log::line(&g.label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
@@ -156,7 +159,7 @@ impl PendingDelivery {
     /// Attempt `attempt` (from 1) ended: with an answer (`status`, `text`), a timeout, or a
     /// network `error`. Returns the milliseconds to wait before the next attempt, -1 when the
     /// delivery is over (and logged), or -2 when Meta refused a batch as a whole: send
-    /// [`PendingDelivery::split`]'s parts instead.
+    /// [`PendingDelivery::split`]'s two halves instead.
     #[wasm_bindgen(js_name = attemptDone)]
     pub fn attempt_done(&mut self, attempt: u32, status: u16, text: &str, error: Option<String>, timed_out: bool) -> i32 {
         let result = if timed_out {
@@ -166,7 +169,8 @@ impl PendingDelivery {
         } else {
             AttemptResult::Answered(graph_response::parse(status, text))
         };
-        if batching::should_split(&result, self.groups.len()) {
+        if batching::should_split(&result, self.groups.len(), self.parts_left.get()) {
+            self.parts_left.set(self.parts_left.get() - 2);
             return SPLIT;
         }
         let elapsed = js::now_ms().saturating_sub(self.started_ms);
@@ -194,8 +198,9 @@ impl PendingDelivery {
         DONE
     }
 
-    /// The batch as one delivery per page view (after `attemptDone` answered -2).
+    /// The batch's two halves, to send instead (after `attemptDone` answered -2).
     pub fn split(&mut self) -> Vec<PendingDelivery> {
-        std::mem::take(&mut self.groups).into_iter().filter_map(|g| PendingDelivery::new(self.endpoint, vec![g])).collect()
+        let (first, second) = batching::halves(std::mem::take(&mut self.groups));
+        [first, second].into_iter().filter_map(|part| PendingDelivery::new(self.endpoint, part, Rc::clone(&self.parts_left))).collect()
     }
 }

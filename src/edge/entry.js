@@ -79,7 +79,7 @@ function upstreamRequest(request) {
 }
 
 // `attemptDone` answers: the delivery is over; or Meta refused a batch as a whole, so send
-// each page view's events on their own (src/batching.rs).
+// its two halves instead (src/batching.rs).
 const DONE = -1;
 const SPLIT = -2;
 

@@ -15,7 +15,7 @@ DEMO_ORIGIN_PORT ?= 8788
 setup:
 	scripts/setup.sh > /dev/null
 
-WORKER_SOURCES := $(shell find src -type f) Cargo.toml Cargo.lock
+WORKER_SOURCES := $(shell find src -type f) build.rs Cargo.toml Cargo.lock
 
 ## build: build the Worker into build/ (wasm + JS shim); a no-op when nothing changed
 build: build/worker/shim.mjs

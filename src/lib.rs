@@ -21,6 +21,7 @@ pub mod capi_event;
 pub mod click_ids;
 pub mod client_ip;
 pub mod config;
+pub mod event_id;
 pub mod cookies;
 pub mod graph_response;
 pub mod log_line;

@@ -28,8 +28,8 @@ const SPLIT: i32 = -2;
 /// One page view's events, with what its log lines say.
 struct Group {
     label: RequestLabel,
-    fields: Vec<(&'static str, Value)>,
     events: Vec<ServerEvent>,
+    replay: bool,
     test_event_code: Option<String>,
 }
 
@@ -38,15 +38,14 @@ thread_local! {
     static BATCH: RefCell<Batch<Group>> = RefCell::new(Batch::default());
 }
 
-/// Logs a dry run, or adds the events to the batch. Returns what the page view's `waitUntil`
-/// must do: [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to wait before
+/// Logs a dry run, or adds the events to the batch. Returns what the page view must still do
+/// (in its `waitUntil`): [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to wait before
 /// sending it.
 pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> i32 {
-    let fields = summary(&outgoing.request, outgoing.replay);
     match delivery {
         Delivery::DryRun { reason, events_url } => {
             let payload = serde_json::to_value(&outgoing.request).unwrap_or(Value::Null);
-            let mut fields = fields;
+            let mut fields = summary(&outgoing.request.data, outgoing.replay);
             fields.extend([("reason", json!(reason)), ("events_url", json!(events_url)), ("payload", payload)]);
             log::line(&label, Decision::DryRun, fields);
             NOTHING_TO_SEND
@@ -54,7 +53,9 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
         Delivery::Live(endpoint) => {
             let EventsRequest { data: events, test_event_code } = outgoing.request;
             let count = events.len();
-            let group = Group { label, fields, events, test_event_code };
+            // The line's fields are rendered from the events when the outcome is known, so a
+            // page view costs no JSON values until then.
+            let group = Group { label, events, replay: outgoing.replay, test_event_code };
             match BATCH.with(|b| b.borrow_mut().admit(group, count, endpoint.batch_window_ms)) {
                 Admission::OpenedWindow(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
                 Admission::SendNow => 0,
@@ -71,11 +72,11 @@ pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
 }
 
 /// Names, ids and count of the events, for every line about them.
-fn summary(request: &EventsRequest, replay: bool) -> Vec<(&'static str, Value)> {
+fn summary(events: &[ServerEvent], replay: bool) -> Vec<(&'static str, Value)> {
     vec![
-        ("events", json!(request.data.len())),
-        ("event_names", json!(request.data.iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>())),
-        ("event_ids", json!(request.data.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>())),
+        ("events", json!(events.len())),
+        ("event_names", json!(events.iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>())),
+        ("event_ids", json!(events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>())),
         ("cache_replay", json!(replay)),
     ]
 }
@@ -117,10 +118,10 @@ impl PendingDelivery {
     }
 
     /// Logs one line per page view, with what they share.
-    fn log_each(&mut self, decision: Decision, shared: Vec<(&'static str, Value)>) {
+    fn log_each(&self, decision: Decision, shared: Vec<(&'static str, Value)>) {
         let page_views = self.groups.len();
-        for g in &mut self.groups {
-            let mut fields = std::mem::take(&mut g.fields);
+        for g in &self.groups {
+            let mut fields = summary(&g.events, g.replay);
             fields.extend(shared.iter().cloned());
             if page_views > 1 {
                 fields.push(("batch_page_views", json!(page_views)));

@@ -1,17 +1,38 @@
 //! The few JavaScript globals the adapter calls directly.
 
+use crate::event_id::{uuid_v4, UUID_BYTES};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
-    fn crypto_random_uuid() -> String;
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn crypto_get_random_values(buf: &mut [u8]);
 }
 
-/// A fresh random (v4) UUID from the runtime's CSPRNG.
+/// Random bytes drawn from the CSPRNG at once: 64 event ids per call into JavaScript.
+const RANDOM_POOL_BYTES: usize = 64 * UUID_BYTES;
+
+thread_local! {
+    /// Unused CSPRNG bytes, and how many have been used.
+    static RANDOM_POOL: RefCell<([u8; RANDOM_POOL_BYTES], usize)> = const { RefCell::new(([0; RANDOM_POOL_BYTES], RANDOM_POOL_BYTES)) };
+}
+
+/// A fresh random (v4) UUID from the runtime's CSPRNG (`crypto.getRandomValues`, drawn in
+/// bulk; each byte is used for one id only).
 pub fn random_uuid() -> String {
-    crypto_random_uuid()
+    RANDOM_POOL.with(|pool| {
+        let (bytes, used) = &mut *pool.borrow_mut();
+        if *used == RANDOM_POOL_BYTES {
+            crypto_get_random_values(bytes);
+            *used = 0;
+        }
+        let mut id = [0; UUID_BYTES];
+        id.copy_from_slice(&bytes[*used..*used + UUID_BYTES]);
+        *used += UUID_BYTES;
+        uuid_v4(id)
+    })
 }
 
 /// Unix time in milliseconds.

@@ -5,9 +5,9 @@
 //! forwarding rules this module hands it once per isolate ([`configure`]), and a response
 //! without the tracking header goes back as the very same object, with no call into wasm at
 //! all. A JS↔wasm call costs more than the rest of a passthrough, so wasm is entered only for
-//! tracked responses ([`track`], inside `ctx.waitUntil`, after the response) and for the
-//! rare error paths ([`origin_error`], [`config_error`], [`strip_failed`]), where every
-//! decision, log line and error response is made here.
+//! tracked responses ([`track`], as the response is handed back; the send waits in
+//! `ctx.waitUntil`) and for the rare error paths ([`origin_error`], [`config_error`],
+//! [`strip_failed`]), where every decision, log line and error response is made here.
 
 mod delivery;
 mod facts;
@@ -82,12 +82,12 @@ pub fn strip_failed(req: &Request, status: u16, error: &JsValue) {
     ]);
 }
 
-/// Tracking for one response that carried the header, run from `ctx.waitUntil`: decides and
-/// logs, and adds the events to the isolate's batch. Returns -1 when this page view has
-/// nothing more to do, else the milliseconds to wait (0: none) before sending the batch with
-/// [`take_batch`]. The JS entry
-/// reads the request's facts and passes them in this one call, so tracking crosses into wasm
-/// once per response (reading them through `web_sys` took a crossing per header).
+/// Tracking for one response that carried the header, run as the response is handed back:
+/// decides and logs, and adds the events to the isolate's batch. Returns -1 when this page
+/// view has nothing more to do, else the milliseconds to wait (0: none) before sending the
+/// batch with [`take_batch`]. The JS entry reads the request's facts and passes them in this
+/// one call, so tracking crosses into wasm once per response (reading them through `web_sys`
+/// took a crossing per header).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn track(

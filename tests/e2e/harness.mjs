@@ -115,7 +115,7 @@ export function request(base, path, { method = "GET", headers = {}, body, cf } =
       h["content-length"] = String(Buffer.byteLength(body));
     }
     const req = http.request(base + path, { method, headers: h, maxHeaderSize: 1 << 20 }, (res) => {
-      readBody(res).then((data) => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: data }), reject);
+      readBody(res).then((data) => resolve({ status: res.statusCode, statusText: res.statusMessage, headers: res.headers, rawHeaders: res.rawHeaders, body: data }), reject);
     });
     req.on("error", reject);
     const iterable = body && typeof body !== "string" && !Buffer.isBuffer(body) && (body[Symbol.asyncIterator] || body[Symbol.iterator]);

@@ -27,7 +27,7 @@ function serve(respond) {
 
 test("GET: path, query, method and headers reach the origin; response comes back unchanged minus the header", async () => {
   serve((req, res) => {
-    res.writeHead(200, [
+    res.writeHead(200, "Fine Thanks", [
       "Content-Type", "text/html; charset=utf-8",
       "X-Origin", "yes",
       "Worker-Tracking", TRACK,
@@ -39,6 +39,7 @@ test("GET: path, query, method and headers reach the origin; response comes back
     headers: { "x-custom": "kept", accept: "text/html", "accept-language": "it-IT" },
   });
   assert.equal(res.status, 200);
+  assert.equal(res.statusText, "Fine Thanks", "the status text is the origin's");
   assert.equal(res.body.toString(), "<h1>hello</h1>");
   assert.equal(res.headers["x-origin"], "yes");
   assert.equal(res.headers["cache-control"], "public, max-age=60");

@@ -39,8 +39,8 @@ thread_local! {
 }
 
 /// Logs a dry run, or adds the events to the batch. Returns what the page view must still do
-/// (in its `waitUntil`): [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to wait before
-/// sending it.
+/// (in its `waitUntil`): [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to
+/// wait before sending it.
 pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> i32 {
     match delivery {
         Delivery::DryRun { reason, events_url } => {

@@ -283,6 +283,8 @@ try {
 
 // ---------- report ----------
 const ratio = (x, y) => x / y;
+/** CPU of scenario `k` over (b)'s, round by round. */
+const perRound = (k) => results[k].map((r, i) => r.cpuPer1k / results.b[i].cpuPer1k);
 const r = {
   dCpu: ratio(med.d.cpuPer1k, med.b.cpuPer1k), dP50: ratio(med.d.p50, med.b.p50),
   eCpu: ratio(med.e.cpuPer1k, med.b.cpuPer1k), eVsC: ratio(med.e.cpuPer1k, med.c.cpuPer1k),
@@ -341,6 +343,8 @@ carry over to other machines better than the absolute numbers do.
 ${table}
 
 Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}×
+
+Spread between rounds (this machine's noise), CPU against (b) of the same round: ${["d", "e", "f"].map((k) => `(${k})/(b) ${perRound(k).map((x) => x.toFixed(2)).join(", ")}`).join(" · ")}.
 
 ## Budget
 

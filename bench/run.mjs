@@ -7,7 +7,7 @@
 //   f floor: bare + one POST per request      g tagrelay, tracked page, BATCH_WINDOW_MS=0 (one POST each)
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
-// Env: BENCH_ROUNDS (default 5), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
+// Env: BENCH_ROUNDS (default 9), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 import { spawn, execFileSync } from "node:child_process";
@@ -19,7 +19,7 @@ import http from "node:http";
 import net from "node:net";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
 const SECONDS = Number(process.env.BENCH_SECONDS || 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 16);
 const STREAM_MIB = Number(process.env.BENCH_STREAM_MIB || 1024);
@@ -369,7 +369,7 @@ ${criterion ? `- bot matcher natively (criterion, bench/matcher): build ${f(crit
 
 \`\`\`sh
 make bench                       # installs wrk and nginx-light (Debian) on first use; ~${Math.ceil((ROUNDS * scenarios.length * (SECONDS + 1) + 60) / 60)} min
-BENCH_ROUNDS=9 BENCH_SECONDS=10 make bench   # more rounds, steadier medians
+BENCH_ROUNDS=15 BENCH_SECONDS=10 make bench   # more rounds, steadier medians
 \`\`\`
 `;
 const NOTES = join(ROOT, "bench/NOTES.md");

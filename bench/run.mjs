@@ -344,7 +344,7 @@ ${table}
 
 Ratios: (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}×
 
-Spread between rounds (this machine's noise), CPU against (b) of the same round: ${["d", "e", "f"].map((k) => `(${k})/(b) ${perRound(k).map((x) => x.toFixed(2)).join(", ")}`).join(" · ")}.
+Spread between rounds (this machine's noise), CPU against (b) of the same round: ${["d", "e", "f"].map((k) => `(${k})/(b) ${perRound(k).map((x) => x.toFixed(2)).join(", ")} (median ${median(perRound(k)).toFixed(2)})`).join(" · ")}.
 
 ## Budget
 

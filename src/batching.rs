@@ -14,7 +14,7 @@
 //! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.
 
 use crate::graph_response::GraphError;
-use crate::retry::{AttemptResult, MAX_ATTEMPTS, WORST_CASE_MS};
+use crate::retry::{AttemptResult, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS, WORST_CASE_MS};
 use crate::tracking_header::MAX_EVENTS;
 
 /// Most events Meta accepts in one request.
@@ -35,8 +35,6 @@ const SUBREQUESTS_PER_INVOCATION: u32 = 50;
 /// bad event among 128 page views exactly.
 pub const MAX_SPLIT_PARTS: u32 = (SUBREQUESTS_PER_INVOCATION - MAX_ATTEMPTS) / MAX_ATTEMPTS;
 
-/// Cloudflare's limit on `waitUntil` work after a response.
-const WAIT_UNTIL_LIMIT_MS: u64 = 30_000;
 // The longest send with one halving: a full window, the batch's whole retry policy, then its
 // halves' own. Deeper halvings follow a refusal (HTTP 400), which is answered at once and
 // never retried, so each adds about one round trip.

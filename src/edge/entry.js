@@ -140,16 +140,23 @@ async function sendBatch(env, wait) {
   if (job !== undefined) await deliver(job);
 }
 
+/**
+ * Wasm threw where Rust would have logged (a bug): recover, and write the line Rust would
+ * have written, in the same shape (src/log_line.rs).
+ */
+function internalError(error, decision, fields = {}) {
+  recover(error);
+  console.error(JSON.stringify({ at: "tagrelay", level: "error", decision, ...fields, reason: `internal error: ${error}` }));
+}
+
 /** Tracking threw (a bug): the page is already answered; log it and carry on. */
 function trackingFailed(error) {
-  recover(error);
-  console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "failed", reason: `internal error: ${error}` }));
+  internalError(error, "failed");
 }
 
 /** A 502 for when even the error path fails: short, no detail. */
 function badGateway(error) {
-  recover(error);
-  console.error(JSON.stringify({ at: "tagrelay", level: "error", decision: "origin_error", status: 502, reason: `internal error: ${error}` }));
+  internalError(error, "origin_error", { status: 502 });
   return new Response("Bad Gateway\n", { status: 502, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
 }
 

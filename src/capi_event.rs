@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 /// The JSON body POSTed to `/{version}/{pixel}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,9 +30,9 @@ pub struct ServerEvent {
     pub action_source: String,
     /// Hashed PII plus IP, agent, fbp, fbc.
     pub user_data: Map<String, Value>,
-    /// The origin's custom data.
+    /// The origin's custom data (shared with the decoded header it came from).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub custom_data: Option<Map<String, Value>>,
+    pub custom_data: Option<Rc<Map<String, Value>>>,
     /// The page that linked here (`Referer`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer_url: Option<String>,

@@ -22,6 +22,7 @@ pub mod click_ids;
 pub mod client_ip;
 pub mod config;
 pub mod cookies;
+pub mod decode_cache;
 pub mod event_id;
 pub mod graph_response;
 pub mod log_line;

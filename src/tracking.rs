@@ -11,7 +11,8 @@ use crate::cookies::cookie;
 use crate::pii::normalize_and_hash;
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::{skip_rule, SkipRule};
-use crate::tracking_header::{decode, DecodeError, HeaderEvent};
+use crate::decode_cache::DecodeCache;
+use crate::tracking_header::{DecodeError, HeaderEvent};
 use crate::upstream::path_and_query;
 use serde_json::{Map, Value};
 
@@ -61,12 +62,13 @@ pub struct Inputs<'a> {
     pub now_ms: u64,
 }
 
-/// Decides what to do with `header_value`. `new_id` returns a fresh random event id.
-pub fn plan(header_value: &str, inputs: &Inputs<'_>, new_id: &mut dyn FnMut() -> String) -> Plan {
+/// Decides what to do with `header_value` (decoded through `headers`, the isolate's cache).
+/// `new_id` returns a fresh random event id.
+pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, new_id: &mut dyn FnMut() -> String) -> Plan {
     if let Some(rule) = skip_rule(inputs.request, inputs.meta.bot_score_threshold, inputs.bots) {
         return Plan::Skip(rule);
     }
-    let events = match decode(header_value) {
+    let events = match headers.decode(header_value) {
         Ok(events) => events,
         Err(e) => return Plan::Reject(e),
     };
@@ -79,7 +81,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, new_id: &mut dyn FnMut() ->
         .filter(|r| r.len() <= MAX_REFERRER_LEN && (r.starts_with("https://") || r.starts_with("http://")))
         .map(str::to_string);
     let data = events
-        .into_iter()
+        .iter()
         .map(|event| server_event(event, inputs, &edge_user_data, referrer_url.clone(), replay, new_id))
         .collect();
     Plan::Send(Box::new(Outgoing {
@@ -109,7 +111,7 @@ fn edge_user_data(req: &RequestFacts, now_ms: u64) -> Map<String, Value> {
 }
 
 fn server_event(
-    event: HeaderEvent,
+    event: &HeaderEvent,
     inputs: &Inputs<'_>,
     edge_user_data: &Map<String, Value>,
     referrer_url: Option<String>,
@@ -125,21 +127,21 @@ fn server_event(
             }
         }
     }
-    let event_id = match event.event_id {
-        Some(id) if !replay => id,
+    let event_id = match &event.event_id {
+        Some(id) if !replay => id.clone(),
         _ => new_id(),
     };
     ServerEvent {
-        event_name: event.event_name,
+        event_name: event.event_name.clone(),
         event_time: inputs.now_ms / 1000,
         event_id,
-        event_source_url: event.event_source_url.unwrap_or_else(|| inputs.request.url.clone()),
-        action_source: event.action_source.unwrap_or_else(|| DEFAULT_ACTION_SOURCE.to_string()),
+        event_source_url: event.event_source_url.clone().unwrap_or_else(|| inputs.request.url.clone()),
+        action_source: event.action_source.clone().unwrap_or_else(|| DEFAULT_ACTION_SOURCE.to_string()),
         user_data,
-        custom_data: event.custom_data,
+        custom_data: event.custom_data.clone(),
         referrer_url,
         opt_out: event.opt_out,
-        data_processing: event.data_processing,
+        data_processing: event.data_processing.clone(),
     }
 }
 
@@ -176,7 +178,7 @@ mod tests {
             n += 1;
             format!("fresh-{n}")
         };
-        plan(header, &Inputs { request: req, response: resp, meta: &meta, bots: &bots, now_ms: NOW_MS }, &mut ids)
+        plan(header, &Inputs { request: req, response: resp, meta: &meta, bots: &bots, now_ms: NOW_MS }, &mut DecodeCache::default(), &mut ids)
     }
 
     fn sent(plan: Plan) -> Outgoing {

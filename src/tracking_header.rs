@@ -11,6 +11,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// Largest accepted header, decoded, in bytes.
 pub const MAX_DECODED_BYTES: usize = 16 * 1024;
@@ -101,8 +102,9 @@ pub struct HeaderEvent {
     pub event_name: String,
     /// The origin's deduplication id, if any.
     pub event_id: Option<String>,
-    /// `custom_data`, with a top-level `contents` moved in and known fields normalized.
-    pub custom_data: Option<Map<String, Value>>,
+    /// `custom_data`, with a top-level `contents` moved in and known fields normalized;
+    /// shared, not copied, by the events built from it.
+    pub custom_data: Option<Rc<Map<String, Value>>>,
     /// Raw PII by key (`em`, `ph`, ...), each with one or more values.
     pub user_data: Vec<(String, Vec<String>)>,
     /// Overrides the URL the browser asked for.
@@ -278,7 +280,7 @@ fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError
             Some(_) => return Err(invalid(index, key, "an integer")),
         }
     }
-    Ok(HeaderEvent { event_name, event_id, custom_data, user_data, event_source_url, action_source, opt_out, data_processing })
+    Ok(HeaderEvent { event_name, event_id, custom_data: custom_data.map(Rc::new), user_data, event_source_url, action_source, opt_out, data_processing })
 }
 
 fn valid_name(s: &str) -> bool {

@@ -10,6 +10,7 @@ use tagrelay::click_ids::{fbc, fbclid_from_query, fbp, is_valid_meta_id};
 use tagrelay::client_ip::client_ip;
 use tagrelay::config::{Delivery, MetaConfig};
 use tagrelay::cookies::cookie;
+use tagrelay::decode_cache::DecodeCache;
 use tagrelay::pii::{is_sha256_hex, normalize_and_hash};
 use tagrelay::request_facts::{RequestFacts, ResponseFacts};
 use tagrelay::tracking::{plan, Inputs, Plan};
@@ -66,6 +67,11 @@ fn assert_valid_capi_body(body: &Value) {
     serde_json::to_string(body).expect("serializable");
 }
 
+thread_local! {
+    /// One cache for every case, as in an isolate: repeated headers take the cached path.
+    static HEADERS: std::cell::RefCell<DecodeCache> = std::cell::RefCell::new(DecodeCache::default());
+}
+
 fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> Plan {
     let meta = MetaConfig { delivery: Delivery::DryRun { reason: "fuzz", events_url: None }, test_event_code: None, bot_score_threshold: 30 };
     let request = RequestFacts {
@@ -82,7 +88,8 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
         n += 1;
         format!("id-{n}")
     };
-    plan(header, &Inputs { request: &request, response: &response, meta: &meta, bots, now_ms: 1_763_900_000_000 }, &mut ids)
+    let inputs = Inputs { request: &request, response: &response, meta: &meta, bots, now_ms: 1_763_900_000_000 };
+    HEADERS.with(|cache| plan(header, &inputs, &mut cache.borrow_mut(), &mut ids))
 }
 
 /// Arbitrary JSON values, biased toward the fields the decoder knows.

@@ -142,7 +142,8 @@ pub fn track(
         }
     };
     let inputs = Inputs { request: &request, response: &response, meta, bots, now_ms: js::now_ms() };
-    match plan(header_value, &inputs, &mut js::random_uuid) {
+    let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
+    match decision {
         Plan::Skip(rule) => {
             log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
             NOTHING_TO_SEND

@@ -1,14 +1,22 @@
-//! Per-isolate state: the parsed configuration and the bot matcher, each built once.
-//! Vars and secrets are fixed for an isolate's life (a change deploys a new one).
+//! Per-isolate state: the parsed configuration and the bot matcher, each built once, and
+//! the cache of decoded tracking headers. Vars and secrets are fixed for an isolate's life
+//! (a change deploys a new one).
 
 use crate::bots::{BotMatcher, BotTableError};
 use crate::config::{Config, ConfigError, ALL_VARS};
+use crate::decode_cache::DecodeCache;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use wasm_bindgen::JsValue;
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 static BOTS: OnceLock<Result<BotMatcher, BotTableError>> = OnceLock::new();
+
+thread_local! {
+    /// Tracking headers decoded before (a Worker isolate runs one thread).
+    static DECODE_CACHE: RefCell<DecodeCache> = RefCell::new(DecodeCache::default());
+}
 
 /// The configuration, parsed from `env` on the first request of the isolate.
 pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
@@ -26,4 +34,9 @@ pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
 /// The crawler matcher, loaded on the first tracked request of the isolate.
 pub fn bot_matcher() -> Result<&'static BotMatcher, &'static BotTableError> {
     BOTS.get_or_init(BotMatcher::new).as_ref()
+}
+
+/// Runs `f` with the isolate's cache of decoded tracking headers.
+pub fn with_decode_cache<T>(f: impl FnOnce(&mut DecodeCache) -> T) -> T {
+    DECODE_CACHE.with(|cache| f(&mut cache.borrow_mut()))
 }

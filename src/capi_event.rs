@@ -1,7 +1,8 @@
 //! The Conversions API request body: `{"data":[ServerEvent...], "test_event_code"?}`.
 //! (<https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event>)
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::rc::Rc;
 
@@ -28,8 +29,8 @@ pub struct ServerEvent {
     pub event_source_url: String,
     /// `website` unless the origin says otherwise.
     pub action_source: String,
-    /// Hashed PII plus IP, agent, fbp, fbc.
-    pub user_data: Map<String, Value>,
+    /// IP, agent, fbp, fbc, and the origin's PII, hashed.
+    pub user_data: UserData,
     /// The origin's custom data (shared with the decoded header it came from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<Rc<Map<String, Value>>>,
@@ -42,4 +43,68 @@ pub struct ServerEvent {
     /// `data_processing_options` (+ `_country`, `_state`) when the origin sets them.
     #[serde(flatten)]
     pub data_processing: Map<String, Value>,
+}
+
+/// `user_data`: what the edge knows of the visitor, then the origin's PII, hashed. Typed
+/// rather than a JSON map: it is built for every tracked page view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserData {
+    /// The visitor's IP (`CF-Connecting-IP`), when valid.
+    pub client_ip_address: Option<String>,
+    /// `User-Agent`.
+    pub client_user_agent: Option<String>,
+    /// The `_fbp` browser id, when valid.
+    pub fbp: Option<String>,
+    /// The click id, from `_fbc` or `fbclid`, when valid.
+    pub fbc: Option<String>,
+    /// Normalized and SHA-256-hashed PII by key (`em`, `ph`, ...), each key once.
+    pub hashed: Vec<(String, Vec<String>)>,
+}
+
+impl Serialize for UserData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let edge = [
+            ("client_ip_address", &self.client_ip_address),
+            ("client_user_agent", &self.client_user_agent),
+            ("fbp", &self.fbp),
+            ("fbc", &self.fbc),
+        ];
+        for (key, value) in edge {
+            if let Some(value) = value {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (key, hashes) in &self.hashed {
+            map.serialize_entry(key, hashes)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_data_serializes_only_what_is_known() {
+        assert_eq!(serde_json::to_value(UserData::default()).unwrap(), json!({}));
+        let full = UserData {
+            client_ip_address: Some("203.0.113.9".into()),
+            client_user_agent: Some("UA".into()),
+            fbp: Some("fb.1.1.1".into()),
+            fbc: Some("fb.1.1.x".into()),
+            hashed: vec![("em".into(), vec!["a".repeat(64)]), ("ph".into(), vec!["b".repeat(64), "c".repeat(64)])],
+        };
+        assert_eq!(
+            serde_json::to_string(&full).unwrap(),
+            format!(
+                r#"{{"client_ip_address":"203.0.113.9","client_user_agent":"UA","fbp":"fb.1.1.1","fbc":"fb.1.1.x","em":["{}"],"ph":["{}","{}"]}}"#,
+                "a".repeat(64),
+                "b".repeat(64),
+                "c".repeat(64)
+            )
+        );
+    }
 }

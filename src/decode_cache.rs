@@ -20,10 +20,13 @@ pub const SLOTS: usize = 64;
 /// Longest value kept, in bytes; longer ones are decoded every time.
 pub const MAX_KEPT_BYTES: usize = 4096;
 
+/// A header value and its events.
+type Slot = Option<(Box<str>, Rc<[HeaderEvent]>)>;
+
 /// The decoded header values seen last, one per slot.
 #[derive(Debug)]
 pub struct DecodeCache {
-    slots: Vec<Option<(Box<str>, Rc<[HeaderEvent]>)>>,
+    slots: Vec<Slot>,
 }
 
 impl Default for DecodeCache {

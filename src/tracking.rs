@@ -3,7 +3,7 @@
 
 use crate::bots::BotMatcher;
 use crate::cache_replay::is_replay;
-use crate::capi_event::{EventsRequest, ServerEvent};
+use crate::capi_event::{EventsRequest, ServerEvent, UserData};
 use crate::click_ids;
 use crate::client_ip::client_ip;
 use crate::config::MetaConfig;
@@ -14,7 +14,6 @@ use crate::skip_rules::{skip_rule, SkipRule};
 use crate::decode_cache::DecodeCache;
 use crate::tracking_header::{DecodeError, HeaderEvent};
 use crate::upstream::path_and_query;
-use serde_json::{Map, Value};
 
 /// Default `action_source`.
 pub const DEFAULT_ACTION_SOURCE: &str = "website";
@@ -91,29 +90,22 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
 }
 
 /// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request.
-fn edge_user_data(req: &RequestFacts, now_ms: u64) -> Map<String, Value> {
-    let mut user = Map::new();
-    if let Some(ip) = client_ip(req.cf_connecting_ip.as_deref()) {
-        user.insert("client_ip_address".into(), ip.into());
-    }
-    if let Some(ua) = req.user_agent.as_deref() {
-        user.insert("client_user_agent".into(), ua.trim().into());
-    }
+fn edge_user_data(req: &RequestFacts, now_ms: u64) -> UserData {
     let cookies = req.cookie.as_deref().unwrap_or("");
-    if let Some(fbp) = click_ids::fbp(cookie(cookies, "_fbp")) {
-        user.insert("fbp".into(), fbp.into());
-    }
     let query = path_and_query(&req.url).split_once('?').map_or("", |(_, q)| q);
-    if let Some(fbc) = click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms) {
-        user.insert("fbc".into(), fbc.into());
+    UserData {
+        client_ip_address: client_ip(req.cf_connecting_ip.as_deref()),
+        client_user_agent: req.user_agent.as_deref().map(|ua| ua.trim().to_string()),
+        fbp: click_ids::fbp(cookie(cookies, "_fbp")),
+        fbc: click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms),
+        hashed: Vec::new(),
     }
-    user
 }
 
 fn server_event(
     event: &HeaderEvent,
     inputs: &Inputs<'_>,
-    edge_user_data: &Map<String, Value>,
+    edge_user_data: &UserData,
     referrer_url: Option<String>,
     replay: bool,
     new_id: &mut dyn FnMut() -> String,
@@ -121,9 +113,9 @@ fn server_event(
     let mut user_data = edge_user_data.clone();
     if !replay {
         for (key, values) in &event.user_data {
-            let hashed: Vec<Value> = values.iter().filter_map(|v| normalize_and_hash(key, v)).map(Value::String).collect();
+            let hashed: Vec<String> = values.iter().filter_map(|v| normalize_and_hash(key, v)).collect();
             if !hashed.is_empty() {
-                user_data.insert(key.clone(), Value::Array(hashed));
+                user_data.hashed.push((key.clone(), hashed));
             }
         }
     }
@@ -229,8 +221,8 @@ mod tests {
             assert!(out.replay);
             assert_eq!(out.event_ids(), ["fresh-1", "fresh-2"]);
             let ud = &out.request.data[0].user_data;
-            assert!(ud.get("em").is_none());
-            assert_eq!(ud["client_ip_address"], "203.0.113.9");
+            assert!(ud.hashed.is_empty());
+            assert_eq!(ud.client_ip_address.as_deref(), Some("203.0.113.9"));
         }
     }
 
@@ -258,7 +250,7 @@ mod tests {
         };
         let out = sent(run(r#"{"event_name":"PageView","event_source_url":"https://shop.example/canonical"}"#, &req, &ResponseFacts::default()));
         let e = &out.request.data[0];
-        assert_eq!(e.user_data.keys().collect::<Vec<_>>(), ["client_user_agent"]);
+        assert_eq!(serde_json::to_value(&e.user_data).unwrap(), json!({"client_user_agent": UA}));
         assert_eq!(e.event_source_url, "https://shop.example/canonical");
         assert_eq!(e.referrer_url, None);
     }

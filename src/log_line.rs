@@ -70,33 +70,85 @@ pub struct RequestLabel {
 const LINE_CAPACITY: usize = 384;
 
 /// Renders one line: `{"at":"tagrelay","level":..,"decision":..,"method":..,"path":..,"status":..,"ray":..,<fields>}`.
-/// Written straight into one buffer (no intermediate map): a line is rendered for every
-/// tracked page view. `fields` must not repeat a key or use one of the label's.
+/// `fields` must not repeat a key or use one of the label's.
 pub fn render(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) -> String {
-    let mut out = Vec::with_capacity(LINE_CAPACITY);
-    field(&mut out, "at", SOURCE);
-    field(&mut out, "level", decision.level());
-    field(&mut out, "decision", decision.as_str());
-    field(&mut out, "method", &label.method);
-    field(&mut out, "path", &label.path);
-    if let Some(status) = label.status {
-        field(&mut out, "status", &status);
-    }
-    if let Some(ray) = &label.ray {
-        field(&mut out, "ray", ray);
-    }
+    let mut line = Line::new(label, decision);
     for (key, value) in fields {
-        field(&mut out, key, &value);
+        line.field(key, &value);
     }
-    out.push(b'}');
-    // serde_json writes UTF-8 only.
-    String::from_utf8(out).unwrap_or_default()
+    line.finish()
 }
 
-/// Appends `"key":value` to the object being written in `out`.
-fn field<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
-    out.push(if out.is_empty() { b'{' } else { b',' });
-    // Serializing strings, numbers and `Value`s into a Vec cannot fail.
+/// A line being written straight into one buffer (no intermediate map): the label's fields,
+/// then others, each key once. A line is written for every tracked page view.
+#[derive(Debug)]
+pub struct Line {
+    out: Vec<u8>,
+    decision: Decision,
+}
+
+impl Line {
+    /// Starts a line with the label's fields.
+    pub fn new(label: &RequestLabel, decision: Decision) -> Line {
+        let mut line = Line { out: Vec::with_capacity(LINE_CAPACITY), decision };
+        line.out.push(b'{');
+        write_entry(&mut line.out, "at", SOURCE);
+        line.field("level", decision.level()).field("decision", decision.as_str());
+        line.field("method", &label.method).field("path", &label.path);
+        if let Some(status) = label.status {
+            line.field("status", &status);
+        }
+        if let Some(ray) = &label.ray {
+            line.field("ray", ray);
+        }
+        line
+    }
+
+    /// Adds `"key":value`.
+    pub fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> &mut Line {
+        self.out.push(b',');
+        write_entry(&mut self.out, key, value);
+        self
+    }
+
+    /// Adds fields rendered once for several lines.
+    pub fn fields(&mut self, fields: &SharedFields) -> &mut Line {
+        self.out.extend_from_slice(&fields.0);
+        self
+    }
+
+    /// The decision the line reports.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// The finished line.
+    pub fn finish(mut self) -> String {
+        self.out.push(b'}');
+        // serde_json writes UTF-8 only.
+        String::from_utf8(self.out).unwrap_or_default()
+    }
+}
+
+/// Fields that several lines share (the outcome of a batch's request), rendered once.
+#[derive(Debug, Clone, Default)]
+pub struct SharedFields(Vec<u8>);
+
+impl SharedFields {
+    /// Renders `fields`.
+    pub fn new(fields: impl IntoIterator<Item = (&'static str, Value)>) -> SharedFields {
+        let mut out = Vec::new();
+        for (key, value) in fields {
+            out.push(b',');
+            write_entry(&mut out, key, &value);
+        }
+        SharedFields(out)
+    }
+}
+
+/// Appends `"key":value`.
+fn write_entry<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
+    // Serializing into a Vec fails only for a map with non-string keys, which no line holds.
     let _ = serde_json::to_writer(&mut *out, key);
     out.push(b':');
     let _ = serde_json::to_writer(&mut *out, value);
@@ -118,5 +170,19 @@ mod tests {
         let label = RequestLabel { ray: Some("8f1c-AMS".into()), status: None, ..label };
         let line = render(&label, Decision::Sent, [("events", json!(2)), ("event_ids", json!(["a", "b"]))]);
         assert_eq!(line, r#"{"at":"tagrelay","level":"info","decision":"sent","method":"GET","path":"/p/1","ray":"8f1c-AMS","events":2,"event_ids":["a","b"]}"#);
+    }
+
+    #[test]
+    fn shared_fields_are_rendered_once_and_added_in_place() {
+        let label = RequestLabel { method: "GET".into(), path: "/".into(), status: Some(200), ray: None };
+        let shared = SharedFields::new([("attempts", json!(1)), ("fbtrace_id", json!("A\"b"))]);
+        let mut line = Line::new(&label, Decision::Sent);
+        line.field("events", &1).fields(&shared).field("batch_page_views", &2);
+        assert_eq!(line.decision(), Decision::Sent);
+        let text = line.finish();
+        assert_eq!(text, r#"{"at":"tagrelay","level":"info","decision":"sent","method":"GET","path":"/","status":200,"events":1,"attempts":1,"fbtrace_id":"A\"b","batch_page_views":2}"#);
+        let mut line = Line::new(&label, Decision::Sent);
+        line.fields(&SharedFields::default());
+        assert_eq!(serde_json::from_str::<Value>(&line.finish()).unwrap()["status"], 200);
     }
 }

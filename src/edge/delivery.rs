@@ -9,10 +9,10 @@ use crate::batching::{self, Admission, Batch};
 use crate::capi_event::{EventsRequest, ServerEvent};
 use crate::config::{Delivery, MetaEndpoint};
 use crate::graph_response;
-use crate::log_line::{Decision, RequestLabel};
+use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
 use crate::retry::{self, AttemptResult, Next, ATTEMPT_TIMEOUT_MS};
 use crate::tracking::Outgoing;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -44,10 +44,10 @@ thread_local! {
 pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> i32 {
     match delivery {
         Delivery::DryRun { reason, events_url } => {
-            let payload = serde_json::to_value(&outgoing.request).unwrap_or(Value::Null);
-            let mut fields = summary(&outgoing.request.data, outgoing.replay);
-            fields.extend([("reason", json!(reason)), ("events_url", json!(events_url)), ("payload", payload)]);
-            log::line(&label, Decision::DryRun, fields);
+            let mut line = Line::new(&label, Decision::DryRun);
+            summarize(&mut line, &outgoing.request.data, outgoing.replay);
+            line.field("reason", reason).field("events_url", events_url).field("payload", &outgoing.request);
+            log::write(line);
             NOTHING_TO_SEND
         }
         Delivery::Live(endpoint) => {
@@ -71,14 +71,21 @@ pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
     PendingDelivery::new(endpoint, groups, Rc::new(Cell::new(batching::MAX_SPLIT_PARTS)))
 }
 
-/// Names, ids and count of the events, for every line about them.
-fn summary(events: &[ServerEvent], replay: bool) -> Vec<(&'static str, Value)> {
-    vec![
-        ("events", json!(events.len())),
-        ("event_names", json!(events.iter().map(|e| e.event_name.as_str()).collect::<Vec<_>>())),
-        ("event_ids", json!(events.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>())),
-        ("cache_replay", json!(replay)),
-    ]
+/// Adds the count, names and ids of the events to a line: every line about them has them.
+fn summarize(line: &mut Line, events: &[ServerEvent], replay: bool) {
+    line.field("events", &events.len())
+        .field("event_names", &EachEvent(events, |e| &e.event_name))
+        .field("event_ids", &EachEvent(events, |e| &e.event_id))
+        .field("cache_replay", &replay);
+}
+
+/// Serializes as the array of one field of each event, without collecting it first.
+struct EachEvent<'a>(&'a [ServerEvent], fn(&ServerEvent) -> &String);
+
+impl Serialize for EachEvent<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(self.1))
+    }
 }
 
 /// The request body of several page views' events: [`EventsRequest`], borrowed.
@@ -120,13 +127,15 @@ impl PendingDelivery {
     /// Logs one line per page view, with what they share.
     fn log_each(&self, decision: Decision, shared: Vec<(&'static str, Value)>) {
         let page_views = self.groups.len();
+        let shared = SharedFields::new(shared);
         for g in &self.groups {
-            let mut fields = summary(&g.events, g.replay);
-            fields.extend(shared.iter().cloned());
+            let mut line = Line::new(&g.label, decision);
+            summarize(&mut line, &g.events, g.replay);
+            line.fields(&shared);
             if page_views > 1 {
-                fields.push(("batch_page_views", json!(page_views)));
+                line.field("batch_page_views", &page_views);
             }
-            log::line(&g.label, decision, fields);
+            log::write(line);
         }
     }
 }

@@ -1,11 +1,20 @@
 //! Writes log lines to the console, where `wrangler tail` and the dashboard read them.
 
-use crate::log_line::{render, Decision, RequestLabel};
+use crate::log_line::{render, Decision, Line, RequestLabel};
 use serde_json::Value;
 
 /// Logs one line; errors go to `console.error` so the dashboard flags them.
 pub fn line(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) {
-    let text = render(label, decision, fields);
+    emit(decision, render(label, decision, fields));
+}
+
+/// Logs a line built with [`Line`].
+pub fn write(line: Line) {
+    let decision = line.decision();
+    emit(decision, line.finish());
+}
+
+fn emit(decision: Decision, text: String) {
     if decision.level() == "error" {
         web_sys::console::error_1(&text.into());
     } else {

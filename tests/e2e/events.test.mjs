@@ -141,6 +141,58 @@ test("a cached page gets a fresh event_id per request and no header user_data", 
   assert.equal(new Set(ids).size, ids.length);
 });
 
+test("a header value seen before (decoded once per isolate) still gives each page view its own event", async () => {
+  const pageHeader = (id) => JSON.stringify({ event_name: "ViewContent", custom_data: { content_ids: [id], currency: "eur", value: "1.50" } });
+  const personal = (email) => JSON.stringify({ event_name: "Purchase", event_id: `order-${email}`, user_data: { em: email } });
+  origin.handler = (req, res) => {
+    const [, kind, id] = req.url.split("/");
+    res.writeHead(200, { "content-type": "text/html", "worker-tracking": kind === "buy" ? personal(`${id}@shop.example`) : pageHeader(id) });
+    res.end("<h1>page</h1>");
+  };
+  const ids = new Set();
+  for (const [i, page] of ["/p/1", "/p/2", "/p/1", "/buy/ann", "/p/2", "/buy/bob", "/p/1", "/buy/ann"].entries()) {
+    const path = `${page}/${i}`; // a path of its own, so its log line is found
+    const fbp = `fb.1.1700000000000.${1000 + i}`;
+    const { line } = await visit(path, { headers: { cookie: `_fbp=${fbp}` } });
+    assert.equal(line.decision, "sent", `${path}: ${JSON.stringify(line)}`);
+    const e = graph.requests[0].json.data[0];
+    assert.equal(e.event_source_url, `${worker.url}${path}`);
+    assert.equal(e.user_data.fbp, fbp, `${path}: this visitor's _fbp`);
+    const [, kind, id] = path.split("/");
+    if (kind === "p") {
+      assert.deepEqual(e.custom_data, { content_ids: [id], currency: "EUR", value: 1.5 }, path);
+      assert.equal(e.user_data.em, undefined);
+      assert.match(e.event_id, UUID);
+      ids.add(e.event_id);
+    } else {
+      assert.equal(e.event_id, `order-${id}@shop.example`);
+      assert.deepEqual(e.user_data.em, [sha256(`${id}@shop.example`)], `${path}: this buyer's e-mail`);
+    }
+  }
+  assert.equal(ids.size, 5, "fresh event ids on every page view");
+});
+
+test("more distinct header values than the decode cache holds, at once: every event has its own page's data", async () => {
+  // 100 products (the cache has 64 slots, so values collide and replace each other), 150 page views.
+  origin.handler = (req, res) => {
+    const id = req.url.split("/")[2];
+    res.writeHead(200, { "content-type": "text/html", "worker-tracking": JSON.stringify({ event_name: "ViewContent", custom_data: { content_ids: [id] } }) });
+    res.end("<h1>page</h1>");
+  };
+  graph.reset();
+  const paths = Array.from({ length: 150 }, (_, i) => `/many/${i % 100}/${i}`);
+  const responses = await Promise.all(paths.map((p) => request(worker.url, p)));
+  assert.ok(responses.every((r) => r.status === 200));
+  await waitFor(() => graph.requests.flatMap((r) => r.json.data).length >= paths.length, 8000, "every event");
+  const events = graph.requests.flatMap((r) => r.json.data);
+  assert.equal(events.length, paths.length);
+  for (const e of events) {
+    const id = new URL(e.event_source_url).pathname.split("/")[2];
+    assert.deepEqual(e.custom_data, { content_ids: [id] }, e.event_source_url);
+  }
+  assert.deepEqual(events.map((e) => new URL(e.event_source_url).pathname).sort(), [...paths].sort());
+});
+
 test("no event_id in the header: a fresh one per request", async () => {
   originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
   const a = (await visit("/fresh/a"), graph.requests[0].json.data[0].event_id);

@@ -62,8 +62,9 @@ impl DecodeCache {
     }
 }
 
-/// The slot for `value`. `DefaultHasher::new()` has fixed keys; the values come from the
-/// origin, not from visitors, so they cannot be chosen to collide.
+/// The slot for `value`. `DefaultHasher::new()` has fixed keys. A value a visitor can shape
+/// (an origin echoing a search string into `custom_data`, say) can at worst collide with
+/// others: a collision only replaces a slot, so the cost is a decode, never unbounded work.
 fn slot_of(value: &str) -> usize {
     let mut hasher = DefaultHasher::new();
     value.hash(&mut hasher);

@@ -8,10 +8,10 @@ use crate::click_ids;
 use crate::client_ip::client_ip;
 use crate::config::MetaConfig;
 use crate::cookies::cookie;
+use crate::decode_cache::DecodeCache;
 use crate::pii::normalize_and_hash;
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::{skip_rule, SkipRule};
-use crate::decode_cache::DecodeCache;
 use crate::tracking_header::{DecodeError, HeaderEvent};
 use crate::upstream::path_and_query;
 

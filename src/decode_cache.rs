@@ -18,7 +18,7 @@ use std::rc::Rc;
 /// Distinct header values kept.
 pub const SLOTS: usize = 64;
 /// Longest value kept, in bytes; longer ones are decoded every time. With [`SLOTS`], this
-/// bounds the cache to 256 KB of values (and their decoded events) per isolate.
+/// bounds what an isolate keeps to 256 KB of header values, plus their decoded events.
 pub const MAX_KEPT_BYTES: usize = 4096;
 
 /// A header value and its events.

@@ -13,8 +13,7 @@
 //! costs no other page view, in about two requests per halving. The halvings of one batch are
 //! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.
 
-use crate::graph_response::GraphError;
-use crate::retry::{AttemptResult, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS, WORST_CASE_MS};
+use crate::retry::{Failure, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS};
 use crate::tracking_header::MAX_EVENTS;
 
 /// Most events Meta accepts in one request.
@@ -24,9 +23,12 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 pub const FLUSH_AT_EVENTS: usize = MAX_EVENTS_PER_REQUEST - MAX_EVENTS;
 /// Default window: invisible in Events Manager, long enough to batch under load.
 pub const DEFAULT_WINDOW_MS: u32 = 250;
-/// Longest window: the sending `waitUntil` must fit the window and every retry
-/// ([`crate::retry::WORST_CASE_MS`]) well within the 30 s Workers allow after a response.
+/// Longest window: the sending `waitUntil` must fit the window and the whole delivery
+/// ([`crate::retry::DELIVERY_DEADLINE_MS`]) within the 30 s Workers allow after a response.
 pub const MAX_WINDOW_MS: u32 = 5000;
+/// A window still open this long after it should have closed was never sent: its opener's
+/// `waitUntil` was cut off (CPU limit, a trap). The next page view takes it over.
+pub const WINDOW_GRACE_MS: u64 = 2000;
 
 /// Subrequests one Worker invocation may make on Cloudflare's Free plan.
 const SUBREQUESTS_PER_INVOCATION: u32 = 50;
@@ -35,12 +37,10 @@ const SUBREQUESTS_PER_INVOCATION: u32 = 50;
 /// bad event among 128 page views exactly.
 pub const MAX_SPLIT_PARTS: u32 = (SUBREQUESTS_PER_INVOCATION - MAX_ATTEMPTS) / MAX_ATTEMPTS;
 
-// The longest send with one halving: a full window, the batch's whole retry policy, then its
-// halves' own. Deeper halvings follow a refusal (HTTP 400), which is answered at once and
-// never retried, so each adds about one round trip.
+// The window, then the whole delivery with its halvings, with a margin for the last log lines.
 const _: () = assert!(
-    MAX_WINDOW_MS as u64 + 2 * WORST_CASE_MS < WAIT_UNTIL_LIMIT_MS,
-    "a window plus a split batch's retries must fit inside waitUntil"
+    MAX_WINDOW_MS as u64 + DELIVERY_DEADLINE_MS + 2 * crate::retry::MIN_ATTEMPT_MS <= WAIT_UNTIL_LIMIT_MS,
+    "a window plus a delivery's deadline must fit inside waitUntil"
 );
 
 /// What the page view that just added its events must do.
@@ -48,6 +48,16 @@ const _: () = assert!(
 pub enum Admission {
     /// It opened the window: wait this many milliseconds, then send the batch.
     OpenedWindow(u32),
+    /// The window it found open had expired unsent ([`WINDOW_GRACE_MS`]): it opened a new
+    /// one, which holds the `left_over` page views too. Wait `wait_ms`, then send the batch.
+    TookOverExpired {
+        /// Milliseconds to wait before sending.
+        wait_ms: u32,
+        /// Page views the expired window held.
+        left_over: usize,
+        /// How long ago the expired window opened.
+        opened_ms_ago: u64,
+    },
     /// Another page view's `waitUntil` will send the batch: nothing more to do.
     Joined,
     /// Send the batch now (batching is off, or the batch is full).
@@ -60,51 +70,66 @@ pub enum Admission {
 pub struct Batch<G> {
     groups: Vec<G>,
     events: usize,
-    window_open: bool,
+    /// When the open window opened and how long it lasts; `None` when no window is open.
+    window: Option<(u64, u32)>,
 }
 
 impl<G> Default for Batch<G> {
     fn default() -> Self {
-        Batch { groups: Vec::new(), events: 0, window_open: false }
+        Batch { groups: Vec::new(), events: 0, window: None }
     }
 }
 
 impl<G> Batch<G> {
-    /// Adds one page view's `events` events, with a window of `window_ms` (0: no batching).
-    pub fn admit(&mut self, group: G, events: usize, window_ms: u32) -> Admission {
+    /// Adds one page view's `events` events at `now_ms`, with a window of `window_ms`
+    /// (0: no batching).
+    pub fn admit(&mut self, group: G, events: usize, window_ms: u32, now_ms: u64) -> Admission {
+        let left_over = self.groups.len();
         self.groups.push(group);
         self.events += events;
         if window_ms == 0 || self.events > FLUSH_AT_EVENTS {
-            Admission::SendNow
-        } else if self.window_open {
-            Admission::Joined
-        } else {
-            self.window_open = true;
-            Admission::OpenedWindow(window_ms.min(MAX_WINDOW_MS))
+            return Admission::SendNow;
         }
+        let wait_ms = window_ms.min(MAX_WINDOW_MS);
+        match self.window {
+            Some((opened, length)) if now_ms <= opened + u64::from(length) + WINDOW_GRACE_MS => Admission::Joined,
+            Some((opened, _)) => {
+                self.window = Some((now_ms, wait_ms));
+                Admission::TookOverExpired { wait_ms, left_over, opened_ms_ago: now_ms.saturating_sub(opened) }
+            }
+            None => {
+                self.window = Some((now_ms, wait_ms));
+                Admission::OpenedWindow(wait_ms)
+            }
+        }
+    }
+
+    /// The page view added last.
+    pub fn newest(&self) -> Option<&G> {
+        self.groups.last()
     }
 
     /// Takes every group for sending; the next page view opens a new window. Empty when a
     /// full batch was already sent before this window closed.
     pub fn take(&mut self) -> Vec<G> {
         self.events = 0;
-        self.window_open = false;
+        self.window = None;
         std::mem::take(&mut self.groups)
-    }
-
-    /// Events waiting.
-    pub fn events(&self) -> usize {
-        self.events
     }
 }
 
 /// True when a request of `groups` page views failed in a way that sending them in two halves
 /// could avoid, and `parts_left` (of [`MAX_SPLIT_PARTS`]) allows two more parts: Meta refused
-/// the request as invalid (HTTP 400), and not for the access token (code 190), which would
-/// fail every part as well.
-pub fn should_split(result: &AttemptResult, groups: usize, parts_left: u32) -> bool {
-    matches!(result, AttemptResult::Answered(Err(GraphError { status: 400, code, .. }))
-        if groups > 1 && parts_left >= 2 && *code != Some(TOKEN_ERROR_CODE))
+/// the request as invalid (HTTP 400), not for a reason that would fail every part as well
+/// (the access token, code 190) and not as a transient error (a rate limit, say), which is
+/// retried whole instead: splitting would only add load while Meta throttles.
+pub fn should_split(failure: &Failure, groups: usize, parts_left: u32) -> bool {
+    match failure {
+        Failure::Refused(e) => {
+            e.status == 400 && e.code != Some(TOKEN_ERROR_CODE) && !failure.is_transient() && groups > 1 && parts_left >= 2
+        }
+        Failure::TimedOut | Failure::NetworkError(_) => false,
+    }
 }
 
 /// Splits `groups` into two halves (the first one smaller when the count is odd).
@@ -119,22 +144,38 @@ const TOKEN_ERROR_CODE: i64 = 190;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph_response::GraphError;
+
+    const T0: u64 = 1_763_900_000_000;
 
     #[test]
     fn the_first_page_view_opens_the_window_the_others_join() {
         let mut b = Batch::default();
-        assert_eq!(b.admit("a", 1, 250), Admission::OpenedWindow(250));
-        assert_eq!(b.admit("b", 2, 250), Admission::Joined);
-        assert_eq!(b.events(), 3);
+        assert_eq!(b.admit("a", 1, 250, T0), Admission::OpenedWindow(250));
+        assert_eq!(b.admit("b", 2, 250, T0 + 100), Admission::Joined);
+        assert_eq!(b.events, 3);
         assert_eq!(b.take(), vec!["a", "b"]);
-        assert_eq!(b.admit("c", 1, 250), Admission::OpenedWindow(250), "a send reopens the window");
+        assert_eq!(b.admit("c", 1, 250, T0 + 300), Admission::OpenedWindow(250), "a send reopens the window");
         assert!(b.take() == vec!["c"] && b.take().is_empty());
+    }
+
+    #[test]
+    fn a_window_never_sent_is_taken_over_by_the_next_page_view() {
+        let mut b = Batch::default();
+        assert_eq!(b.admit("a", 1, 250, T0), Admission::OpenedWindow(250));
+        assert_eq!(b.admit("b", 1, 250, T0 + 250 + WINDOW_GRACE_MS), Admission::Joined, "late, but within the grace");
+        // The opener's waitUntil never took the batch: the next page view opens a new window
+        // that sends a and b too.
+        let late = T0 + 250 + WINDOW_GRACE_MS + 1;
+        assert_eq!(b.admit("c", 1, 250, late), Admission::TookOverExpired { wait_ms: 250, left_over: 2, opened_ms_ago: late - T0 });
+        assert_eq!(b.admit("d", 1, 250, late + 10), Admission::Joined, "the new window is open");
+        assert_eq!(b.take(), vec!["a", "b", "c", "d"]);
     }
 
     #[test]
     fn no_window_sends_each_page_view_now() {
         let mut b = Batch::default();
-        assert_eq!(b.admit("a", 1, 0), Admission::SendNow);
+        assert_eq!(b.admit("a", 1, 0, T0), Admission::SendNow);
         assert_eq!(b.take(), vec!["a"]);
     }
 
@@ -146,26 +187,33 @@ mod tests {
         for i in 0..5000 {
             let n = 1 + i % MAX_EVENTS;
             in_batch += n;
-            if b.admit(n, n, 250) == Admission::SendNow {
+            if b.admit(n, n, 250, T0) == Admission::SendNow {
                 assert!(in_batch <= MAX_EVENTS_PER_REQUEST, "{in_batch}");
                 sent.push(b.take().iter().sum::<usize>());
                 in_batch = 0;
             }
         }
         assert!(sent.iter().all(|&n| n > FLUSH_AT_EVENTS && n <= MAX_EVENTS_PER_REQUEST), "{sent:?}");
-        assert_eq!(b.admit(1, 1, 60_000), Admission::Joined);
-        assert_eq!(Batch::default().admit(1, 1, 60_000), Admission::OpenedWindow(MAX_WINDOW_MS));
+        assert_eq!(b.admit(1, 1, 60_000, T0), Admission::Joined);
+        assert_eq!(Batch::default().admit(1, 1, 60_000, T0), Admission::OpenedWindow(MAX_WINDOW_MS));
+    }
+
+    fn refused(status: u16, code: Option<i64>, is_transient: bool) -> Failure {
+        Failure::Refused(GraphError { status, code, is_transient, ..Default::default() })
     }
 
     #[test]
-    fn only_a_refused_batch_of_several_page_views_is_split() {
-        let refused = |status, code| AttemptResult::Answered(Err(GraphError { status, code, ..Default::default() }));
-        assert!(should_split(&refused(400, Some(100)), 2, MAX_SPLIT_PARTS));
-        assert!(!should_split(&refused(400, Some(100)), 1, MAX_SPLIT_PARTS));
-        assert!(!should_split(&refused(400, Some(100)), 2, 1), "no parts left");
-        assert!(!should_split(&refused(400, Some(190)), 5, MAX_SPLIT_PARTS), "a bad token fails every part");
-        assert!(!should_split(&refused(500, None), 5, MAX_SPLIT_PARTS));
-        assert!(!should_split(&AttemptResult::TimedOut, 5, MAX_SPLIT_PARTS));
+    fn only_a_batch_refused_for_good_is_split() {
+        assert!(should_split(&refused(400, Some(100), false), 2, MAX_SPLIT_PARTS));
+        assert!(!should_split(&refused(400, Some(100), false), 1, MAX_SPLIT_PARTS));
+        assert!(!should_split(&refused(400, Some(100), false), 2, 1), "no parts left");
+        assert!(!should_split(&refused(400, Some(190), false), 5, MAX_SPLIT_PARTS), "a bad token fails every part");
+        assert!(!should_split(&refused(500, None, false), 5, MAX_SPLIT_PARTS));
+        assert!(!should_split(&Failure::TimedOut, 5, MAX_SPLIT_PARTS));
+        for code in [1, 2, 4, 17] {
+            assert!(!should_split(&refused(400, Some(code), false), 4, MAX_SPLIT_PARTS), "code {code} is a rate limit: retried, not split");
+        }
+        assert!(!should_split(&refused(400, Some(100), true), 4, MAX_SPLIT_PARTS), "is_transient: retried, not split");
         assert_eq!(halves(vec![1, 2, 3]), (vec![1], vec![2, 3]));
         assert_eq!(MAX_SPLIT_PARTS * MAX_ATTEMPTS + MAX_ATTEMPTS, 48);
     }
@@ -176,7 +224,7 @@ mod tests {
         let mut parts_left = MAX_SPLIT_PARTS;
         let mut queue = vec![(0..128).collect::<Vec<u32>>()];
         let mut delivered = Vec::new();
-        let refused = AttemptResult::Answered(Err(GraphError { status: 400, code: Some(100), ..Default::default() }));
+        let refused = refused(400, Some(100), false);
         while let Some(part) = queue.pop() {
             if !part.contains(&42) {
                 delivered.extend(part);

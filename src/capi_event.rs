@@ -1,6 +1,7 @@
 //! The Conversions API request body: `{"data":[ServerEvent...], "test_event_code"?}`.
 //! (<https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event>)
 
+use crate::query_filter::without_query;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -14,6 +15,35 @@ pub struct EventsRequest {
     /// Routes the events to Events Manager's Test events tab.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_event_code: Option<String>,
+}
+
+/// What a log shows instead of a visitor's IP, user agent, `fbp` or `fbc`.
+pub const REDACTED: &str = "[redacted]";
+
+impl EventsRequest {
+    /// The body as a log may show it (a dry run): URLs without their query string, and the
+    /// visitor's IP, user agent, `fbp` and `fbc` replaced by [`REDACTED`]. Hashed PII stays
+    /// as it is sent, hashed.
+    pub fn redacted(&self) -> EventsRequest {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_string());
+        let data = self
+            .data
+            .iter()
+            .map(|e| ServerEvent {
+                event_source_url: without_query(&e.event_source_url).to_string(),
+                referrer_url: e.referrer_url.as_deref().map(|r| without_query(r).to_string()),
+                user_data: UserData {
+                    client_ip_address: redact(&e.user_data.client_ip_address),
+                    client_user_agent: redact(&e.user_data.client_user_agent),
+                    fbp: redact(&e.user_data.fbp),
+                    fbc: redact(&e.user_data.fbc),
+                    hashed: e.user_data.hashed.clone(),
+                },
+                ..e.clone()
+            })
+            .collect();
+        EventsRequest { data, test_event_code: self.test_event_code.clone() }
+    }
 }
 
 /// One server event.
@@ -86,6 +116,37 @@ impl Serialize for UserData {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_logged_body_shows_no_query_ip_agent_or_browser_ids() {
+        let event = ServerEvent {
+            event_name: "Purchase".into(),
+            event_time: 1,
+            event_id: "id-1".into(),
+            event_source_url: "https://s.example/thanks?order=9&fbclid=Iw1".into(),
+            action_source: "website".into(),
+            user_data: UserData {
+                client_ip_address: Some("203.0.113.9".into()),
+                client_user_agent: Some("Mozilla/5.0".into()),
+                fbp: Some("fb.1.1.1".into()),
+                fbc: Some("fb.1.1.Iw1".into()),
+                hashed: vec![("em".into(), vec!["a".repeat(64)])],
+            },
+            custom_data: None,
+            referrer_url: Some("https://mail.example/?email=alice%40example.com".into()),
+            opt_out: None,
+            data_processing: Map::new(),
+        };
+        let body = EventsRequest { data: vec![event], test_event_code: Some("T1".into()) };
+        let shown = serde_json::to_string(&body.redacted()).unwrap();
+        for secret in ["order=9", "Iw1", "alice", "203.0.113.9", "Mozilla", "fb.1.1"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let v: Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(v["data"][0]["event_source_url"], "https://s.example/thanks");
+        assert_eq!(v["data"][0]["user_data"], json!({"client_ip_address": REDACTED, "client_user_agent": REDACTED, "fbp": REDACTED, "fbc": REDACTED, "em": ["a".repeat(64)]}));
+        assert_eq!(v["test_event_code"], "T1");
+    }
 
     #[test]
     fn user_data_serializes_only_what_is_known() {

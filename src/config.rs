@@ -5,6 +5,7 @@
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
 
 use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
+use crate::query_filter::QueryFilter;
 use std::fmt;
 
 /// Variable: `scheme://host[:port]` of the origin; unset forwards to the request's own URL.
@@ -28,9 +29,12 @@ pub const VAR_BOT_SCORE_THRESHOLD: &str = "BOT_SCORE_THRESHOLD";
 /// Variable: milliseconds during which page views' events are collected into one request
 /// (0 sends each page view's events on their own); see [`crate::batching`].
 pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
+/// Variable: query parameters removed from URLs before they go to a platform; see
+/// [`crate::query_filter`].
+pub const VAR_STRIP_QUERY_PARAMS: &str = "STRIP_QUERY_PARAMS";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 10] = [
+pub const ALL_VARS: [&str; 11] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -41,7 +45,12 @@ pub const ALL_VARS: [&str; 10] = [
     VAR_DRY_RUN,
     VAR_BOT_SCORE_THRESHOLD,
     VAR_BATCH_WINDOW_MS,
+    VAR_STRIP_QUERY_PARAMS,
 ];
+
+/// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
+/// unquoted TOML number to the Worker as a JS number, so a longer one has lost digits.
+const MAX_EXACT_NUMBER: f64 = 9_007_199_254_740_991.0;
 
 /// Default tracking header name.
 pub const DEFAULT_TRACKING_HEADER: &str = "Worker-Tracking";
@@ -54,8 +63,39 @@ pub const DEFAULT_BOT_SCORE_THRESHOLD: u8 = 30;
 /// Longest accepted test event code.
 const MAX_TEST_EVENT_CODE_LEN: usize = 64;
 
+/// A variable's value as the runtime hands it over. Wrangler passes a `[vars]` string as a
+/// string, but a TOML boolean or number as that JSON value (`DRY_RUN = true`,
+/// `BATCH_WINDOW_MS = 0`), and a TOML table or array as an object or array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    /// A string: a secret, or a quoted `[vars]` value.
+    Text(String),
+    /// An unquoted `true` / `false`.
+    Bool(bool),
+    /// An unquoted number.
+    Number(f64),
+    /// Anything else; the text names its kind ("an array", "an object").
+    Unsupported(&'static str),
+}
+
+impl VarValue {
+    /// The value as text: a boolean as `true`/`false`, a number as its decimal digits.
+    /// Arrays, objects, and numbers too long to be exact are refused, naming `var`.
+    fn into_text(self, var: &'static str) -> Result<String, ConfigError> {
+        match self {
+            VarValue::Text(text) => Ok(text),
+            VarValue::Bool(b) => Ok(b.to_string()),
+            // Integral and exact: written without a fraction (`0`, `1234567890`).
+            VarValue::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_EXACT_NUMBER => Ok(format!("{}", n as i64)),
+            VarValue::Number(n) if n.is_finite() && n.fract() != 0.0 => Ok(n.to_string()),
+            VarValue::Number(_) => Err(ConfigError::WrongType { var, got: "a number too long for JavaScript to hold exactly" }),
+            VarValue::Unsupported(kind) => Err(ConfigError::WrongType { var, got: kind }),
+        }
+    }
+}
+
 /// A configuration problem, naming the variable and what to do about it.
-/// Messages never contain the access token.
+/// Messages never contain the access token, nor credentials written into a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// A variable has a value of the wrong form.
@@ -67,6 +107,13 @@ pub enum ConfigError {
         /// The value received, or a placeholder when it must not be shown.
         got: String,
     },
+    /// A variable is neither a string, a boolean nor a number (a TOML array or table).
+    WrongType {
+        /// The variable's name.
+        var: &'static str,
+        /// What it is instead.
+        got: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -75,9 +122,10 @@ impl ConfigError {
     }
 
     /// The variable this error is about.
+    #[cfg(test)]
     pub fn var(&self) -> &'static str {
         match self {
-            ConfigError::Invalid { var, .. } => var,
+            ConfigError::Invalid { var, .. } | ConfigError::WrongType { var, .. } => var,
         }
     }
 }
@@ -88,6 +136,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Invalid { var, expected, got } => write!(
                 f,
                 "{var} is invalid ({got:?}): it must be {expected}; fix it in wrangler.toml [vars] or with `wrangler secret put {var}`"
+            ),
+            ConfigError::WrongType { var, got } => write!(
+                f,
+                "{var} is {got}: it must be a string, true/false or a whole number; write it in quotes in wrangler.toml [vars] (`{var} = \"...\"`)"
             ),
         }
     }
@@ -104,6 +156,11 @@ impl Origin {
     /// fragment or credentials, so nothing in it can be confused with the request path.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         const EXPECTED: &str = "http:// or https:// followed by a host and optional port, with no path, query or credentials (e.g. https://origin.shop.example)";
+        const NO_CREDENTIALS: &str = "a URL without credentials (credentials do not belong in ORIGIN_URL, where they would reach logs; restrict the origin by other means, such as Cloudflare Tunnel or authenticated origin pulls), e.g. https://origin.shop.example";
+        let (shown, had_credentials) = without_credentials(value);
+        if had_credentials {
+            return Err(ConfigError::invalid(VAR_ORIGIN_URL, NO_CREDENTIALS, &shown));
+        }
         let err = || ConfigError::invalid(VAR_ORIGIN_URL, EXPECTED, value);
         let trimmed = value.trim();
         let (scheme, rest) = trimmed.split_once("://").ok_or_else(err)?;
@@ -121,6 +178,17 @@ impl Origin {
     /// `scheme://host[:port]`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `value` with the `user:password@` of its authority (if any) replaced by `<credentials>`,
+/// so it can be logged, and whether there was one.
+fn without_credentials(value: &str) -> (String, bool) {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    let end = value[start..].find(['/', '?', '#']).map_or(value.len(), |i| start + i);
+    match value[start..end].rfind('@') {
+        Some(at) => (format!("{}<credentials>{}", &value[..start], &value[start + at..]), true),
+        None => (value.to_string(), false),
     }
 }
 
@@ -195,6 +263,8 @@ pub struct MetaConfig {
     pub test_event_code: Option<String>,
     /// Bot score below which a request is a bot; 0 disables the rule.
     pub bot_score_threshold: u8,
+    /// Query parameters removed from the URLs sent (`STRIP_QUERY_PARAMS`).
+    pub strip_query_params: QueryFilter,
 }
 
 /// The whole configuration.
@@ -212,10 +282,13 @@ impl Config {
     /// Parses every variable through `lookup`, which returns a variable's value or `None`.
     /// Empty values count as unset. The error is for proxy settings only: a Meta setting
     /// error is kept in [`Config::meta`] so pages are still served.
-    pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let origin = get(VAR_ORIGIN_URL).map(|v| Origin::parse(&v)).transpose()?;
-        let tracking_header = match get(VAR_TRACKING_HEADER) {
+    pub fn parse(lookup: impl Fn(&str) -> Option<VarValue>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            let text = lookup(name).map(|v| v.into_text(name)).transpose()?;
+            Ok(text.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+        };
+        let origin = get(VAR_ORIGIN_URL)?.map(|v| Origin::parse(&v)).transpose()?;
+        let tracking_header = match get(VAR_TRACKING_HEADER)? {
             Some(name) if is_header_name(&name) => name,
             Some(name) => {
                 return Err(ConfigError::invalid(
@@ -230,14 +303,17 @@ impl Config {
     }
 }
 
-fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, ConfigError> {
-    let pixel = get(VAR_META_PIXEL_ID);
+/// Looks a variable up as trimmed text; `None` when unset or empty.
+type Get<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, ConfigError>;
+
+fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
+    let pixel = get(VAR_META_PIXEL_ID)?;
     if let Some(p) = &pixel {
         if !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::invalid(VAR_META_PIXEL_ID, "the dataset (pixel) id: digits only", p));
         }
     }
-    let token = get(VAR_META_ACCESS_TOKEN);
+    let token = get(VAR_META_ACCESS_TOKEN)?;
     if let Some(t) = &token {
         if !t.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError::invalid(
@@ -247,27 +323,27 @@ fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, Config
             ));
         }
     }
-    let version = get(VAR_META_API_VERSION).unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string());
+    let version = get(VAR_META_API_VERSION)?.unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string());
     if !is_api_version(&version) {
         return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v25.0", &version));
     }
-    let base = get(VAR_META_API_BASE).unwrap_or_else(|| DEFAULT_META_API_BASE.to_string());
+    let base = get(VAR_META_API_BASE)?.unwrap_or_else(|| DEFAULT_META_API_BASE.to_string());
     let base_ok = (base.starts_with("https://") || base.starts_with("http://"))
         && !base.contains(['?', '#', '@', ' ']);
     if !base_ok {
         return Err(ConfigError::invalid(VAR_META_API_BASE, "an http(s) URL such as https://graph.facebook.com", &base));
     }
-    let test_event_code = get(VAR_META_TEST_EVENT_CODE);
+    let test_event_code = get(VAR_META_TEST_EVENT_CODE)?;
     if let Some(code) = &test_event_code {
         if code.len() > MAX_TEST_EVENT_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ConfigError::invalid(VAR_META_TEST_EVENT_CODE, "the code from Events Manager's Test events tab (letters and digits)", code));
         }
     }
-    let dry_run = match get(VAR_DRY_RUN) {
+    let dry_run = match get(VAR_DRY_RUN)? {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_DRY_RUN, "true or false", &v))?,
     };
-    let bot_score_threshold = match get(VAR_BOT_SCORE_THRESHOLD) {
+    let bot_score_threshold = match get(VAR_BOT_SCORE_THRESHOLD)? {
         None => DEFAULT_BOT_SCORE_THRESHOLD,
         Some(v) => v
             .parse::<u8>()
@@ -275,12 +351,13 @@ fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, Config
             .filter(|n| *n <= 99)
             .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v))?,
     };
-    let batch_window_ms = match get(VAR_BATCH_WINDOW_MS) {
+    let batch_window_ms = match get(VAR_BATCH_WINDOW_MS)? {
         None => DEFAULT_WINDOW_MS,
         Some(v) => v.parse::<u32>().ok().filter(|n| *n <= MAX_WINDOW_MS).ok_or_else(|| {
             ConfigError::invalid(VAR_BATCH_WINDOW_MS, "milliseconds from 0 (send each page view's events at once) to 5000", &v)
         })?,
     };
+    let strip_query_params = QueryFilter::parse(get(VAR_STRIP_QUERY_PARAMS)?.as_deref())?;
     let events_url = pixel
         .as_ref()
         .map(|p| format!("{}/{}/{}/events", base.trim_end_matches('/'), version, p));
@@ -290,7 +367,7 @@ fn parse_meta(get: &dyn Fn(&str) -> Option<String>) -> Result<MetaConfig, Config
         (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
-    Ok(MetaConfig { delivery, test_event_code, bot_score_threshold })
+    Ok(MetaConfig { delivery, test_event_code, bot_score_threshold, strip_query_params })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -319,8 +396,57 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, VarValue> = vars.iter().map(|(k, v)| (k.to_string(), VarValue::Text(v.to_string()))).collect();
         Config::parse(|name| map.get(name).cloned())
+    }
+
+    fn parse_values(vars: &[(&str, VarValue)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, VarValue> = vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        Config::parse(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn toml_booleans_and_numbers_count_as_their_text() {
+        let c = parse_values(&[
+            ("META_PIXEL_ID", VarValue::Number(1_234_567_890.0)),
+            ("META_ACCESS_TOKEN", VarValue::Text("t".into())),
+            ("DRY_RUN", VarValue::Bool(true)),
+            ("BOT_SCORE_THRESHOLD", VarValue::Number(0.0)),
+        ])
+        .unwrap();
+        let meta = c.meta.unwrap();
+        assert_eq!(meta.bot_score_threshold, 0);
+        assert_eq!(
+            meta.delivery,
+            Delivery::DryRun { reason: "DRY_RUN is true", events_url: Some("https://graph.facebook.com/v25.0/1234567890/events".into()) }
+        );
+        let live = parse_values(&[
+            ("META_PIXEL_ID", VarValue::Text("1".into())),
+            ("META_ACCESS_TOKEN", VarValue::Text("t".into())),
+            ("DRY_RUN", VarValue::Bool(false)),
+            ("BATCH_WINDOW_MS", VarValue::Number(0.0)),
+        ])
+        .unwrap();
+        assert!(matches!(live.meta.unwrap().delivery, Delivery::Live(MetaEndpoint { batch_window_ms: 0, .. })));
+        // A fraction is passed on as written, and refused by the variable's own rule.
+        let err = parse_values(&[("BATCH_WINDOW_MS", VarValue::Number(2.5))]).unwrap().meta.unwrap_err();
+        assert!(err.to_string().contains("\"2.5\""), "{err}");
+    }
+
+    #[test]
+    fn arrays_objects_and_inexact_numbers_are_refused_by_name() {
+        for (var, value) in [
+            ("DRY_RUN", VarValue::Unsupported("an array")),
+            ("META_PIXEL_ID", VarValue::Number(12_345_678_901_234_567.0)),
+            ("BATCH_WINDOW_MS", VarValue::Unsupported("an object")),
+            ("META_ACCESS_TOKEN", VarValue::Number(f64::INFINITY)),
+        ] {
+            let err = parse_values(&[(var, value)]).unwrap().meta.unwrap_err();
+            assert_eq!(err.var(), var);
+            assert!(err.to_string().starts_with(var) && err.to_string().contains("quotes"), "{err}");
+        }
+        let err = parse_values(&[("ORIGIN_URL", VarValue::Unsupported("an object"))]).unwrap_err();
+        assert_eq!(err.to_string(), "ORIGIN_URL is an object: it must be a string, true/false or a whole number; write it in quotes in wrangler.toml [vars] (`ORIGIN_URL = \"...\"`)");
     }
 
     #[test]
@@ -353,6 +479,16 @@ mod tests {
             assert_eq!(err.var(), "ORIGIN_URL", "{bad}");
             assert!(err.to_string().contains("ORIGIN_URL"), "{err}");
         }
+    }
+
+    #[test]
+    fn origin_url_credentials_are_never_shown() {
+        for bad in ["https://user:s3cret@origin.example", "user:s3cret@origin.example/x", "https://a:b@c:s3cret@origin.example:8443/"] {
+            let msg = parse(&[("ORIGIN_URL", bad)]).unwrap_err().to_string();
+            assert!(!msg.contains("s3cret") && !msg.contains("user"), "{msg}");
+            assert!(msg.contains("<credentials>@origin.example") && msg.contains("credentials do not belong in ORIGIN_URL"), "{msg}");
+        }
+        assert_eq!(without_credentials("https://o.example/a@b"), ("https://o.example/a@b".into(), false));
     }
 
     #[test]

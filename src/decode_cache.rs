@@ -53,11 +53,13 @@ impl DecodeCache {
     }
 
     /// How many values are kept.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.slots.iter().flatten().count()
     }
 
     /// True when no value is kept.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

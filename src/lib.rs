@@ -27,6 +27,7 @@ pub mod event_id;
 pub mod graph_response;
 pub mod log_line;
 pub mod pii;
+pub mod query_filter;
 pub mod request_facts;
 pub mod retry;
 pub mod skip_rules;

@@ -26,6 +26,8 @@ pub enum Decision {
     OriginError,
     /// The Worker's configuration is invalid; the client got a 502.
     ConfigError,
+    /// A batch window whose opener never sent it was taken over by a later page view.
+    BatchRecovered,
 }
 
 impl Decision {
@@ -40,6 +42,7 @@ impl Decision {
             Decision::Disabled => "disabled",
             Decision::OriginError => "origin_error",
             Decision::ConfigError => "config_error",
+            Decision::BatchRecovered => "batch_recovered",
         }
     }
 
@@ -47,7 +50,7 @@ impl Decision {
     pub fn level(&self) -> &'static str {
         match self {
             Decision::Sent | Decision::DryRun | Decision::Skipped => "info",
-            Decision::Rejected | Decision::Disabled => "warn",
+            Decision::Rejected | Decision::Disabled | Decision::BatchRecovered => "warn",
             Decision::Failed | Decision::OriginError | Decision::ConfigError => "error",
         }
     }

@@ -1,16 +1,19 @@
 //! Retry policy for delivering events: what is worth another attempt, and when.
 //!
 //! Up to [`MAX_ATTEMPTS`] attempts, each cut off after [`ATTEMPT_TIMEOUT_MS`], with
-//! exponential backoff and jitter between them. The worst case stays far below the 30 s that
-//! `waitUntil` allows after the response: see [`WORST_CASE_MS`]. The same body (and so the
-//! same `event_id`s) is sent on every attempt, so Meta can deduplicate.
+//! exponential backoff and jitter between them, all within one deadline for the whole
+//! delivery ([`DELIVERY_DEADLINE_MS`], halvings of a refused batch included) that keeps it
+//! inside the 30 s `waitUntil` allows after the response. The same body (and so the same
+//! `event_id`s) is sent on every attempt, so Meta can deduplicate.
 
-use crate::graph_response::{Accepted, GraphError};
+use crate::graph_response::GraphError;
 
 /// Attempts per delivery, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Each attempt is aborted after this long.
 pub const ATTEMPT_TIMEOUT_MS: u64 = 2_500;
+/// An attempt is not started with less time than this left before the deadline.
+pub const MIN_ATTEMPT_MS: u64 = 500;
 /// Backoff before the second attempt; it quadruples after that.
 pub const BACKOFF_BASE_MS: u64 = 300;
 /// Backoff growth factor.
@@ -19,48 +22,64 @@ const BACKOFF_FACTOR: u64 = 4;
 pub const RETRYABLE_GRAPH_CODES: [i64; 4] = [1, 2, 4, 17];
 /// HTTP status for "too many requests".
 const TOO_MANY_REQUESTS: u16 = 429;
-/// Longest a delivery can take: every attempt timing out plus the longest backoffs.
+/// Longest one request's attempts can take: every attempt timing out plus the longest backoffs.
 pub const WORST_CASE_MS: u64 = MAX_ATTEMPTS as u64 * ATTEMPT_TIMEOUT_MS + BACKOFF_BASE_MS * (1 + BACKOFF_FACTOR);
 
 /// Cloudflare's limit on `waitUntil` work after a response.
 pub const WAIT_UNTIL_LIMIT_MS: u64 = 30_000;
-// A wide margin: at most half of it.
-const _: () = assert!(WORST_CASE_MS < WAIT_UNTIL_LIMIT_MS / 2, "the retry policy must fit well inside waitUntil");
+/// A delivery (a batch's request, its retries and every part of its halvings) ends within
+/// this long after the batch is taken: what is still unsent then is logged `failed` with
+/// reason `deadline`. With the longest batch window before it, this stays inside
+/// [`WAIT_UNTIL_LIMIT_MS`] (checked in [`crate::batching`]).
+pub const DELIVERY_DEADLINE_MS: u64 = 20_000;
+// One request's whole policy fits the deadline with room for a halving.
+const _: () = assert!(WORST_CASE_MS < DELIVERY_DEADLINE_MS / 2, "the retry policy must fit well inside the deadline");
 
-/// How one attempt ended.
+/// Why an attempt did not deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptResult {
-    /// The Graph API answered.
-    Answered(Result<Accepted, GraphError>),
-    /// No answer within [`ATTEMPT_TIMEOUT_MS`].
+pub enum Failure {
+    /// The Graph API answered with an error.
+    Refused(GraphError),
+    /// No answer within the attempt's timeout.
     TimedOut,
     /// The request failed at the network level.
     NetworkError(String),
 }
 
-/// What to do after an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
-    /// Done: delivered.
-    Delivered(Accepted),
-    /// Wait this many milliseconds, then try again.
-    RetryAfter(u64),
-    /// Give up: the reason is final (or attempts are used up).
-    GiveUp,
-}
-
-/// Whether an attempt's failure is temporary.
-pub fn is_retryable(result: &AttemptResult) -> bool {
-    match result {
-        AttemptResult::Answered(Ok(_)) => false,
-        AttemptResult::TimedOut | AttemptResult::NetworkError(_) => true,
-        AttemptResult::Answered(Err(e)) => {
-            e.status >= 500
-                || e.status == TOO_MANY_REQUESTS
-                || e.is_transient
-                || e.code.is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c))
+impl Failure {
+    /// Whether trying again may work: network errors, timeouts, 5xx, 429, and what Meta
+    /// marks transient (`is_transient`, or one of [`RETRYABLE_GRAPH_CODES`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Failure::TimedOut | Failure::NetworkError(_) => true,
+            Failure::Refused(e) => {
+                e.status >= 500
+                    || e.status == TOO_MANY_REQUESTS
+                    || e.is_transient
+                    || e.code.is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c))
+            }
         }
     }
+
+    /// A short description for the log.
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::Refused(e) => e.to_string(),
+            Failure::TimedOut => "no answer within the attempt's timeout".into(),
+            Failure::NetworkError(m) => format!("network error: {m}"),
+        }
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Wait this many milliseconds, then try again.
+    RetryAfter(u64),
+    /// Give up: the failure is final, or attempts are used up.
+    GiveUp,
+    /// Another attempt would be worth it, but the delivery's deadline leaves no time for it.
+    Deadline,
 }
 
 /// Backoff before attempt `attempt + 1`, `attempt` counting from 1; `jitter` in `[0, 1)`
@@ -71,38 +90,39 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> u64 {
     (nominal as f64 * factor) as u64
 }
 
-/// The step after attempt number `attempt` (from 1) ended with `result`.
-pub fn next(attempt: u32, result: &AttemptResult, jitter: f64) -> Next {
-    match result {
-        AttemptResult::Answered(Ok(accepted)) => Next::Delivered(accepted.clone()),
-        r if is_retryable(r) && attempt < MAX_ATTEMPTS => Next::RetryAfter(backoff_ms(attempt, jitter)),
-        _ => Next::GiveUp,
+/// The step after attempt number `attempt` (from 1) failed with `failure`, with
+/// `time_left_ms` before the delivery's deadline.
+pub fn next(attempt: u32, failure: &Failure, jitter: f64, time_left_ms: u64) -> Next {
+    if !failure.is_transient() || attempt >= MAX_ATTEMPTS {
+        return Next::GiveUp;
+    }
+    let wait = backoff_ms(attempt, jitter);
+    if wait + MIN_ATTEMPT_MS <= time_left_ms {
+        Next::RetryAfter(wait)
+    } else {
+        Next::Deadline
     }
 }
 
-/// A short description of a failed attempt for the log.
-pub fn describe(result: &AttemptResult) -> String {
-    match result {
-        AttemptResult::Answered(Ok(_)) => "delivered".into(),
-        AttemptResult::Answered(Err(e)) => e.to_string(),
-        AttemptResult::TimedOut => format!("no answer within {ATTEMPT_TIMEOUT_MS} ms"),
-        AttemptResult::NetworkError(m) => format!("network error: {m}"),
-    }
+/// How long the next attempt may take: [`ATTEMPT_TIMEOUT_MS`], or less when the deadline
+/// is nearer.
+pub fn attempt_timeout_ms(time_left_ms: u64) -> u64 {
+    time_left_ms.clamp(MIN_ATTEMPT_MS, ATTEMPT_TIMEOUT_MS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn err(status: u16, code: Option<i64>, transient: bool) -> AttemptResult {
-        AttemptResult::Answered(Err(GraphError { status, code, is_transient: transient, ..Default::default() }))
+    fn err(status: u16, code: Option<i64>, transient: bool) -> Failure {
+        Failure::Refused(GraphError { status, code, is_transient: transient, ..Default::default() })
     }
 
     #[test]
     fn classification() {
-        for r in [
-            AttemptResult::TimedOut,
-            AttemptResult::NetworkError("reset".into()),
+        for f in [
+            Failure::TimedOut,
+            Failure::NetworkError("reset".into()),
             err(500, None, false),
             err(503, None, false),
             err(429, None, false),
@@ -112,19 +132,29 @@ mod tests {
             err(400, Some(17), false),
             err(400, Some(100), true),
         ] {
-            assert!(is_retryable(&r), "{r:?}");
+            assert!(f.is_transient(), "{f:?}");
         }
-        for r in [err(400, Some(100), false), err(401, Some(190), false), err(403, None, false), err(404, None, false)] {
-            assert!(!is_retryable(&r), "{r:?}");
+        for f in [err(400, Some(100), false), err(401, Some(190), false), err(403, None, false), err(404, None, false)] {
+            assert!(!f.is_transient(), "{f:?}");
         }
     }
 
     #[test]
     fn attempts_are_bounded_and_fit_wait_until() {
-        assert_eq!(next(1, &AttemptResult::TimedOut, 0.0), Next::RetryAfter(150));
-        assert_eq!(next(2, &AttemptResult::TimedOut, 0.999_999), Next::RetryAfter(1199));
-        assert_eq!(next(3, &AttemptResult::TimedOut, 0.0), Next::GiveUp);
-        assert_eq!(next(1, &err(400, Some(100), false), 0.0), Next::GiveUp);
-        assert_eq!(next(1, &AttemptResult::Answered(Ok(Accepted::default())), 0.0), Next::Delivered(Accepted::default()));
+        let plenty = DELIVERY_DEADLINE_MS;
+        assert_eq!(next(1, &Failure::TimedOut, 0.0, plenty), Next::RetryAfter(150));
+        assert_eq!(next(2, &Failure::TimedOut, 0.999_999, plenty), Next::RetryAfter(1199));
+        assert_eq!(next(3, &Failure::TimedOut, 0.0, plenty), Next::GiveUp);
+        assert_eq!(next(1, &err(400, Some(100), false), 0.0, plenty), Next::GiveUp);
+    }
+
+    #[test]
+    fn no_retry_is_started_past_the_deadline() {
+        assert_eq!(next(1, &Failure::TimedOut, 0.0, 150 + MIN_ATTEMPT_MS), Next::RetryAfter(150));
+        assert_eq!(next(1, &Failure::TimedOut, 0.0, 150 + MIN_ATTEMPT_MS - 1), Next::Deadline);
+        assert_eq!(next(1, &err(400, Some(100), false), 0.0, 0), Next::GiveUp, "a final failure is not a deadline");
+        assert_eq!(attempt_timeout_ms(DELIVERY_DEADLINE_MS), ATTEMPT_TIMEOUT_MS);
+        assert_eq!(attempt_timeout_ms(900), 900);
+        assert_eq!(attempt_timeout_ms(0), MIN_ATTEMPT_MS);
     }
 }

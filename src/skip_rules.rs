@@ -7,11 +7,17 @@ use std::fmt;
 /// Words in a purpose header that mark a speculative load, not a view.
 const SPECULATIVE_PURPOSES: [&str; 3] = ["prefetch", "prerender", "preview"];
 
+/// `206 Partial Content`: a range of a file, not a page view.
+const PARTIAL_CONTENT: u16 = 206;
+
 /// Why a tracked request was not sent. Checked in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipRule {
     /// HEAD fetches no page.
     HeadRequest,
+    /// A CORS preflight (`OPTIONS`) or a range request's `206`: no page was viewed. (A `304`
+    /// is a page view: the browser shows the page from its cache.)
+    NotAPageView,
     /// `Sec-Purpose`/`Purpose` says prefetch or prerender: the user may never see it.
     Prefetch,
     /// No or empty `User-Agent`: no browser sends that.
@@ -34,6 +40,7 @@ impl SkipRule {
     pub fn code(&self) -> &'static str {
         match self {
             SkipRule::HeadRequest => "head_request",
+            SkipRule::NotAPageView => "not_a_page_view",
             SkipRule::Prefetch => "prefetch",
             SkipRule::MissingUserAgent => "missing_user_agent",
             SkipRule::VerifiedBot => "verified_bot",
@@ -52,11 +59,14 @@ impl fmt::Display for SkipRule {
     }
 }
 
-/// The first rule that says "not a human page view", or `None` to send.
-/// `threshold` 0 disables the bot score rule.
-pub fn skip_rule(req: &RequestFacts, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
+/// The first rule that says "not a human page view" of `req`, answered with `status`, or
+/// `None` to send. `threshold` 0 disables the bot score rule.
+pub fn skip_rule(req: &RequestFacts, status: u16, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
     if req.method.eq_ignore_ascii_case("HEAD") {
         return Some(SkipRule::HeadRequest);
+    }
+    if req.method.eq_ignore_ascii_case("OPTIONS") || status == PARTIAL_CONTENT {
+        return Some(SkipRule::NotAPageView);
     }
     if let Some(purpose) = &req.purpose {
         let p = purpose.to_ascii_lowercase();
@@ -92,7 +102,10 @@ mod tests {
     #[test]
     fn rules_in_order() {
         let bots = BotMatcher::new().unwrap();
-        assert_eq!(skip_rule(&human(), 30, &bots), None);
+        assert_eq!(skip_rule(&human(), 200, 30, &bots), None);
+        assert_eq!(skip_rule(&human(), 304, 30, &bots), None, "a 304 is a page view from the browser's cache");
+        assert_eq!(skip_rule(&human(), 206, 30, &bots), Some(SkipRule::NotAPageView));
+        assert_eq!(skip_rule(&RequestFacts { method: "OPTIONS".into(), ..human() }, 204, 30, &bots), Some(SkipRule::NotAPageView));
         let cases: Vec<(RequestFacts, SkipRule)> = vec![
             (RequestFacts { method: "HEAD".into(), ..human() }, SkipRule::HeadRequest),
             (RequestFacts { purpose: Some("prefetch;prerender".into()), ..human() }, SkipRule::Prefetch),
@@ -104,10 +117,10 @@ mod tests {
             (RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..human() }, SkipRule::CrawlerUserAgent),
         ];
         for (req, want) in cases {
-            assert_eq!(skip_rule(&req, 30, &bots), Some(want), "{req:?}");
+            assert_eq!(skip_rule(&req, 200, 30, &bots), Some(want), "{req:?}");
         }
-        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(30), verified_bot: Some(false), ..human() }, 30, &bots), None);
-        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(1), ..human() }, 0, &bots), None);
+        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(30), verified_bot: Some(false), ..human() }, 200, 30, &bots), None);
+        assert_eq!(skip_rule(&RequestFacts { bot_score: Some(1), ..human() }, 200, 0, &bots), None);
         assert_eq!(SkipRule::BotScore { score: 5, threshold: 30 }.to_string(), "bot_score (5 < 30)");
     }
 }

@@ -40,8 +40,9 @@ pub struct Outgoing {
     pub replay: bool,
 }
 
+#[cfg(test)]
 impl Outgoing {
-    /// The event ids, in order, for the log.
+    /// The event ids, in order.
     pub fn event_ids(&self) -> Vec<&str> {
         self.request.data.iter().map(|e| e.event_id.as_str()).collect()
     }
@@ -64,7 +65,7 @@ pub struct Inputs<'a> {
 /// Decides what to do with `header_value` (decoded through `headers`, the isolate's cache).
 /// `new_id` returns a fresh random event id.
 pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, new_id: &mut dyn FnMut() -> String) -> Plan {
-    if let Some(rule) = skip_rule(inputs.request, inputs.meta.bot_score_threshold, inputs.bots) {
+    if let Some(rule) = skip_rule(inputs.request, inputs.response.status, inputs.meta.bot_score_threshold, inputs.bots) {
         return Plan::Skip(rule);
     }
     let events = match headers.decode(header_value) {
@@ -78,7 +79,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         .referer
         .as_deref()
         .filter(|r| r.len() <= MAX_REFERRER_LEN && (r.starts_with("https://") || r.starts_with("http://")))
-        .map(str::to_string);
+        .map(|r| inputs.meta.strip_query_params.apply(r).into_owned());
     let data = events
         .iter()
         .map(|event| server_event(event, inputs, &edge_user_data, referrer_url.clone(), replay, new_id))
@@ -127,7 +128,11 @@ fn server_event(
         event_name: event.event_name.clone(),
         event_time: inputs.now_ms / 1000,
         event_id,
-        event_source_url: event.event_source_url.clone().unwrap_or_else(|| inputs.request.url.clone()),
+        event_source_url: inputs
+            .meta
+            .strip_query_params
+            .apply(event.event_source_url.as_deref().unwrap_or(&inputs.request.url))
+            .into_owned(),
         action_source: event.action_source.clone().unwrap_or_else(|| DEFAULT_ACTION_SOURCE.to_string()),
         user_data,
         custom_data: event.custom_data.clone(),
@@ -141,13 +146,19 @@ fn server_event(
 mod tests {
     use super::*;
     use crate::config::Delivery;
+    use crate::query_filter::QueryFilter;
     use serde_json::json;
 
     const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
     const NOW_MS: u64 = 1_763_900_000_123;
 
     fn meta() -> MetaConfig {
-        MetaConfig { delivery: Delivery::DryRun { reason: "test", events_url: None }, test_event_code: Some("TEST1".into()), bot_score_threshold: 30 }
+        MetaConfig {
+            delivery: Delivery::DryRun { reason: "test", events_url: None },
+            test_event_code: Some("TEST1".into()),
+            bot_score_threshold: 30,
+            strip_query_params: QueryFilter::default(),
+        }
     }
 
     fn request() -> RequestFacts {
@@ -208,6 +219,21 @@ mod tests {
                 "test_event_code": "TEST1",
             })
         );
+    }
+
+    #[test]
+    fn personal_query_parameters_never_leave_the_edge() {
+        let req = RequestFacts {
+            url: "https://shop.example/p?email=alice%40example.com&fbclid=IwAR-x_1&utm_source=nl".into(),
+            referer: Some("https://mail.example/open?Token=s3cret&id=7".into()),
+            ..request()
+        };
+        let out = sent(run(r#"[{"event_name":"A"},{"event_name":"B","event_source_url":"https://shop.example/c?phone=123&x=1"}]"#, &req, &ResponseFacts::default()));
+        let [a, b] = &out.request.data[..] else { panic!() };
+        assert_eq!(a.event_source_url, "https://shop.example/p?fbclid=IwAR-x_1&utm_source=nl");
+        assert_eq!(b.event_source_url, "https://shop.example/c?x=1");
+        assert_eq!(a.referrer_url.as_deref(), Some("https://mail.example/open?id=7"));
+        assert_eq!(a.user_data.fbc.as_deref(), Some("fb.1.1763900000123.IwAR-x_1"), "the click id is still read");
     }
 
     #[test]

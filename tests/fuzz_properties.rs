@@ -12,6 +12,7 @@ use tagrelay::config::{Delivery, MetaConfig};
 use tagrelay::cookies::cookie;
 use tagrelay::decode_cache::DecodeCache;
 use tagrelay::pii::{is_sha256_hex, normalize_and_hash};
+use tagrelay::query_filter::QueryFilter;
 use tagrelay::request_facts::{RequestFacts, ResponseFacts};
 use tagrelay::tracking::{plan, Inputs, Plan};
 use tagrelay::tracking_header::{decode, ACTION_SOURCES, MAX_EVENTS};
@@ -73,7 +74,12 @@ thread_local! {
 }
 
 fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> Plan {
-    let meta = MetaConfig { delivery: Delivery::DryRun { reason: "fuzz", events_url: None }, test_event_code: None, bot_score_threshold: 30 };
+    let meta = MetaConfig {
+        delivery: Delivery::DryRun { reason: "fuzz", events_url: None },
+        test_event_code: None,
+        bot_score_threshold: 30,
+        strip_query_params: QueryFilter::default(),
+    };
     let request = RequestFacts {
         method: "GET".into(),
         url: url.into(),

@@ -10,7 +10,7 @@ use crate::capi_event::{EventsRequest, ServerEvent};
 use crate::config::{Delivery, MetaEndpoint};
 use crate::graph_response;
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
-use crate::retry::{self, AttemptResult, Next, ATTEMPT_TIMEOUT_MS};
+use crate::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use crate::tracking::Outgoing;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -24,6 +24,13 @@ pub const NOTHING_TO_SEND: i32 = -1;
 const DONE: i32 = -1;
 /// [`PendingDelivery::attempt_done`]'s answer when the batch must be sent in parts.
 const SPLIT: i32 = -2;
+
+/// Why a `batch_recovered` line is written.
+const WINDOW_TAKEN_OVER: &str =
+    "a batch window was never sent (its opener's waitUntil was cut off); its page views' events go out with this page view's";
+
+/// `reason` of a delivery that ran out of time ([`DELIVERY_DEADLINE_MS`]).
+const DEADLINE_REASON: &str = "deadline";
 
 /// One page view's events, with what its log lines say.
 struct Group {
@@ -46,7 +53,7 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
         Delivery::DryRun { reason, events_url } => {
             let mut line = Line::new(&label, Decision::DryRun);
             summarize(&mut line, &outgoing.request.data, outgoing.replay);
-            line.field("reason", reason).field("events_url", events_url).field("payload", &outgoing.request);
+            line.field("reason", reason).field("events_url", events_url).field("payload", &outgoing.request.redacted());
             log::write(line);
             NOTHING_TO_SEND
         }
@@ -56,8 +63,20 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
             // The line's fields are rendered from the events when the outcome is known, so a
             // page view costs no JSON values until then.
             let group = Group { label, events, replay: outgoing.replay, test_event_code };
-            match BATCH.with(|b| b.borrow_mut().admit(group, count, endpoint.batch_window_ms)) {
+            let now_ms = js::now_ms();
+            let admission = BATCH.with(|b| b.borrow_mut().admit(group, count, endpoint.batch_window_ms, now_ms));
+            match admission {
                 Admission::OpenedWindow(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
+                Admission::TookOverExpired { wait_ms, left_over, opened_ms_ago } => {
+                    BATCH.with(|b| {
+                        if let Some(newest) = b.borrow().newest() {
+                            let mut line = Line::new(&newest.label, Decision::BatchRecovered);
+                            line.field("page_views", &left_over).field("window_age_ms", &opened_ms_ago).field("reason", WINDOW_TAKEN_OVER);
+                            log::write(line);
+                        }
+                    });
+                    i32::try_from(wait_ms).unwrap_or(i32::MAX)
+                }
                 Admission::SendNow => 0,
                 Admission::Joined => NOTHING_TO_SEND,
             }
@@ -68,7 +87,8 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
 /// Takes the batch for sending; `None` when it is empty (already sent because it was full).
 pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
     let groups = BATCH.with(|b| b.borrow_mut().take());
-    PendingDelivery::new(endpoint, groups, Rc::new(Cell::new(batching::MAX_SPLIT_PARTS)))
+    let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
+    PendingDelivery::new(endpoint, groups, deadline_ms, Rc::new(Cell::new(batching::MAX_SPLIT_PARTS)))
 }
 
 /// Adds the count, names and ids of the events to a line: every line about them has them.
@@ -105,16 +125,18 @@ pub struct PendingDelivery {
     endpoint: &'static MetaEndpoint,
     body: String,
     started_ms: u64,
+    /// When the whole delivery (this request and every part of its halvings) must end.
+    deadline_ms: u64,
     /// Parts the halvings of the batch this came from may still send, shared by them all.
     parts_left: Rc<Cell<u32>>,
 }
 
 impl PendingDelivery {
-    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
+    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>, deadline_ms: u64, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
         let test_event_code = groups.first()?.test_event_code.as_deref();
         let body = Body { data: groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
         match serde_json::to_string(&body) {
-            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms(), parts_left }),
+            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms(), deadline_ms, parts_left }),
             Err(e) => {
                 for g in groups {
                     log::line(&g.label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
@@ -122,6 +144,21 @@ impl PendingDelivery {
                 None
             }
         }
+    }
+
+    /// Milliseconds before the delivery's deadline.
+    fn time_left_ms(&self) -> u64 {
+        self.deadline_ms.saturating_sub(js::now_ms())
+    }
+
+    /// Logs `failed` with reason `deadline` for every page view of this request.
+    fn log_deadline(&self, attempt: u32, elapsed: u64, last: &Failure) {
+        self.log_each(Decision::Failed, vec![
+            ("reason", json!(DEADLINE_REASON)),
+            ("last_error", json!(last.describe())),
+            ("attempts", json!(attempt)),
+            ("ms", json!(elapsed)),
+        ]);
     }
 
     /// Logs one line per page view, with what they share.
@@ -160,10 +197,11 @@ impl PendingDelivery {
         format!("Bearer {}", self.endpoint.access_token)
     }
 
-    /// Milliseconds after which an attempt (request and answer body) is aborted.
+    /// Milliseconds after which the next attempt (request and answer body) is aborted: the
+    /// attempt timeout, or less when the delivery's deadline is nearer.
     #[wasm_bindgen(getter, js_name = timeoutMs)]
     pub fn timeout_ms(&self) -> u32 {
-        ATTEMPT_TIMEOUT_MS as u32
+        retry::attempt_timeout_ms(self.time_left_ms()) as u32
     }
 
     /// Attempt `attempt` (from 1) ended: with an answer (`status`, `text`), a timeout, or a
@@ -173,44 +211,61 @@ impl PendingDelivery {
     #[wasm_bindgen(js_name = attemptDone)]
     pub fn attempt_done(&mut self, attempt: u32, status: u16, text: &str, error: Option<String>, timed_out: bool) -> i32 {
         let result = if timed_out {
-            AttemptResult::TimedOut
+            Err(Failure::TimedOut)
         } else if let Some(message) = error {
-            AttemptResult::NetworkError(message)
+            Err(Failure::NetworkError(message))
         } else {
-            AttemptResult::Answered(graph_response::parse(status, text))
+            graph_response::parse(status, text).map_err(Failure::Refused)
         };
-        if batching::should_split(&result, self.groups.len(), self.parts_left.get()) {
+        let elapsed = js::now_ms().saturating_sub(self.started_ms);
+        let failure = match result {
+            Ok(accepted) => {
+                self.log_each(Decision::Sent, vec![
+                    ("events_received", json!(accepted.events_received)),
+                    ("fbtrace_id", json!(accepted.fbtrace_id)),
+                    ("attempts", json!(attempt)),
+                    ("ms", json!(elapsed)),
+                ]);
+                return DONE;
+            }
+            Err(failure) => failure,
+        };
+        let time_left = self.time_left_ms();
+        match retry::next(attempt, &failure, js::random(), time_left) {
+            Next::RetryAfter(ms) => return i32::try_from(ms).unwrap_or(i32::MAX),
+            Next::Deadline => {
+                self.log_deadline(attempt, elapsed, &failure);
+                return DONE;
+            }
+            Next::GiveUp => {}
+        }
+        if batching::should_split(&failure, self.groups.len(), self.parts_left.get()) {
+            if time_left < MIN_ATTEMPT_MS {
+                self.log_deadline(attempt, elapsed, &failure);
+                return DONE;
+            }
             self.parts_left.set(self.parts_left.get() - 2);
             return SPLIT;
         }
-        let elapsed = js::now_ms().saturating_sub(self.started_ms);
-        match retry::next(attempt, &result, js::random()) {
-            Next::RetryAfter(ms) => return i32::try_from(ms).unwrap_or(i32::MAX),
-            Next::Delivered(accepted) => self.log_each(Decision::Sent, vec![
-                ("events_received", json!(accepted.events_received)),
-                ("fbtrace_id", json!(accepted.fbtrace_id)),
-                ("attempts", json!(attempt)),
-                ("ms", json!(elapsed)),
-            ]),
-            Next::GiveUp => {
-                let mut shared = vec![("reason", json!(retry::describe(&result))), ("attempts", json!(attempt)), ("ms", json!(elapsed))];
-                if let AttemptResult::Answered(Err(e)) = &result {
-                    shared.extend([
-                        ("http_status", json!(e.status)),
-                        ("code", json!(e.code)),
-                        ("subcode", json!(e.subcode)),
-                        ("fbtrace_id", json!(e.fbtrace_id)),
-                    ]);
-                }
-                self.log_each(Decision::Failed, shared);
-            }
+        let mut shared = vec![("reason", json!(failure.describe())), ("attempts", json!(attempt)), ("ms", json!(elapsed))];
+        if let Failure::Refused(e) = &failure {
+            shared.extend([
+                ("http_status", json!(e.status)),
+                ("code", json!(e.code)),
+                ("subcode", json!(e.subcode)),
+                ("fbtrace_id", json!(e.fbtrace_id)),
+            ]);
         }
+        self.log_each(Decision::Failed, shared);
         DONE
     }
 
     /// The batch's two halves, to send instead (after `attemptDone` answered -2).
     pub fn split(&mut self) -> Vec<PendingDelivery> {
         let (first, second) = batching::halves(std::mem::take(&mut self.groups));
-        [first, second].into_iter().filter_map(|part| PendingDelivery::new(self.endpoint, part, Rc::clone(&self.parts_left))).collect()
+        [first, second]
+            .into_iter()
+            .filter_map(|part| PendingDelivery::new(self.endpoint, part, self.deadline_ms, Rc::clone(&self.parts_left)))
+            .collect()
     }
 }

@@ -3,7 +3,7 @@
 //! (a change deploys a new one).
 
 use crate::bots::{BotMatcher, BotTableError};
-use crate::config::{Config, ConfigError, ALL_VARS};
+use crate::config::{Config, ConfigError, VarValue, ALL_VARS};
 use crate::decode_cache::DecodeCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,13 +22,30 @@ thread_local! {
 pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
     CONFIG
         .get_or_init(|| {
-            let values: HashMap<&str, String> = ALL_VARS
+            let values: HashMap<&str, VarValue> = ALL_VARS
                 .iter()
-                .filter_map(|name| super::js::get(env, name).as_string().map(|v| (*name, v)))
+                .filter_map(|name| var_value(&super::js::get(env, name)).map(|v| (*name, v)))
                 .collect();
             Config::parse(|name| values.get(name).cloned())
         })
         .as_ref()
+}
+
+/// A binding as a variable's value: `None` when it is missing (or `null`).
+fn var_value(value: &JsValue) -> Option<VarValue> {
+    if value.is_undefined() || value.is_null() {
+        None
+    } else if let Some(text) = value.as_string() {
+        Some(VarValue::Text(text))
+    } else if let Some(b) = value.as_bool() {
+        Some(VarValue::Bool(b))
+    } else if let Some(n) = value.as_f64() {
+        Some(VarValue::Number(n))
+    } else if js_sys::Array::is_array(value) {
+        Some(VarValue::Unsupported("an array"))
+    } else {
+        Some(VarValue::Unsupported("an object"))
+    }
 }
 
 /// The crawler matcher, loaded on the first tracked request of the isolate.

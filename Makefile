@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
 
-# Exports WASM_BINDGEN_BIN, ESBUILD_BIN, WASM_OPT_BIN and PATH for worker-build.
+# Exports WASM_BINDGEN_BIN, ESBUILD_BIN, WASM_OPT_BIN and PATH for scripts/build.sh.
 SETUP = eval "$$(scripts/setup.sh)"
 
 DEV_PORT ?= 8787
@@ -20,12 +20,11 @@ WORKER_SOURCES := $(shell find src -type f) build.rs Cargo.toml Cargo.lock
 ## build: build the Worker into build/ (wasm + JS shim); a no-op when nothing changed
 build: build/worker/shim.mjs
 
-# CUSTOM_SHIM makes worker-build bundle our JS entry (src/edge/entry.js) around the wasm.
-build/worker/shim.mjs: $(WORKER_SOURCES)
+# cargo, wasm-bindgen (module target, with a reset function), wasm-opt, then esbuild bundles
+# our JS entry (src/edge/entry.js) with the glue: see scripts/build.sh.
+build/worker/shim.mjs: $(WORKER_SOURCES) scripts/build.sh
 	$(SETUP)
-	rm -rf build
-	CUSTOM_SHIM=src/edge/entry.js worker-build --release >&2
-	touch $@
+	scripts/build.sh
 
 ## dev: the Worker on http://127.0.0.1:$(DEV_PORT) in front of the demo origin, dry run
 dev: build

@@ -44,7 +44,8 @@ pub struct LookaroundBytes<'a> {
 include!(concat!(env!("OUT_DIR"), "/bot_tables.rs"));
 
 /// Why the compiled tables would not load: they are checked when loaded, so a broken build
-/// shows up as this error (and every UA counts as a browser), never as a crash.
+/// shows up as this error, never as a crash. Tracked page views then send nothing and log
+/// `disabled` with it (no UA can be checked, so none is trusted).
 #[derive(Debug)]
 pub struct BotTableError(String);
 

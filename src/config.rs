@@ -33,8 +33,14 @@ pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
 /// [`crate::query_filter`].
 pub const VAR_STRIP_QUERY_PARAMS: &str = "STRIP_QUERY_PARAMS";
 
+/// Variable, for tagrelay's own tests: `true` makes a tracked response whose header is
+/// exactly [`TEST_TRAP_HEADER_VALUE`] panic in wasm, to prove that the Worker recovers.
+pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
+/// The tracking header value that traps when [`VAR_TEST_TRAP`] is `true`.
+pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
+
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 11] = [
+pub const ALL_VARS: [&str; 12] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -46,6 +52,7 @@ pub const ALL_VARS: [&str; 11] = [
     VAR_BOT_SCORE_THRESHOLD,
     VAR_BATCH_WINDOW_MS,
     VAR_STRIP_QUERY_PARAMS,
+    VAR_TEST_TRAP,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -276,6 +283,8 @@ pub struct Config {
     pub tracking_header: String,
     /// Meta settings, or why tracking is disabled. Pages are served either way.
     pub meta: Result<MetaConfig, ConfigError>,
+    /// `TAGRELAY_TEST_TRAP`: tests may force a wasm trap ([`TEST_TRAP_HEADER_VALUE`]).
+    pub test_trap: bool,
 }
 
 impl Config {
@@ -299,7 +308,8 @@ impl Config {
             }
             None => DEFAULT_TRACKING_HEADER.to_string(),
         };
-        Ok(Config { origin, tracking_header, meta: parse_meta(&get) })
+        let test_trap = get(VAR_TEST_TRAP)?.as_deref().and_then(parse_bool).unwrap_or(false);
+        Ok(Config { origin, tracking_header, meta: parse_meta(&get), test_trap })
     }
 }
 

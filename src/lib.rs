@@ -26,6 +26,7 @@ pub mod decode_cache;
 pub mod event_id;
 pub mod graph_response;
 pub mod log_line;
+pub mod origin_rewrite;
 pub mod pii;
 pub mod query_filter;
 pub mod request_facts;

@@ -7,6 +7,29 @@
 pub const HOP_BY_HOP_REQUEST_HEADERS: [&str; 6] =
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"];
 
+/// `Connection` tokens that name the connection's own options, not headers to drop.
+pub const CONNECTION_OPTIONS: [&str; 3] = ["close", "keep-alive", "upgrade"];
+
+/// Request headers a `Connection` token never removes: none of them is hop-by-hop, the origin
+/// needs them to know the visitor and the request, and a client naming them in `Connection`
+/// (`Connection: cookie, authorization`) is not asking for a hop's semantics.
+pub const PROTECTED_REQUEST_HEADERS: [&str; 10] = [
+    "authorization",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "cookie",
+    "forwarded",
+    "host",
+    "true-client-ip",
+    "user-agent",
+    "x-real-ip",
+];
+
+/// Prefixes of request headers a `Connection` token never removes: those Cloudflare sets
+/// (`CF-Connecting-IP`, ...) and those tagrelay sets (`X-Forwarded-Host`, `-Proto`).
+pub const PROTECTED_REQUEST_PREFIXES: [&str; 2] = ["cf-", "x-forwarded-"];
+
 /// The path and query of an absolute URL, fragment dropped: `/` when it has neither, and
 /// starting with `?` when it has a query but an empty path.
 pub fn path_and_query(url: &str) -> &str {
@@ -42,6 +65,8 @@ mod tests {
         assert_eq!(path_and_query("https://s.example/a%20b?x=%2F&y"), "/a%20b?x=%2F&y");
         assert_eq!(path_and_query("https://s.example//evil.example/x"), "//evil.example/x");
         assert_eq!(path_and_query("https://s.example?q"), "?q");
-        assert!(HOP_BY_HOP_REQUEST_HEADERS.iter().all(|h| h.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+        let lowercase = |h: &&str| h.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+        assert!(HOP_BY_HOP_REQUEST_HEADERS.iter().all(lowercase));
+        assert!(CONNECTION_OPTIONS.iter().chain(&PROTECTED_REQUEST_HEADERS).chain(&PROTECTED_REQUEST_PREFIXES).all(lowercase));
     }
 }

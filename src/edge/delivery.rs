@@ -123,7 +123,6 @@ struct Body<'a> {
 pub struct PendingDelivery {
     groups: Vec<Group>,
     endpoint: &'static MetaEndpoint,
-    body: String,
     started_ms: u64,
     /// When the whole delivery (this request and every part of its halvings) must end.
     deadline_ms: u64,
@@ -132,18 +131,14 @@ pub struct PendingDelivery {
 }
 
 impl PendingDelivery {
+    /// A request for `groups`; `None` when there are none. The body is serialized only when
+    /// asked for ([`PendingDelivery::body`]), so taking a batch costs a page view's response
+    /// nothing.
     fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>, deadline_ms: u64, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
-        let test_event_code = groups.first()?.test_event_code.as_deref();
-        let body = Body { data: groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
-        match serde_json::to_string(&body) {
-            Ok(body) => Some(PendingDelivery { groups, endpoint, body, started_ms: js::now_ms(), deadline_ms, parts_left }),
-            Err(e) => {
-                for g in groups {
-                    log::line(&g.label, Decision::Failed, [("reason", json!(format!("could not serialize the events: {e}")))]);
-                }
-                None
-            }
+        if groups.is_empty() {
+            return None;
         }
+        Some(PendingDelivery { groups, endpoint, started_ms: js::now_ms(), deadline_ms, parts_left })
     }
 
     /// Milliseconds before the delivery's deadline.
@@ -185,10 +180,18 @@ impl PendingDelivery {
         self.endpoint.events_url.clone()
     }
 
-    /// The JSON body.
-    #[wasm_bindgen(getter)]
-    pub fn body(&self) -> String {
-        self.body.clone()
+    /// The JSON body, the same for every attempt; `undefined` (and logged for each page view)
+    /// when it cannot be serialized.
+    pub fn body(&self) -> Option<String> {
+        let test_event_code = self.groups.first().and_then(|g| g.test_event_code.as_deref());
+        let body = Body { data: self.groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
+        match serde_json::to_string(&body) {
+            Ok(body) => Some(body),
+            Err(e) => {
+                self.log_each(Decision::Failed, vec![("reason", json!(format!("could not serialize the events: {e}")))]);
+                None
+            }
+        }
     }
 
     /// The `Authorization` header value.

@@ -5,36 +5,39 @@
 // untracked response without entering wasm. The forwarding rules (origin, tracking header,
 // headers to drop) come from Rust once per isolate (`configure`); wasm is entered again only
 // for a tracked response (`track`: one call that decides, logs and batches; the POST waits
-// in waitUntil, after the response) and on error paths, where Rust decides, logs and answers.
+// in waitUntil, after the response), for a response whose headers name the origin's own host
+// (with ORIGIN_URL), and on error paths, where Rust decides, logs and answers.
 //
-// This is worker-build's CUSTOM_SHIM template: `$SNIPPET_*` are filled in at build time.
-import * as wasm from "./index_bg.js";
-import wasmModule from "./index.wasm";
-$SNIPPET_JS_IMPORTS
+// scripts/build.sh bundles this file with the wasm-bindgen glue (`./index.js`, generated for
+// `--target module` with a reset function).
+import * as wasm from "./index.js";
 
-function instantiate() {
-  const instance = new WebAssembly.Instance(wasmModule, {
-    "./index_bg.js": wasm,
-    $SNIPPET_WASM_IMPORTS
-  });
-  wasm.__wbg_set_wasm(instance.exports);
-  instance.exports.__wbindgen_start?.();
-}
-instantiate();
+// Bumped each time the wasm instance is replaced: objects of an older instance (deliveries
+// in flight) must not call into the new one.
+let generation = 0;
 
-// A panic aborts the wasm instance (a WebAssembly.RuntimeError); start a fresh one so the
-// next request is served normally.
+// A panic aborts the wasm instance (a WebAssembly.RuntimeError). Start a fresh one, with
+// every view the glue caches of the old memory reset (`__wbg_reset_state`), so the next
+// request is served normally. Returns true when it did.
 function recover(error) {
-  if (error instanceof WebAssembly.RuntimeError) {
-    console.error("tagrelay: wasm trapped, reinstantiating", error);
-    instantiate();
-  }
+  if (!(error instanceof WebAssembly.RuntimeError)) return false;
+  wasm.__wbg_reset_state();
+  generation++;
+  return true;
 }
 
-// `Connection` tokens that name the connection's own semantics, not headers to drop.
-const CONNECTION_KEEP = new Set(["upgrade", "close", "keep-alive"]);
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes } or { error }, per isolate
+let connectionKeep = null; // Set of rules.connectionKeep
 
-let rules = null; // { origin, trackingHeader, dropHeaders } or { error }, per isolate
+/** An RFC 9110 token: what a header name (and so a `Connection` option) must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Whether a `Connection` token from the client may remove the header it names. */
+function droppable(name) {
+  if (name === "" || !TOKEN.test(name) || connectionKeep.has(name)) return false;
+  for (const prefix of rules.protectedPrefixes) if (name.startsWith(prefix)) return false;
+  return true;
+}
 
 // Headers that announce a speculative load (prefetch, prerender, preview).
 const PURPOSE_HEADERS = ["sec-purpose", "purpose", "x-purpose", "x-moz"];
@@ -50,32 +53,62 @@ function purpose(headers) {
 }
 
 /** The request to send upstream: same method, headers and streamed body; redirects returned. */
-function upstreamRequest(request) {
+function upstreamRequest(request, publicOrigin) {
   const url = request.url;
-  let target = url;
-  let host;
-  if (rules.origin !== null) {
-    // Split the absolute URL once into authority and path+query (workerd's URLs have a path).
-    const hostStart = url.indexOf("://") + 3;
-    const pathStart = url.indexOf("/", hostStart);
-    host = url.slice(hostStart, pathStart < 0 ? url.length : pathStart);
-    target = rules.origin + (pathStart < 0 ? "/" : url.slice(pathStart));
-  }
+  const target = publicOrigin === null ? url : rules.origin + (url.slice(publicOrigin.length) || "/");
   const upstream = new Request(target, { method: request.method, headers: request.headers, body: request.body, redirect: "manual" });
   const headers = upstream.headers;
   for (const name of rules.dropHeaders) headers.delete(name);
   const connection = request.headers.get("connection");
   if (connection !== null) {
     for (const token of connection.split(",")) {
-      const name = token.trim();
-      if (name !== "" && !CONNECTION_KEEP.has(name.toLowerCase())) headers.delete(name);
+      const name = token.trim().toLowerCase();
+      if (droppable(name)) headers.delete(name);
     }
   }
-  if (host !== undefined) {
-    headers.set("x-forwarded-host", host);
+  if (publicOrigin !== null) {
+    headers.set("x-forwarded-host", publicOrigin.slice(publicOrigin.indexOf("://") + 3));
     headers.set("x-forwarded-proto", url.startsWith("https:") ? "https" : "http");
   }
   return upstream;
+}
+
+/** `scheme://host[:port]` of the URL the browser asked for (workerd's URLs have a path). */
+function originOf(url) {
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  return pathStart < 0 ? url : url.slice(0, pathStart);
+}
+
+// A Set-Cookie that scopes itself to a domain.
+const DOMAIN_ATTRIBUTE = /;\s*domain\s*=/i;
+
+/**
+ * With ORIGIN_URL: the header changes that keep the origin's own host from reaching the
+ * client (src/origin_rewrite.rs), or undefined. Wasm is entered only when a header that can
+ * hold such a URL is there at all.
+ */
+function publicHeaderChanges(headers, publicOrigin) {
+  const location = headers.get("location");
+  const contentLocation = headers.get("content-location");
+  const refresh = headers.get("refresh");
+  let cookies;
+  if (headers.has("set-cookie")) {
+    const all = headers.getSetCookie();
+    if (all.some((c) => DOMAIN_ATTRIBUTE.test(c))) cookies = all;
+  }
+  if (location === null && contentLocation === null && refresh === null && cookies === undefined) return undefined;
+  return wasm.public_headers(rules.origin, publicOrigin, location ?? undefined, contentLocation ?? undefined, refresh ?? undefined, cookies);
+}
+
+/** Applies `publicHeaderChanges` to the (mutable) headers of a rebuilt response. */
+function applyHeaderChanges(headers, changes) {
+  if (changes.location !== undefined) headers.set("location", changes.location);
+  if (changes.contentLocation !== undefined) headers.set("content-location", changes.contentLocation);
+  if (changes.refresh !== undefined) headers.set("refresh", changes.refresh);
+  if (changes.setCookie !== undefined) {
+    headers.delete("set-cookie");
+    for (const cookie of changes.setCookie) headers.append("set-cookie", cookie);
+  }
 }
 
 // `attemptDone` answers: the delivery is over; or Meta refused a batch as a whole, so send
@@ -87,12 +120,18 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
- * each attempt whether to retry and when, and logs the outcome.
+ * each attempt whether to retry and when, and logs the outcome. A delivery whose wasm
+ * instance was replaced meanwhile (a trap elsewhere) is dropped, logged here: its object
+ * belongs to the old instance's memory and must not touch the new one.
  */
-async function deliver(job) {
+async function deliver(job, born = generation) {
+  const current = () => born === generation;
   let parts = [];
   try {
-    const init = { method: "POST", headers: { "content-type": "application/json", authorization: job.authorization }, body: job.body };
+    if (!current()) return droppedAfterRestart(0);
+    const body = job.body();
+    if (body === undefined) return;
+    const init = { method: "POST", headers: { "content-type": "application/json", authorization: job.authorization }, body };
     for (let attempt = 1; ; attempt++) {
       let status = 0, text = "", error, timedOut = false;
       try {
@@ -103,15 +142,22 @@ async function deliver(job) {
         timedOut = e?.name === "TimeoutError";
         error = String(e?.message ?? e);
       }
+      if (!current()) return droppedAfterRestart(attempt);
       const next = job.attemptDone(attempt, status, text, error, timedOut);
       if (next === SPLIT) parts = job.split();
       if (next === DONE || next === SPLIT) break;
       await sleep(next);
+      if (!current()) return droppedAfterRestart(attempt);
     }
   } finally {
-    job.free();
+    if (current()) job.free();
   }
   await Promise.all(parts.map(deliver));
+}
+
+/** A delivery of a replaced wasm instance stops here (see `deliver`). */
+function droppedAfterRestart(attempts) {
+  logLine("error", "failed", { attempts, reason: "dropped: tagrelay's wasm restarted after an internal error while this delivery was in flight" });
 }
 
 /**
@@ -130,14 +176,29 @@ function track(request, env, value, status, source) {
     h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
     status, source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
   );
-  return wait < 0 ? undefined : sendBatch(env, wait);
+  if (wait < 0) return undefined;
+  if (wait > 0) return sendBatch(env, wait);
+  // Send now (the batch is full, or BATCH_WINDOW_MS=0): take these page views' events at
+  // once, so no later page view joins them, but serialize and POST them after a timer, so
+  // that work does not delay this page's response.
+  const job = wasm.take_batch(env);
+  if (job === undefined) return undefined;
+  const born = generation;
+  return sleep(0).then(() => deliver(job, born));
 }
 
 /** Waits `wait` ms for the batch's window to close, then sends the batch. */
 async function sendBatch(env, wait) {
-  if (wait > 0) await sleep(wait);
+  await sleep(wait);
   const job = wasm.take_batch(env);
   if (job !== undefined) await deliver(job);
+}
+
+/** A log line written by this file, in the shape of src/log_line.rs. */
+function logLine(level, decision, fields) {
+  const text = JSON.stringify({ at: "tagrelay", level, decision, ...fields });
+  if (level === "error") console.error(text);
+  else console.log(text);
 }
 
 /**
@@ -145,8 +206,11 @@ async function sendBatch(env, wait) {
  * have written, in the same shape (src/log_line.rs).
  */
 function internalError(error, decision, fields = {}) {
-  recover(error);
-  console.error(JSON.stringify({ at: "tagrelay", level: "error", decision, ...fields, reason: `internal error: ${error}` }));
+  const restarted = recover(error);
+  const reason = restarted
+    ? `internal error: ${error}; wasm restarted (events batched in this isolate and not yet sent are lost)`
+    : `internal error: ${error}`;
+  logLine("error", decision, { ...fields, reason });
 }
 
 /** Tracking threw (a bug): the page is already answered; log it and carry on. */
@@ -162,11 +226,15 @@ function badGateway(error) {
 
 export default {
   async fetch(request, env, ctx) {
-    let response;
+    let response, publicOrigin;
     try {
-      if (rules === null) rules = wasm.configure(env);
-      if (rules.error !== undefined) return wasm.config_error(env, request);
-      response = await fetch(upstreamRequest(request));
+      if (rules === null) {
+        rules = wasm.configure(env);
+        if (rules.error === undefined) connectionKeep = new Set(rules.connectionKeep);
+      }
+      if (rules.error !== undefined) return wasm.config_error(rules.error, request);
+      publicOrigin = rules.origin === null ? null : originOf(request.url);
+      response = await fetch(upstreamRequest(request, publicOrigin));
     } catch (error) {
       try {
         return wasm.origin_error(request, error);
@@ -175,28 +243,40 @@ export default {
       }
     }
 
+    let changes;
+    if (publicOrigin !== null) {
+      try {
+        changes = publicHeaderChanges(response.headers, publicOrigin);
+      } catch (error) {
+        internalError(error, "failed", { method: request.method });
+      }
+    }
     const name = rules.trackingHeader;
     const value = response.headers.get(name);
-    if (value === null) return response;
+    if (value === null && changes === undefined) return response;
 
-    let stripped;
+    let rebuilt;
     try {
       // A Response as the init copies status, statusText and headers natively: measured at
       // half the CPU of copying the headers into a `new Headers` and passing that.
-      stripped = new Response(response.body, response);
-      stripped.headers.delete(name);
+      rebuilt = new Response(response.body, response);
+      if (value !== null) rebuilt.headers.delete(name);
+      if (changes !== undefined) applyHeaderChanges(rebuilt.headers, changes);
     } catch (error) {
+      // Fail closed: without the rebuild, the header (or the origin's host) would reach the
+      // client. Rust logs why and answers a short 502.
+      response.body?.cancel().catch(() => {});
       try {
-        wasm.strip_failed(request, response.status, error);
+        return wasm.strip_failed(request, response.status, error);
       } catch (inner) {
-        recover(inner);
+        return badGateway(inner);
       }
-      return response;
     }
+    if (value === null) return rebuilt;
     // The decision runs now, before workerd sends the response: tens of microseconds of CPU.
     // (A microtask would not defer it: workerd drains microtasks before it sends, and a timer
     // per page view measured more CPU than the decision itself; see bench/NOTES.md.) Only
-    // the POST waits for after the response, in waitUntil.
+    // the POST, and the batch's body, wait for after the response, in waitUntil.
     let send;
     try {
       send = track(request, env, value, response.status, response.headers);
@@ -204,6 +284,6 @@ export default {
       trackingFailed(error);
     }
     if (send !== undefined) ctx.waitUntil(send.catch(trackingFailed));
-    return stripped;
+    return rebuilt;
   },
 };

@@ -8,6 +8,8 @@ use web_sys::{Headers, Response, ResponseInit};
 pub const BAD_GATEWAY_STATUS: u16 = 502;
 /// Body for an origin that cannot be reached (no detail: that goes to the log).
 pub const BAD_GATEWAY_BODY: &str = "Bad Gateway: the origin server could not be reached.\n";
+/// Body for an origin response that cannot be passed on without the tracking header.
+pub const UNFORWARDABLE_BODY: &str = "Bad Gateway: the origin's response could not be passed on.\n";
 /// Status when the Worker's own configuration is invalid.
 pub const MISCONFIGURED_STATUS: u16 = 502;
 /// Body when the Worker's own configuration is invalid.

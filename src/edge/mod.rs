@@ -6,7 +6,8 @@
 //! without the tracking header goes back as the very same object, with no call into wasm at
 //! all. A JS↔wasm call costs more than the rest of a passthrough, so wasm is entered only for
 //! tracked responses ([`track`], as the response is handed back; the send waits in
-//! `ctx.waitUntil`) and for the rare error paths ([`origin_error`], [`config_error`],
+//! `ctx.waitUntil`), for responses whose headers name the origin's host ([`public_headers`],
+//! with `ORIGIN_URL` only) and for the rare error paths ([`origin_error`], [`config_error`],
 //! [`strip_failed`]), where every decision, log line and error response is made here.
 
 mod delivery;
@@ -19,46 +20,44 @@ mod settings;
 use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::tracking::{plan, Inputs, Plan};
-use crate::upstream::HOP_BY_HOP_REQUEST_HEADERS;
+use crate::origin_rewrite::OriginRewrite;
+use crate::upstream::{CONNECTION_OPTIONS, HOP_BY_HOP_REQUEST_HEADERS, PROTECTED_REQUEST_HEADERS, PROTECTED_REQUEST_PREFIXES};
 use delivery::{PendingDelivery, NOTHING_TO_SEND};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, Response};
 
 /// The forwarding rules for the JS hot path, from the configuration (parsed once per
-/// isolate): `{origin: string|null, trackingHeader, dropHeaders: string[]}`, or
-/// `{error: string}` when `ORIGIN_URL` or `TRACKING_HEADER` is invalid.
+/// isolate): `{origin: string|null, trackingHeader, dropHeaders: string[], connectionKeep:
+/// string[], protectedPrefixes: string[]}`, or `{error: string}` when `ORIGIN_URL` or
+/// `TRACKING_HEADER` is invalid. `connectionKeep` and `protectedPrefixes` name what a
+/// `Connection` token never removes.
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
     let rules = js_sys::Object::new();
     let set = |k: &str, v: &JsValue| {
         let _ = js_sys::Reflect::set(&rules, &JsValue::from_str(k), v);
     };
+    let list = |items: &mut dyn Iterator<Item = &str>| -> js_sys::Array { items.map(JsValue::from_str).collect() };
     match settings::config(env) {
         Ok(config) => {
             let origin = config.origin.as_ref().map_or(JsValue::NULL, |o| JsValue::from_str(o.as_str()));
-            let drop: js_sys::Array = HOP_BY_HOP_REQUEST_HEADERS
-                .iter()
-                .copied()
-                .chain([config.tracking_header.as_str()])
-                .map(JsValue::from_str)
-                .collect();
+            let drop = list(&mut HOP_BY_HOP_REQUEST_HEADERS.iter().copied().chain([config.tracking_header.as_str()]));
+            let keep = list(&mut CONNECTION_OPTIONS.iter().chain(&PROTECTED_REQUEST_HEADERS).copied());
             set("origin", &origin);
             set("trackingHeader", &JsValue::from_str(&config.tracking_header));
             set("dropHeaders", &drop);
+            set("connectionKeep", &keep);
+            set("protectedPrefixes", &list(&mut PROTECTED_REQUEST_PREFIXES.iter().copied()));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }
     rules.into()
 }
 
-/// The configuration is invalid: log why, answer 502.
+/// The configuration is invalid (`reason`, from [`configure`]): log why, answer 502.
 #[wasm_bindgen]
-pub fn config_error(env: &JsValue, req: &Request) -> Result<Response, JsValue> {
-    let reason = match settings::config(env) {
-        Err(err) => err.to_string(),
-        Ok(_) => "configuration error".to_string(),
-    };
+pub fn config_error(reason: &str, req: &Request) -> Result<Response, JsValue> {
     log::line(&facts::label(req, Some(forward::MISCONFIGURED_STATUS)), Decision::ConfigError, [("reason", json!(reason))]);
     forward::error_response(forward::MISCONFIGURED_STATUS, forward::MISCONFIGURED_BODY)
 }
@@ -72,14 +71,56 @@ pub fn origin_error(req: &Request, error: &JsValue) -> Result<Response, JsValue>
     forward::error_response(forward::BAD_GATEWAY_STATUS, forward::BAD_GATEWAY_BODY)
 }
 
-/// The runtime refused to rebuild a tracked response (a 101 upgrade, say); it was served
-/// as the origin sent it. Log that, since the header then reached the client.
+/// The runtime refused to rebuild a tracked response (`error`: what it threw; an origin
+/// status outside what a Response may carry, say), so the tracking header cannot be removed.
+/// Fails closed: logs why and returns a short 502, so the header never reaches the client.
 #[wasm_bindgen]
-pub fn strip_failed(req: &Request, status: u16, error: &JsValue) {
-    log::line(&facts::label(req, Some(status)), Decision::Rejected, [
-        ("code", json!("not_rebuildable")),
-        ("reason", json!(format!("cannot remove the tracking header from this response: {}", js::describe(error)))),
+pub fn strip_failed(req: &Request, status: u16, error: &JsValue) -> Result<Response, JsValue> {
+    log::line(&facts::label(req, Some(forward::BAD_GATEWAY_STATUS)), Decision::OriginError, [
+        ("origin_status", json!(status)),
+        ("reason", json!(format!("the origin's response cannot be passed on without the tracking header: {}", js::describe(error)))),
     ]);
+    forward::error_response(forward::BAD_GATEWAY_STATUS, forward::UNFORWARDABLE_BODY)
+}
+
+/// The response headers that must change so that no URL or cookie of the origin's own host
+/// (`origin`, `ORIGIN_URL`) reaches the client: see [`crate::origin_rewrite`]. `public` is
+/// the scheme and host the browser asked for. Returns `undefined` when nothing changes, else
+/// `{location?, contentLocation?, refresh?, setCookie?: string[]}` (`setCookie`: every cookie,
+/// in order, to replace them all).
+#[wasm_bindgen]
+pub fn public_headers(
+    origin: &str,
+    public: &str,
+    location: Option<String>,
+    content_location: Option<String>,
+    refresh: Option<String>,
+    set_cookies: Option<Vec<String>>,
+) -> JsValue {
+    let rewrite = OriginRewrite::new(origin, public);
+    let changes = js_sys::Object::new();
+    let mut changed = false;
+    let mut set = |k: &str, v: &JsValue| {
+        changed = true;
+        let _ = js_sys::Reflect::set(&changes, &JsValue::from_str(k), v);
+    };
+    for (key, value) in [("location", &location), ("contentLocation", &content_location)] {
+        if let Some(url) = value.as_deref().and_then(|v| rewrite.url(v)) {
+            set(key, &JsValue::from_str(&url));
+        }
+    }
+    if let Some(value) = refresh.as_deref().and_then(|v| rewrite.refresh(v)) {
+        set("refresh", &JsValue::from_str(&value));
+    }
+    if let Some(cookies) = set_cookies {
+        let rewritten: Vec<Option<String>> = cookies.iter().map(|c| rewrite.set_cookie(c)).collect();
+        if rewritten.iter().any(Option::is_some) {
+            let all: js_sys::Array =
+                cookies.iter().zip(rewritten).map(|(c, r)| JsValue::from_str(r.as_deref().unwrap_or(c))).collect();
+            set("setCookie", &all);
+        }
+    }
+    if changed { changes.into() } else { JsValue::UNDEFINED }
 }
 
 /// Tracking for one response that carried the header, run as the response is handed back:
@@ -108,6 +149,9 @@ pub fn track(
     age: Option<String>,
 ) -> i32 {
     let Ok(config) = settings::config(env) else { return NOTHING_TO_SEND };
+    if config.test_trap && header_value == crate::config::TEST_TRAP_HEADER_VALUE {
+        panic!("TAGRELAY_TEST_TRAP: a trap forced by a test");
+    }
     let request = RequestFacts {
         method,
         url,

@@ -32,7 +32,6 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown >&2
 fi
 
-cargo_tool worker-build "$(lock_version worker)" worker-build
 cargo_tool wasm-bindgen-cli "$(lock_version wasm-bindgen)" wasm-bindgen
 
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then

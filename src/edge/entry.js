@@ -152,7 +152,7 @@ async function deliver(job, born = generation) {
   } finally {
     if (current()) job.free();
   }
-  await Promise.all(parts.map(deliver));
+  await Promise.all(parts.map((part) => deliver(part, born)));
 }
 
 /** A delivery of a replaced wasm instance stops here (see `deliver`). */

@@ -47,6 +47,7 @@ export async function startGraph() {
     const reply = graph.replies.length ? graph.replies.shift() : graph.defaultReply;
     const r = typeof reply === "function" ? reply(record) : reply;
     if (r === "hang") return; // never answer: the Worker's timeout must fire
+    if (r.delayMs) await new Promise((resolve) => setTimeout(resolve, r.delayMs));
     res.writeHead(r.status, { "content-type": "application/json" });
     res.end(typeof r.body === "string" ? r.body : JSON.stringify(r.body));
   });

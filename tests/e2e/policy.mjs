@@ -1,5 +1,5 @@
 // The retry policy of src/retry.rs, as the e2e tests expect to observe it. A native test
-// (tests/policy_constants.rs) checks these numbers against the Rust constants.
+// (tests/retry_policy_matches_e2e.rs) checks these numbers against the Rust constants.
 export const RETRY = {
   attempts: 3,
   timeoutMs: 2500,
@@ -7,4 +7,6 @@ export const RETRY = {
   minBackoffMs: [150, 600],
   // Three timeouts plus the longest backoffs.
   worstCaseMs: 3 * 2500 + 300 + 1200,
+  // One delivery, halvings included, ends within this long after its batch is taken.
+  deadlineMs: 20000,
 };

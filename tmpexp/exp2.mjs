@@ -1,0 +1,10 @@
+import net from "node:net";
+import { startWorker, request } from "/work/main/tests/e2e/harness.mjs";
+const srv = net.createServer((s) => { s.once("data", () => { s.write("HTTP/1.1 101 Switching Protocols\r\nWorker-Tracking: {\"event_name\":\"PageView\"}\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n"); setTimeout(() => s.destroy(), 500); }); });
+await new Promise(r => srv.listen(0, "127.0.0.1", r));
+const w = await startWorker({ ORIGIN_URL: `http://127.0.0.1:${srv.address().port}`, DRY_RUN: "true" });
+const r = await request(w.url, "/x").catch(e => e.message);
+console.log(r.status, r.headers, String(r.body));
+await new Promise(r => setTimeout(r, 300));
+console.log(w.lines());
+await w.close(); srv.close();

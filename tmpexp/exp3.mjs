@@ -1,0 +1,10 @@
+import { startServer, startGraph, startWorker, request, TOKEN, PIXEL } from "/work/main/tests/e2e/harness.mjs";
+const origin = await startServer((req, res) => { res.writeHead(200, { "worker-tracking": '{"event_name":"PageView"}' }); res.end("x"); });
+const graph = await startGraph();
+const tries = new Map();
+graph.defaultReply = (r) => { const n = (tries.get(r.body) ?? 0) + 1; tries.set(r.body, n); console.log(Date.now() % 100000, "graph", r.json.data.length, n); return n < 3 ? "hang" : { status: 400, body: { error: { message: "Invalid parameter", code: 100 } } }; };
+const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+await Promise.all(Array.from({ length: 8 }, (_, i) => request(w.url, `/dl/${i}`)));
+await new Promise(r => setTimeout(r, 30000));
+for (const l of w.lines()) console.log(JSON.stringify(l));
+await w.close(); origin.close(); graph.close(); process.exit(0);

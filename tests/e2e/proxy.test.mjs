@@ -2,6 +2,7 @@
 // tracking header. Every case runs the built Worker in workerd against a real origin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { startServer, startWorker, request, readBody, sha256, patternChunks, headerNames, BROWSER_UA, freePort } from "./harness.mjs";
@@ -213,13 +214,14 @@ test("HEAD: status and headers, no body, no tracking header", async () => {
 
 test("client-sent tracking and hop-by-hop headers are not forwarded", async () => {
   serve((req, res) => { res.end("ok"); });
+  // workerd drops Keep-Alive and TE itself, but forwards Proxy-Connection and headers named
+  // in Connection: those are tagrelay's to remove (a bare passthrough Worker keeps them).
   await request(worker.url, "/h", {
-    headers: { "Worker-Tracking": '{"event_name":"Forged"}', connection: "x-hop", "x-hop": "secret", "keep-alive": "timeout=5", te: "trailers" },
+    headers: { "Worker-Tracking": '{"event_name":"Forged"}', connection: "x-hop", "x-hop": "secret", "proxy-connection": "keep-alive" },
   });
   assert.equal(seen.headers["worker-tracking"], undefined);
   assert.equal(seen.headers["x-hop"], undefined);
-  assert.equal(seen.headers["keep-alive"], undefined);
-  assert.equal(seen.headers.te, undefined);
+  assert.equal(seen.headers["proxy-connection"], undefined);
 });
 
 test("crafted paths and Host headers cannot change the upstream host", async () => {
@@ -261,5 +263,65 @@ test("an invalid ORIGIN_URL answers 502 and logs which variable to fix", async (
     assert.match(line.reason, /^ORIGIN_URL is invalid/);
   } finally {
     await bad.close();
+  }
+});
+
+test("a WebSocket upgrade is proxied, tracked or not, without the tracking header", async () => {
+  const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  for (const tracked of [false, true]) {
+    const onUpgrade = (req, socket) => {
+      const accept = createHash("sha1").update(req.headers["sec-websocket-key"] + GUID).digest("base64");
+      const extra = tracked ? `Worker-Tracking: ${TRACK}\r\n` : "";
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${extra}\r\n`);
+      socket.write(Buffer.from([0x81, 5, ...Buffer.from("hello")])); // one unmasked text frame
+      socket.on("error", () => {});
+    };
+    origin.on("upgrade", onUpgrade);
+    try {
+      const { res, frame } = await new Promise((resolve, reject) => {
+        const req = http.request(`${worker.url}/ws`, {
+          headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "user-agent": BROWSER_UA },
+        });
+        req.on("upgrade", (res, socket, head) => {
+          let data = head;
+          const done = () => { socket.destroy(); resolve({ res, frame: data }); };
+          if (data.length >= 7) return done();
+          socket.on("data", (d) => { data = Buffer.concat([data, d]); if (data.length >= 7) done(); });
+        });
+        req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+        req.on("error", reject);
+        req.end();
+      });
+      assert.equal(res.statusCode, 101, `tracked=${tracked}`);
+      assert.equal(res.headers["worker-tracking"], undefined, `tracked=${tracked}`);
+      assert.equal(frame.subarray(2, 7).toString(), "hello", `tracked=${tracked}`);
+    } finally {
+      origin.off("upgrade", onUpgrade);
+    }
+  }
+});
+
+test("a server-sent events stream flows event by event, tracked or not", async () => {
+  for (const tracked of [false, true]) {
+    let clientGotFirst;
+    const firstSeen = new Promise((r) => { clientGotFirst = r; });
+    serve(async (req, res) => {
+      const h = { "content-type": "text/event-stream", "cache-control": "no-cache" };
+      if (tracked) h["worker-tracking"] = TRACK;
+      res.writeHead(200, h);
+      res.write("data: 1\n\n");
+      // The second event waits until the client has the first: a buffering proxy would hang.
+      await firstSeen;
+      res.end("data: 2\n\n");
+    });
+    const body = await new Promise((resolve, reject) => {
+      http.get(`${worker.url}/events`, { headers: { "user-agent": BROWSER_UA, accept: "text/event-stream" } }, (res) => {
+        assert.ok(!headerNames(res).includes("worker-tracking"));
+        let text = "";
+        res.on("data", (d) => { text += d; if (text.includes("data: 1")) clientGotFirst(); });
+        res.on("end", () => resolve(text));
+      }).on("error", reject);
+    });
+    assert.equal(body, "data: 1\n\ndata: 2\n\n", `tracked=${tracked}`);
   }
 });

@@ -30,21 +30,18 @@ function raw(text) {
   });
 }
 
-test("an absolute-form request target cannot choose the upstream host", async () => {
+test("a request URL on another host cannot choose the upstream host", async () => {
+  // workerd answers an absolute-form target (`GET http://evil.example/ HTTP/1.1`) itself,
+  // before any Worker code runs; the Miniflare API hands tagrelay such a URL directly.
   seen = [];
-  const answer = await raw("GET http://evil.example/steal?x=1 HTTP/1.1\r\nHost: evil.example\r\nUser-Agent: x\r\nConnection: close\r\n\r\n");
-  // workerd refuses absolute-form targets itself (500 before any Worker code runs); if a
-  // runtime passes one through, tagrelay must still use only its path and query.
-  if (/^HTTP\/1\.1 200/.test(answer)) {
-    assert.match(answer, /origin$/);
-    assert.equal(seen.length, 1);
-    assert.equal(seen[0].url, "/steal?x=1");
-    assert.equal(seen[0].headers.host, new URL(origin.url).host);
-  } else {
-    assert.match(answer, /^HTTP\/1\.1 5\d\d/);
-    assert.equal(seen.length, 0);
-  }
-  assert.doesNotMatch(answer, /worker-tracking/i);
+  const res = await worker.mf.dispatchFetch("http://evil.example/steal?x=1", { headers: { "user-agent": "x", host: "evil.example" } });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "origin");
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].url, "/steal?x=1");
+  assert.equal(seen[0].headers.host, new URL(origin.url).host);
+  assert.equal(seen[0].headers["x-forwarded-host"], "evil.example", "the public host is passed on, not used");
+  assert.ok(!res.headers.has("worker-tracking"));
   // The origin-form equivalent with a forged Host goes to the origin, path intact.
   seen = [];
   const ok = await raw("GET //evil.example/steal HTTP/1.1\r\nHost: evil.example\r\nUser-Agent: x\r\nConnection: close\r\n\r\n");

@@ -73,7 +73,7 @@ impl QueryFilter {
         }
         let key = pair.split_once('=').map_or(pair, |(k, _)| k);
         let key = percent_decode_lowercase(key);
-        self.names.iter().any(|n| *n == key)
+        self.names.contains(&key)
     }
 }
 

@@ -6,6 +6,8 @@
 
 use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use crate::query_filter::QueryFilter;
+use crate::visitor::consent::{self, ConsentSettings};
+use crate::visitor::first_party::{self, FirstPartySettings};
 use std::fmt;
 
 /// Variable: `scheme://host[:port]` of the origin; unset forwards to the request's own URL.
@@ -40,7 +42,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 12] = [
+pub const ALL_VARS: [&str; 23] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -53,6 +55,17 @@ pub const ALL_VARS: [&str; 12] = [
     VAR_BATCH_WINDOW_MS,
     VAR_STRIP_QUERY_PARAMS,
     VAR_TEST_TRAP,
+    consent::settings::VAR_GPC_MODE,
+    consent::region::VAR,
+    consent::signals::shop_cookie::VAR,
+    consent::settings::VAR_ONETRUST_MARKETING,
+    consent::settings::VAR_ONETRUST_STATISTICS,
+    consent::settings::VAR_ZARAZ_MARKETING,
+    consent::settings::VAR_ZARAZ_STATISTICS,
+    consent::settings::VAR_TCF_MARKETING,
+    consent::settings::VAR_TCF_STATISTICS,
+    first_party::VAR_FIRST_PARTY_COOKIES,
+    first_party::VAR_COOKIE_DOMAIN,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -285,6 +298,11 @@ pub struct Config {
     pub meta: Result<MetaConfig, ConfigError>,
     /// `TAGRELAY_TEST_TRAP`: tests may force a wasm trap ([`TEST_TRAP_HEADER_VALUE`]).
     pub test_trap: bool,
+    /// Consent settings, or why they are unusable (then nothing is sent and no cookie set:
+    /// tagrelay fails closed).
+    pub consent: Result<ConsentSettings, ConfigError>,
+    /// First-party `_fbp`/`_fbc` settings, or why they are unusable (no cookie is set).
+    pub first_party: Result<FirstPartySettings, ConfigError>,
 }
 
 impl Config {
@@ -309,12 +327,19 @@ impl Config {
             None => DEFAULT_TRACKING_HEADER.to_string(),
         };
         let test_trap = get(VAR_TEST_TRAP)?.as_deref().and_then(parse_bool).unwrap_or(false);
-        Ok(Config { origin, tracking_header, meta: parse_meta(&get), test_trap })
+        Ok(Config {
+            origin,
+            tracking_header,
+            meta: parse_meta(&get),
+            test_trap,
+            consent: ConsentSettings::parse(&get),
+            first_party: parse_first_party(&get),
+        })
     }
 }
 
 /// Looks a variable up as trimmed text; `None` when unset or empty.
-type Get<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, ConfigError>;
+pub type Get<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, ConfigError>;
 
 fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     let pixel = get(VAR_META_PIXEL_ID)?;
@@ -378,6 +403,31 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
     Ok(MetaConfig { delivery, test_event_code, bot_score_threshold, strip_query_params })
+}
+
+fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
+    let enabled = match get(first_party::VAR_FIRST_PARTY_COOKIES)? {
+        None => true,
+        Some(v) => parse_bool(&v)
+            .ok_or_else(|| ConfigError::invalid(first_party::VAR_FIRST_PARTY_COOKIES, "on or off", &v))?,
+    };
+    let cookie_domain = match get(first_party::VAR_COOKIE_DOMAIN)? {
+        None => None,
+        Some(v) => {
+            let domain = v.trim_start_matches('.').to_ascii_lowercase();
+            let ok = domain.contains('.')
+                && domain.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            if !ok {
+                return Err(ConfigError::invalid(
+                    first_party::VAR_COOKIE_DOMAIN,
+                    "the shop's registrable domain, such as shop.example.co.uk (no scheme, port or path)",
+                    &v,
+                ));
+            }
+            Some(domain)
+        }
+    };
+    Ok(FirstPartySettings { enabled, cookie_domain })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

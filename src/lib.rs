@@ -27,6 +27,7 @@ pub mod event_id;
 pub mod graph_response;
 pub mod log_line;
 pub mod origin_rewrite;
+pub mod percent;
 pub mod pii;
 pub mod query_filter;
 pub mod request_facts;
@@ -35,6 +36,7 @@ pub mod skip_rules;
 pub mod tracking;
 pub mod tracking_header;
 pub mod upstream;
+pub mod visitor;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

@@ -79,28 +79,7 @@ impl QueryFilter {
 
 /// `key` percent-decoded (`%65mail` is `email`, as a server reads it) and lowercased; `+` is a space.
 fn percent_decode_lowercase(key: &str) -> String {
-    let bytes = key.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_lowercase()
+    crate::percent::decode(key, true).to_lowercase()
 }
 
 /// `url` without its query and fragment: what a log may show of it.

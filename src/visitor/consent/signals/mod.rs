@@ -1,0 +1,131 @@
+//! One small pure parser per consent signal. Each reads the cookie value as the browser
+//! stores it (URL-encoded where the banner encodes it) and answers `marketing` and
+//! `statistics` as granted (`Some(true)`), denied (`Some(false)`) or not said (`None`).
+
+pub mod complianz;
+pub mod cookiebot;
+pub mod cookieyes;
+pub mod onetrust;
+pub mod shop_cookie;
+pub mod tcf;
+pub mod zaraz;
+
+use super::{ConsentSettings, Source};
+
+/// Longest cookie value a parser reads; a longer one is unreadable (real ones are far shorter).
+pub const MAX_VALUE_LEN: usize = 4096;
+
+/// What one signal says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Ad platforms.
+    pub marketing: Option<bool>,
+    /// Analytics.
+    pub statistics: Option<bool>,
+}
+
+impl Answers {
+    /// The same answer for both purposes.
+    pub fn both(answer: bool) -> Answers {
+        Answers { marketing: Some(answer), statistics: Some(answer) }
+    }
+}
+
+/// A consent cookie was present but could not be read: no signal. Never holds the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Whose cookie.
+    pub source: Source,
+    /// The cookie's name.
+    pub cookie: &'static str,
+    /// What was wrong, in words.
+    pub reason: &'static str,
+}
+
+/// A parser's result.
+pub type Read = Result<Answers, &'static str>;
+
+/// Reads every signal whose cookie is present, through `cookie` (name to value).
+pub fn read_all<'a>(
+    settings: &ConsentSettings,
+    cookie: &dyn Fn(&str) -> Option<&'a str>,
+) -> Vec<(Source, Result<Answers, Unreadable>)> {
+    let mut out = Vec::new();
+    let mut push = |source: Source, name: &'static str, read: Read| {
+        out.push((source, read.map_err(|reason| Unreadable { source, cookie: name, reason })));
+    };
+    let bounded = |value: &str, parse: &dyn Fn(&str) -> Read| -> Read {
+        if value.len() > MAX_VALUE_LEN { Err("longer than any consent cookie") } else { parse(value) }
+    };
+    if let Some(v) = cookie(cookiebot::COOKIE) {
+        push(Source::Cookiebot, cookiebot::COOKIE, bounded(v, &cookiebot::parse));
+    }
+    if let Some(v) = cookie(onetrust::COOKIE) {
+        push(Source::OneTrust, onetrust::COOKIE, bounded(v, &|v| onetrust::parse(v, &settings.onetrust)));
+    }
+    if let Some(v) = cookie(cookieyes::COOKIE) {
+        push(Source::CookieYes, cookieyes::COOKIE, bounded(v, &cookieyes::parse));
+    }
+    let (cm, cs) = (cookie(complianz::MARKETING_COOKIE), cookie(complianz::STATISTICS_COOKIE));
+    if cm.is_some() || cs.is_some() {
+        push(Source::Complianz, complianz::MARKETING_COOKIE, complianz::parse(cm, cs));
+    }
+    if let (Some(ids), Some(v)) = (settings.zaraz.as_ref(), cookie(zaraz::COOKIE)) {
+        push(Source::Zaraz, zaraz::COOKIE, bounded(v, &|v| zaraz::parse(v, ids)));
+    }
+    if let Some(v) = cookie(tcf::COOKIE) {
+        push(Source::Tcf, tcf::COOKIE, bounded(v, &|v| tcf::parse(v, &settings.tcf)));
+    }
+    if let Some(own) = &settings.shop_cookie {
+        if let Some(v) = cookie(&own.name) {
+            push(Source::ShopCookie, "CONSENT_COOKIE", Ok(own.read(v)));
+        }
+    }
+    out
+}
+
+/// Splits `a:b,c:d` (Cookiebot's and CookieYes's format) into pairs; `None` if an item has
+/// no `:`.
+pub(crate) fn colon_pairs(text: &str) -> Option<Vec<(&str, &str)>> {
+    text.split(',').filter(|i| !i.trim().is_empty()).map(|item| item.split_once(':').map(|(k, v)| (k.trim(), v.trim()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visitor::consent::{decide, ConsentFacts};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No cookie header, however hostile, panics the decision or makes it slow.
+        #[test]
+        fn any_cookie_header_decides_without_panic(header in "[ -~]{0,4096}") {
+            let settings = ConsentSettings { zaraz: Some(Default::default()), ..Default::default() };
+            let _ = decide(&settings, &ConsentFacts { cookie: Some(&header), gpc: true, country: Some("IT") });
+        }
+
+        /// Each parser on arbitrary values, as browsers could send them.
+        #[test]
+        fn any_value_parses_or_is_unreadable(value in "[ -~]{0,600}", raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let settings = ConsentSettings { zaraz: Some(Default::default()), ..Default::default() };
+            let noisy = String::from_utf8_lossy(&raw).into_owned();
+            for v in [value.as_str(), noisy.as_str()] {
+                let _ = cookiebot::parse(v);
+                let _ = onetrust::parse(v, &settings.onetrust);
+                let _ = cookieyes::parse(v);
+                let _ = complianz::parse(Some(v), Some(v));
+                let _ = zaraz::parse(v, settings.zaraz.as_ref().unwrap());
+                let _ = tcf::parse(v, &settings.tcf);
+            }
+        }
+    }
+
+    #[test]
+    fn a_4kb_cookie_is_refused_without_reading_it() {
+        let huge = format!("CookieConsent={}", "a".repeat(MAX_VALUE_LEN + 1));
+        let settings = ConsentSettings::default();
+        let read = read_all(&settings, &|n| crate::cookies::cookie(&huge, n));
+        assert_eq!(read.len(), 1);
+        assert!(read[0].1.is_err());
+    }
+}

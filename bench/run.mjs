@@ -7,13 +7,18 @@
 //   f floor: bare + one POST per request      g tagrelay, tracked page, BATCH_WINDOW_MS=0 (one POST each)
 //   h tagrelay, tracked pages whose header differs on every request (the decode cache never hits)
 //   i tagrelay, untracked redirect to the origin's own host (Location and a Domain cookie rewritten)
+//   j tagrelay, untracked page, visitor without `_fbp` (a first-party `_fbp` is set)
+//   k tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted) besides `_fbp`
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
 // Env: BENCH_ROUNDS (default 9), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g and i against another build (the
+//        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
+//        as D, E, G and I in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir, cpus } from "node:os";
 import { join, resolve } from "node:path";
@@ -25,6 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
 const SECONDS = Number(process.env.BENCH_SECONDS || 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 16);
 const STREAM_MIB = Number(process.env.BENCH_STREAM_MIB || 1024);
+const ALT = process.env.BENCH_ALT ? resolve(process.env.BENCH_ALT) : null;
+if (ALT && process.env.BENCH_QUICK !== "1") throw new Error("BENCH_ALT needs BENCH_QUICK=1: the report describes one build");
 const OUT = process.env.BENCH_OUT || join(ROOT, "BENCHMARKS.md");
 const WORKERD = join(ROOT, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
 const NGINX = "/usr/sbin/nginx";
@@ -124,14 +131,18 @@ copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
 copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
 copyFileSync(join(ROOT, "build/worker/shim.mjs"), join(work, "shim.mjs"));
 copyFileSync(join(ROOT, "build/worker/index.wasm"), join(work, "index.wasm"));
+if (ALT) {
+  mkdirSync(join(work, "alt"));
+  for (const f of ["shim.mjs", "index.wasm"]) copyFileSync(join(ALT, f), join(work, "alt", f));
+}
 
 function capnp(ports) {
   const text = (name, value) => `(name = "${name}", text = "${value}")`;
   const tagrelayVars = [text("ORIGIN_URL", ORIGIN), text("META_PIXEL_ID", "1"), text("META_ACCESS_TOKEN", "bench-token"), text("META_API_BASE", GRAPH)];
-  const tagrelayWorker = (name, extraVars) => `const ${name} :Workerd.Worker = (
+  const tagrelayWorker = (name, extraVars, dir = ".") => `const ${name} :Workerd.Worker = (
   modules = [
-    (name = "shim.mjs", esModule = embed "shim.mjs"),
-    (name = "index.wasm", wasm = embed "index.wasm"),
+    (name = "shim.mjs", esModule = embed "${dir}/shim.mjs"),
+    (name = "index.wasm", wasm = embed "${dir}/index.wasm"),
   ],
   compatibilityDate = "${COMPAT}",
   bindings = [${[...tagrelayVars, ...extraVars].join(", ")}],
@@ -144,7 +155,9 @@ const config :Workerd.Config = (
     (name = "seed", worker = .seed),
     (name = "tagrelay", worker = .tagrelay),
     (name = "floor", worker = .floor),
-    (name = "unbatched", worker = .unbatched),
+    (name = "unbatched", worker = .unbatched),${ALT ? `
+    (name = "altTagrelay", worker = .altTagrelay),
+    (name = "altUnbatched", worker = .altUnbatched),` : ""}
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
@@ -152,7 +165,9 @@ const config :Workerd.Config = (
     (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
     (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
     (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
-    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
+    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),${ALT ? `
+    (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
+    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),` : ""}
   ],
 );
 const bare :Workerd.Worker = (
@@ -175,11 +190,13 @@ const floor :Workerd.Worker = (
 );
 ${tagrelayWorker("tagrelay", [])}
 ${tagrelayWorker("unbatched", [text("BATCH_WINDOW_MS", "0")])}
+${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") : ""}
 `;
 }
 
 async function startWorkerd(tag) {
   const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort() };
+  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -190,9 +207,15 @@ async function startWorkerd(tag) {
 }
 
 // ---------- load: wrk ----------
-function wrk(url) {
+const FBP_COOKIE = "_fbp=fb.1.1700000000000.123456";
+// Cookiebot's cookie as a browser sends it, marketing and statistics granted.
+const CONSENT_COOKIE = "CookieConsent={stamp:%27u3Rn5QW0dPjNNaEj2mXT6MKSLxq3Y7i5nCP5A0Xdd3CsU5%2FTtZGQQw==%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true%2Cmethod:%27explicit%27%2Cver:1%2Cutc:1764000000000%2Cregion:%27it%27}";
+
+/** One wrk run against `url`, with the scenario's `Cookie` header (none when null). */
+function wrk(url, cookie = FBP_COOKIE) {
+  const cookieArgs = cookie === null ? [] : ["-H", `Cookie: ${cookie}`];
   const out = execFileSync(...pinned(0, "wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency",
-    "-H", `User-Agent: ${UA}`, "-H", "CF-Connecting-IP: 203.0.113.7", "-H", "Cookie: _fbp=fb.1.1700000000000.123456", url])).toString();
+    "-H", `User-Agent: ${UA}`, "-H", "CF-Connecting-IP: 203.0.113.7", ...cookieArgs, url])).toString();
   const requests = Number(out.match(/(\d+) requests in/)[1]);
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
   const pct = (p) => { const m = out.match(new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`)); return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]]; };
@@ -212,7 +235,15 @@ const scenarios = [
   { key: "g", name: "tagrelay, tracked page, BATCH_WINDOW_MS=0 (one POST per page view)", url: `http://127.0.0.1:${main.ports.unbatched}/tracked` },
   { key: "h", name: "tagrelay, tracked pages, a different header on every request (never a decode cache hit)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked-unique` },
   { key: "i", name: "tagrelay, untracked redirect to the origin's own host (Location and a Domain cookie rewritten)", url: `http://127.0.0.1:${main.ports.tagrelay}/redirect` },
+  { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
+  { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
 ];
+if (ALT) {
+  for (const [key, from, port] of [["D", "d", "altTagrelay"], ["E", "e", "altTagrelay"], ["G", "g", "altUnbatched"], ["I", "i", "altTagrelay"]]) {
+    const s = scenarios.find((x) => x.key === from);
+    scenarios.push({ key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[from === "g" ? "unbatched" : "tagrelay"]}/`, `:${main.ports[port]}/`) });
+  }
+}
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
 log(`warming up (${scenarios.length} scenarios)`);
@@ -222,7 +253,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const order = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length]);
   for (const s of order) {
     const cpu0 = cpuSeconds(main.proc.pid);
-    const r = wrk(s.url);
+    const r = wrk(s.url, s.cookie);
     await sleep(500); // let waitUntil work finish inside the measured window
     const cpu = cpuSeconds(main.proc.pid) - cpu0;
     r.cpuPer1k = s.workerd === false ? null : (cpu / r.requests) * 1000;
@@ -246,7 +277,11 @@ const paired = (k, j = "b", field = "cpuPer1k") => median(perRound(k, j, field))
 if (QUICK) {
   for (const s of scenarios) console.log(`${s.key} ${s.name}: ${med[s.key].rps.toFixed(0)} req/s p50 ${med[s.key].p50.toFixed(2)} ms cpu ${med[s.key].cpuPer1k === null ? "-" : (med[s.key].cpuPer1k * 1000).toFixed(1) + " ms/1k"}`);
   const x = (k) => paired(k).toFixed(2);
-  console.log(`cpu vs b, median of per-round ratios: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}  g ${x("g")}  h ${x("h")}  i ${x("i")}   e/c ${paired("e", "c").toFixed(2)}  g/c ${paired("g", "c").toFixed(2)}   p50 d/b ${paired("d", "b", "p50").toFixed(2)}`);
+  console.log(`cpu vs b, median of per-round ratios: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}  g ${x("g")}  h ${x("h")}  i ${x("i")}  j ${x("j")}  k ${x("k")}   e/c ${paired("e", "c").toFixed(2)}  g/c ${paired("g", "c").toFixed(2)}   p50 d/b ${paired("d", "b", "p50").toFixed(2)}`);
+  if (ALT) {
+    console.log(`BENCH_ALT, cpu vs b: D ${x("D")}  E ${x("E")}  G ${x("G")}  I ${x("I")}   p50 D/b ${paired("D", "b", "p50").toFixed(2)}`);
+    console.log(`this build over BENCH_ALT, cpu: d/D ${paired("d", "D").toFixed(2)}  e/E ${paired("e", "E").toFixed(2)}  g/G ${paired("g", "G").toFixed(2)}  i/I ${paired("i", "I").toFixed(2)}`);
+  }
   process.exit(0);
 }
 
@@ -303,7 +338,7 @@ const ratio = (x, y) => x / y;
 const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
-  iCpu: paired("i"),
+  iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"),
 };
 /** The same ratios taken between the table's medians, for comparison. */
 const ofMedians = {
@@ -313,11 +348,12 @@ const ofMedians = {
 const memFlat = Math.max(streamUntracked.growthMiB, streamTracked.growthMiB) < 64;
 const warmUs = Math.max(matcher.browserNs, matcher.crawlerNs) / 1000;
 const budget = [
-  ["(d) CPU/request ≤ 1.2× (b)", `${r.dCpu.toFixed(2)}×`, r.dCpu <= 1.2],
+  ["(d) CPU/request ≤ 1.1× (b)", `${r.dCpu.toFixed(2)}×`, r.dCpu <= 1.1],
   ["(d) p50 latency ≤ 1.1× (b)", `${r.dP50.toFixed(2)}×`, r.dP50 <= 1.1],
   ["(e) CPU/request ≤ 1.5× (b)", `${r.eCpu.toFixed(2)}×`, r.eCpu <= 1.5],
   ["(e) CPU/request < (c)", `${r.eVsC.toFixed(2)}× (c)`, r.eVsC < 1],
   ["(i) CPU/request ≤ 1.5× (b)", `${r.iCpu.toFixed(2)}×`, r.iCpu <= 1.5],
+  ["(k) CPU/request ≤ 1.5× (b)", `${r.kCpu.toFixed(2)}×`, r.kCpu <= 1.5],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
   ["wasm ≤ 300 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 300_000],
@@ -345,7 +381,7 @@ carry over to other machines better than the absolute numbers do.
   more than the Worker.
 - origin and mock Graph API: nginx ${execFileSync(NGINX, ["-v"], { stdio: ["ignore", "pipe", "pipe"] }).toString().trim() || "(Debian)"} on 127.0.0.1, a ${(page.length / 1024).toFixed(1)} KiB page;
   the tracked page adds a ${TRACK.length}-byte \`Worker-Tracking\` header.
-- load: ${wrkVersion.trim()}, \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency\`, browser User-Agent, \`CF-Connecting-IP\`, \`_fbp\` cookie.
+- load: ${wrkVersion.trim()}, \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency\`, browser User-Agent, \`CF-Connecting-IP\`, \`_fbp\` cookie (none in (j); Cookiebot's beside it in (k)).
 - ${PIN ? "workerd pinned to core 1, wrk and nginx to core 0 (taskset)" : "no CPU pinning"}.
 - CPU: utime+stime of the workerd process from \`/proc/<pid>/stat\` before and after each run
   (waitUntil work included: 0.5 s settle time), divided by the requests wrk completed.
@@ -361,7 +397,9 @@ carry over to other machines better than the absolute numbers do.
   opposite end, a header that differs on every request (nginx's \`$request_id\` as the product id).
   (i) is a redirect the origin builds from its own host, with a session cookie scoped to it: with
   \`ORIGIN_URL\`, tagrelay points both at the public host (src/origin_rewrite.rs), a call into wasm
-  and a rebuilt response.
+  and a rebuilt response. (j) is a new visitor on an untracked page: no \`_fbp\`, so tagrelay
+  enters wasm and sets one (src/visitor/first_party.rs). (k) is (e) with a consent banner's
+  cookie beside \`_fbp\`: the consent decision parses it (src/visitor/consent/).
 
 ## Throughput, latency, CPU
 
@@ -369,7 +407,7 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}×
 
 The same taken between the table's medians: (d)/(b) CPU ${ofMedians.dCpu.toFixed(2)}×, p50 ${ofMedians.dP50.toFixed(2)}× · (e)/(b) CPU ${ofMedians.eCpu.toFixed(2)}× · (e)/(c) CPU ${ofMedians.eVsC.toFixed(2)}×
 

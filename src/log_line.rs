@@ -28,6 +28,8 @@ pub enum Decision {
     ConfigError,
     /// A batch window whose opener never sent it was taken over by a later page view.
     BatchRecovered,
+    /// A consent cookie could not be read: it counts as no signal.
+    ConsentUnreadable,
 }
 
 impl Decision {
@@ -43,6 +45,7 @@ impl Decision {
             Decision::OriginError => "origin_error",
             Decision::ConfigError => "config_error",
             Decision::BatchRecovered => "batch_recovered",
+            Decision::ConsentUnreadable => "consent_unreadable",
         }
     }
 
@@ -50,7 +53,7 @@ impl Decision {
     pub fn level(&self) -> &'static str {
         match self {
             Decision::Sent | Decision::DryRun | Decision::Skipped => "info",
-            Decision::Rejected | Decision::Disabled | Decision::BatchRecovered => "warn",
+            Decision::Rejected | Decision::Disabled | Decision::BatchRecovered | Decision::ConsentUnreadable => "warn",
             Decision::Failed | Decision::OriginError | Decision::ConfigError => "error",
         }
     }

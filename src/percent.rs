@@ -6,7 +6,7 @@ use std::borrow::Cow;
 /// `plus_is_space`, `+` is a space, as in a query string; cookies keep their `+`.
 /// Bytes that do not form UTF-8 are replaced, never an error.
 pub fn decode(text: &str, plus_is_space: bool) -> Cow<'_, str> {
-    if !text.contains('%') && !(plus_is_space && text.contains('+')) {
+    if !(text.contains('%') || plus_is_space && text.contains('+')) {
         return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();

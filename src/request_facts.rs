@@ -24,6 +24,10 @@ pub struct RequestFacts {
     pub bot_score: Option<u8>,
     /// `CF-Ray`, to correlate log lines with Cloudflare's.
     pub ray: Option<String>,
+    /// `request.cf.country` (ISO 3166-1 alpha-2), when known.
+    pub country: Option<String>,
+    /// `Sec-GPC: 1` (Global Privacy Control) was sent.
+    pub gpc: bool,
 }
 
 /// What the origin (or the cache in front of it) answered.
@@ -35,4 +39,19 @@ pub struct ResponseFacts {
     pub cf_cache_status: Option<String>,
     /// `Age`.
     pub age: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+}
+
+/// `text/html`, the media type of a page.
+const HTML: &str = "text/html";
+
+impl ResponseFacts {
+    /// A 2xx HTML response: what a page view is answered with.
+    pub fn is_html_page(&self) -> bool {
+        (200..300).contains(&self.status)
+            && self.content_type.as_deref().is_some_and(|t| {
+                t.trim_start().get(..HTML.len()).is_some_and(|m| m.eq_ignore_ascii_case(HTML))
+            })
+    }
 }

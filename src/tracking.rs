@@ -1,7 +1,6 @@
 //! The tracking decision for one response that carried the tracking header: skip it,
-//! reject it, or the exact Conversions API body to send.
+//! withhold it (no marketing consent), reject it, or the exact Conversions API body to send.
 
-use crate::bots::BotMatcher;
 use crate::cache_replay::is_replay;
 use crate::capi_event::{EventsRequest, ServerEvent, UserData};
 use crate::click_ids;
@@ -11,7 +10,10 @@ use crate::cookies::cookie;
 use crate::decode_cache::DecodeCache;
 use crate::pii::normalize_and_hash;
 use crate::request_facts::{RequestFacts, ResponseFacts};
-use crate::skip_rules::{skip_rule, SkipRule};
+use crate::skip_rules::SkipRule;
+use crate::visitor::consent::{DenialRule, Source, Verdict};
+use crate::visitor::Visit;
+use serde_json::{json, Map, Value};
 use crate::tracking_header::{DecodeError, HeaderEvent};
 use crate::upstream::path_and_query;
 
@@ -25,6 +27,13 @@ const MAX_REFERRER_LEN: usize = 2048;
 pub enum Plan {
     /// Not a human page view.
     Skip(SkipRule),
+    /// The visitor has not agreed to marketing: nothing goes to the ad platform.
+    Withheld {
+        /// Why.
+        rule: DenialRule,
+        /// The signal that decided.
+        source: Source,
+    },
     /// The header is unusable.
     Reject(DecodeError),
     /// Send this body.
@@ -56,8 +65,10 @@ pub struct Inputs<'a> {
     pub response: &'a ResponseFacts,
     /// Meta settings.
     pub meta: &'a MetaConfig,
-    /// Crawler matcher (built once per isolate).
-    pub bots: &'a BotMatcher,
+    /// The first rule that makes this no human page view ([`crate::skip_rules::skip_rule`]).
+    pub skip: Option<SkipRule>,
+    /// Consent and first-party ids ([`crate::visitor::visit`]).
+    pub visit: &'a Visit,
     /// Now, in Unix milliseconds.
     pub now_ms: u64,
 }
@@ -65,15 +76,18 @@ pub struct Inputs<'a> {
 /// Decides what to do with `header_value` (decoded through `headers`, the isolate's cache).
 /// `new_id` returns a fresh random event id.
 pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, new_id: &mut dyn FnMut() -> String) -> Plan {
-    if let Some(rule) = skip_rule(inputs.request, inputs.response.status, inputs.meta.bot_score_threshold, inputs.bots) {
+    if let Some(rule) = inputs.skip {
         return Plan::Skip(rule);
+    }
+    if let Verdict::Denied(rule, source) = inputs.visit.consent.marketing {
+        return Plan::Withheld { rule, source };
     }
     let events = match headers.decode(header_value) {
         Ok(events) => events,
         Err(e) => return Plan::Reject(e),
     };
     let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
-    let edge_user_data = edge_user_data(inputs.request, inputs.now_ms);
+    let edge_user_data = edge_user_data(inputs.request, inputs.visit, inputs.now_ms);
     let referrer_url = inputs
         .request
         .referer
@@ -90,17 +104,38 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
     }))
 }
 
-/// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request.
-fn edge_user_data(req: &RequestFacts, now_ms: u64) -> UserData {
-    let cookies = req.cookie.as_deref().unwrap_or("");
-    let query = path_and_query(&req.url).split_once('?').map_or("", |(_, q)| q);
+/// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request. The
+/// browser ids are the first-party ones set on this very response when there are any, so
+/// the event carries exactly the values the browser keeps.
+fn edge_user_data(req: &RequestFacts, visit: &Visit, now_ms: u64) -> UserData {
+    let (fbp, fbc) = match &visit.browser_ids {
+        Some(ids) => (ids.fbp.clone(), ids.fbc.clone()),
+        None => {
+            let cookies = req.cookie.as_deref().unwrap_or("");
+            let query = path_and_query(&req.url).split_once('?').map_or("", |(_, q)| q);
+            (
+                click_ids::fbp(cookie(cookies, "_fbp")),
+                click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms),
+            )
+        }
+    };
     UserData {
         client_ip_address: client_ip(req.cf_connecting_ip.as_deref()),
         client_user_agent: req.user_agent.as_deref().map(|ua| ua.trim().to_string()),
-        fbp: click_ids::fbp(cookie(cookies, "_fbp")),
-        fbc: click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms),
+        fbp,
+        fbc,
         hashed: Vec::new(),
     }
+}
+
+/// Meta's Limited Data Use flag, with country and state 0 (Meta geolocates the visitor):
+/// what `GPC_MODE=ldu` sends for a visitor with Global Privacy Control.
+fn limited_data_use() -> Map<String, Value> {
+    let mut flags = Map::new();
+    flags.insert("data_processing_options".into(), json!(["LDU"]));
+    flags.insert("data_processing_options_country".into(), json!(0));
+    flags.insert("data_processing_options_state".into(), json!(0));
+    flags
 }
 
 fn server_event(
@@ -138,7 +173,7 @@ fn server_event(
         custom_data: event.custom_data.clone(),
         referrer_url,
         opt_out: event.opt_out,
-        data_processing: event.data_processing.clone(),
+        data_processing: if inputs.visit.consent.limited_data_use { limited_data_use() } else { event.data_processing.clone() },
     }
 }
 
@@ -147,6 +182,8 @@ mod tests {
     use super::*;
     use crate::config::Delivery;
     use crate::query_filter::QueryFilter;
+    use crate::visitor::consent::ConsentSettings;
+    use crate::visitor::first_party::FirstPartySettings;
     use serde_json::json;
 
     const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
@@ -174,14 +211,57 @@ mod tests {
     }
 
     fn run(header: &str, req: &RequestFacts, resp: &ResponseFacts) -> Plan {
-        let bots = BotMatcher::new().unwrap();
+        run_with(header, req, resp, &ConsentSettings::default(), &FirstPartySettings { enabled: false, cookie_domain: None })
+    }
+
+    fn run_with(header: &str, req: &RequestFacts, resp: &ResponseFacts, consent: &ConsentSettings, first_party: &FirstPartySettings) -> Plan {
+        let bots = crate::bots::BotMatcher::new().unwrap();
         let meta = meta();
+        let skip = crate::skip_rules::skip_rule(req, resp.status, meta.bot_score_threshold, &bots);
+        let visit = crate::visitor::visit(consent, first_party, req, resp, skip, NOW_MS, &mut || 77);
         let mut n = 0;
         let mut ids = || {
             n += 1;
             format!("fresh-{n}")
         };
-        plan(header, &Inputs { request: req, response: resp, meta: &meta, bots: &bots, now_ms: NOW_MS }, &mut DecodeCache::default(), &mut ids)
+        plan(header, &Inputs { request: req, response: resp, meta: &meta, skip, visit: &visit, now_ms: NOW_MS }, &mut DecodeCache::default(), &mut ids)
+    }
+
+    #[test]
+    fn marketing_consent_decides_for_each_visitor() {
+        let header = r#"{"event_name":"PageView"}"#;
+        let resp = ResponseFacts { status: 200, ..Default::default() };
+        let italy = RequestFacts { country: Some("IT".into()), ..request() };
+        assert_eq!(run(header, &italy, &resp), Plan::Withheld { rule: DenialRule::NoConsent, source: Source::Region });
+        let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
+        assert!(matches!(run(header, &agreed, &resp), Plan::Send(_)));
+        let gpc = RequestFacts { gpc: true, ..request() };
+        assert_eq!(run(header, &gpc, &resp), Plan::Withheld { rule: DenialRule::Gpc, source: Source::Gpc });
+        let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..italy };
+        assert_eq!(run(header, &bot, &resp), Plan::Skip(SkipRule::CrawlerUserAgent), "bots are skipped first");
+    }
+
+    #[test]
+    fn gpc_in_ldu_mode_flags_every_event() {
+        let ldu = ConsentSettings { gpc_mode: crate::visitor::consent::GpcMode::Ldu, ..Default::default() };
+        let req = RequestFacts { gpc: true, ..request() };
+        let header = r#"{"event_name":"PageView","data_processing_options":[]}"#;
+        let off = FirstPartySettings { enabled: false, cookie_domain: None };
+        let out = sent(run_with(header, &req, &ResponseFacts::default(), &ldu, &off));
+        let body = serde_json::to_value(&out.request.data[0]).unwrap();
+        assert_eq!(body["data_processing_options"], json!(["LDU"]));
+        assert_eq!(body["data_processing_options_country"], json!(0));
+        assert_eq!(body["data_processing_options_state"], json!(0));
+    }
+
+    #[test]
+    fn the_event_carries_the_first_party_ids_set_on_its_response() {
+        let req = RequestFacts { cookie: None, ..request() };
+        let html = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
+        let out = sent(run_with(r#"{"event_name":"PageView"}"#, &req, &html, &ConsentSettings::default(), &FirstPartySettings::default()));
+        let ud = &out.request.data[0].user_data;
+        assert_eq!(ud.fbp.as_deref(), Some("fb.1.1763900000123.77"));
+        assert_eq!(ud.fbc.as_deref(), Some("fb.1.1763900000123.IwAR-x_1"));
     }
 
     fn sent(plan: Plan) -> Outgoing {
@@ -240,8 +320,8 @@ mod tests {
     fn cache_replay_gets_fresh_ids_and_no_header_user_data() {
         let header = r#"[{"event_name":"ViewContent","event_id":"origin-1","user_data":{"em":"a@b.example"}},{"event_name":"AddToCart","event_id":"origin-2"}]"#;
         for resp in [
-            ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), age: None },
-            ResponseFacts { status: 200, cf_cache_status: None, age: Some("30".into()) },
+            ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), ..Default::default() },
+            ResponseFacts { status: 200, age: Some("30".into()), ..Default::default() },
         ] {
             let out = sent(run(header, &request(), &resp));
             assert!(out.replay);

@@ -88,13 +88,15 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
         cookie: Some(cookie_header.into()),
         ..Default::default()
     };
-    let response = ResponseFacts { status: 200, ..Default::default() };
+    let response = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
+    let skip = tagrelay::skip_rules::skip_rule(&request, response.status, meta.bot_score_threshold, bots);
+    let visit = tagrelay::visitor::visit(&Default::default(), &Default::default(), &request, &response, skip, 1_763_900_000_000, &mut || 12345);
     let mut n = 0u32;
     let mut ids = || {
         n += 1;
         format!("id-{n}")
     };
-    let inputs = Inputs { request: &request, response: &response, meta: &meta, bots, now_ms: 1_763_900_000_000 };
+    let inputs = Inputs { request: &request, response: &response, meta: &meta, skip, visit: &visit, now_ms: 1_763_900_000_000 };
     HEADERS.with(|cache| plan(header, &inputs, &mut cache.borrow_mut(), &mut ids))
 }
 
@@ -173,6 +175,8 @@ proptest! {
             Plan::Send(out) => assert_valid_capi_body(&serde_json::to_value(&out.request).unwrap()),
             Plan::Reject(e) => prop_assert!(!e.to_string().is_empty()),
             Plan::Skip(rule) => prop_assert!(false, "a browser was skipped: {rule}"),
+            // A random cookie header may hold a consent cookie that says no.
+            Plan::Withheld { .. } => prop_assert!(cookies.contains('=')),
         }
     }
 

@@ -26,8 +26,43 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, consentCookies } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
+let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
+
+// A Cookie header whose `_fbp` has the shape Meta's ids have (src/click_ids.rs checks it
+// exactly): the visitor needs no new one.
+const VALID_FBP = /(?:^|;)\s*_fbp=fb\.\d\.\d{1,13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?\s*(?:;|$)/;
+// A page: `text/html`, any parameters.
+const HTML = /^\s*text\/html/i;
+
+/**
+ * Whether an untracked response may need a first-party `_fbp`/`_fbc` cookie set or expired
+ * (src/visitor/first_party.rs decides): a GET answered 2xx `text/html` whose visitor has no
+ * valid `_fbp`, arrives from an ad click (`fbclid`), or may have said no (GPC or a consent
+ * cookie: existing ids are then expired). Every other response goes back untouched without
+ * entering wasm: a returning visitor with `_fbp` and no consent cookie costs a regex test.
+ */
+function maybeNeedsCookies(request, response) {
+  if (request.method !== "GET" || response.status < 200 || response.status > 299) return false;
+  const type = response.headers.get("content-type");
+  if (type === null || !HTML.test(type)) return false;
+  const cookie = request.headers.get("cookie");
+  if (cookie === null || !VALID_FBP.test(cookie) || request.url.includes("fbclid=")) return true;
+  return request.headers.get("sec-gpc") !== null || consentCookie.test(cookie);
+}
+
+/** Sets or expires the first-party cookies of an untracked page view on `headers`. */
+function firstPartyCookies(request, env, response, headers) {
+  const h = request.headers;
+  const bot = request.cf?.botManagement;
+  wasm.first_party_cookies(
+    env, request.method, request.url,
+    h.get("user-agent") ?? undefined, h.get("cookie") ?? undefined, purpose(h), h.get("cf-ray") ?? undefined,
+    bot?.verifiedBot, bot?.score, request.cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
+    response.status, response.headers.get("content-type") ?? undefined, headers,
+  );
+}
 
 /** An RFC 9110 token: what a header name (and so a `Connection` option) must be. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -166,7 +201,7 @@ function droppedAfterRestart(attempts) {
  * opened the batch's window (it waits for the window to close) or filled the batch; else
  * undefined: most page views just join the batch.
  */
-function track(request, env, value, status, source) {
+function track(request, env, value, status, source, headers) {
   const h = request.headers;
   const bot = request.cf?.botManagement;
   const wait = wasm.track(
@@ -174,7 +209,9 @@ function track(request, env, value, status, source) {
     h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
     h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
     h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
-    status, source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
+    request.cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
+    status, source.get("content-type") ?? undefined,
+    source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined, headers,
   );
   if (wait < 0) return undefined;
   if (wait > 0) return sendBatch(env, wait);
@@ -230,7 +267,11 @@ export default {
     try {
       if (rules === null) {
         rules = wasm.configure(env);
-        if (rules.error === undefined) connectionKeep = new Set(rules.connectionKeep);
+        if (rules.error === undefined) {
+          connectionKeep = new Set(rules.connectionKeep);
+          const names = rules.consentCookies.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&"));
+          consentCookie = new RegExp(`(?:^|;)\\s*(?:${names.join("|")})=`);
+        }
       }
       if (rules.error !== undefined) return wasm.config_error(rules.error, request);
       publicOrigin = rules.origin === null ? null : originOf(request.url);
@@ -253,7 +294,8 @@ export default {
     }
     const name = rules.trackingHeader;
     const value = response.headers.get(name);
-    if (value === null && changes === undefined) return response;
+    const cookies = value === null && rules.firstParty && maybeNeedsCookies(request, response);
+    if (value === null && changes === undefined && !cookies) return response;
 
     let rebuilt;
     try {
@@ -272,14 +314,23 @@ export default {
         return badGateway(inner);
       }
     }
-    if (value === null) return rebuilt;
+    if (value === null) {
+      if (cookies) {
+        try {
+          firstPartyCookies(request, env, response, rebuilt.headers);
+        } catch (error) {
+          trackingFailed(error);
+        }
+      }
+      return rebuilt;
+    }
     // The decision runs now, before workerd sends the response: tens of microseconds of CPU.
     // (A microtask would not defer it: workerd drains microtasks before it sends, and a timer
     // per page view measured more CPU than the decision itself; see bench/NOTES.md.) Only
     // the POST, and the batch's body, wait for after the response, in waitUntil.
     let send;
     try {
-      send = track(request, env, value, response.status, response.headers);
+      send = track(request, env, value, response.status, response.headers, rebuilt.headers);
     } catch (error) {
       trackingFailed(error);
     }

@@ -19,19 +19,24 @@ mod settings;
 
 use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
+use crate::skip_rules::skip_rule;
 use crate::tracking::{plan, Inputs, Plan};
+use crate::visitor::first_party::FBP_RANDOM_MAX;
+use crate::visitor::{visit, Visit};
 use crate::origin_rewrite::OriginRewrite;
 use crate::upstream::{CONNECTION_OPTIONS, HOP_BY_HOP_REQUEST_HEADERS, PROTECTED_REQUEST_HEADERS, PROTECTED_REQUEST_PREFIXES};
 use delivery::{PendingDelivery, NOTHING_TO_SEND};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
-use web_sys::{Request, Response};
+use web_sys::{Headers, Request, Response};
 
 /// The forwarding rules for the JS hot path, from the configuration (parsed once per
 /// isolate): `{origin: string|null, trackingHeader, dropHeaders: string[], connectionKeep:
 /// string[], protectedPrefixes: string[]}`, or `{error: string}` when `ORIGIN_URL` or
 /// `TRACKING_HEADER` is invalid. `connectionKeep` and `protectedPrefixes` name what a
-/// `Connection` token never removes.
+/// `Connection` token never removes. Also `firstParty` (whether `_fbp`/`_fbc` are set) and
+/// `consentCookies` (the names of the cookies that may say no), for the JS pre-check of
+/// untracked pages.
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
     let rules = js_sys::Object::new();
@@ -49,6 +54,10 @@ pub fn configure(env: &JsValue) -> JsValue {
             set("dropHeaders", &drop);
             set("connectionKeep", &keep);
             set("protectedPrefixes", &list(&mut PROTECTED_REQUEST_PREFIXES.iter().copied()));
+            let first_party = config.first_party.as_ref().is_ok_and(|f| f.enabled);
+            set("firstParty", &JsValue::from_bool(first_party));
+            let consent_cookies = config.consent.as_ref().map(crate::visitor::consent::signals::cookie_names).unwrap_or_default();
+            set("consentCookies", &list(&mut consent_cookies.into_iter()));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }
@@ -124,11 +133,12 @@ pub fn public_headers(
 }
 
 /// Tracking for one response that carried the header, run as the response is handed back:
-/// decides and logs, and adds the events to the isolate's batch. Returns -1 when this page
-/// view has nothing more to do, else the milliseconds to wait (0: none) before sending the
-/// batch with [`take_batch`]. The JS entry reads the request's facts and passes them in this
-/// one call, so tracking crosses into wasm once per response (reading them through `web_sys`
-/// took a crossing per header).
+/// decides consent, sets the first-party cookies on `headers` (the response's, already
+/// without the tracking header), decides and logs, and adds the events to the isolate's
+/// batch. Returns -1 when this page view has nothing more to do, else the milliseconds to
+/// wait (0: none) before sending the batch with [`take_batch`]. The JS entry reads the
+/// request's facts and passes them in this one call, so tracking crosses into wasm once per
+/// response (reading them through `web_sys` took a crossing per header).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn track(
@@ -144,9 +154,13 @@ pub fn track(
     ray: Option<String>,
     verified_bot: Option<bool>,
     bot_score: Option<f64>,
+    country: Option<String>,
+    sec_gpc: Option<String>,
     status: u16,
+    content_type: Option<String>,
     cf_cache_status: Option<String>,
     age: Option<String>,
+    headers: &Headers,
 ) -> i32 {
     let Ok(config) = settings::config(env) else { return NOTHING_TO_SEND };
     if config.test_trap && header_value == crate::config::TEST_TRAP_HEADER_VALUE {
@@ -163,14 +177,11 @@ pub fn track(
         verified_bot,
         bot_score: facts::bot_score(bot_score),
         ray,
+        country,
+        gpc: facts::gpc(sec_gpc.as_deref()),
     };
-    let response = ResponseFacts { status, cf_cache_status, age };
-    let label = RequestLabel {
-        method: request.method.clone(),
-        path: crate::upstream::path_only(&request.url).to_string(),
-        status: Some(status),
-        ray: request.ray.clone(),
-    };
+    let response = ResponseFacts { status, cf_cache_status, age, content_type };
+    let label = label_of(&request, status);
     let meta = match &config.meta {
         Ok(meta) => meta,
         Err(err) => {
@@ -178,18 +189,16 @@ pub fn track(
             return NOTHING_TO_SEND;
         }
     };
-    let bots = match settings::bot_matcher() {
-        Ok(bots) => bots,
-        Err(err) => {
-            log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
-            return NOTHING_TO_SEND;
-        }
-    };
-    let inputs = Inputs { request: &request, response: &response, meta, bots, now_ms: js::now_ms() };
+    let Some((visit, skip)) = visitor(config, &request, &response, &label, headers) else { return NOTHING_TO_SEND };
+    let inputs = Inputs { request: &request, response: &response, meta, skip, visit: &visit, now_ms: js::now_ms() };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
     match decision {
         Plan::Skip(rule) => {
             log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
+            NOTHING_TO_SEND
+        }
+        Plan::Withheld { rule, source } => {
+            log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("consent_source", json!(source.code()))]);
             NOTHING_TO_SEND
         }
         Plan::Reject(err) => {
@@ -198,6 +207,90 @@ pub fn track(
         }
         Plan::Send(outgoing) => delivery::prepare(label, &meta.delivery, *outgoing),
     }
+}
+
+/// First-party cookies for a response without the tracking header (an ad click often lands
+/// on a page without an event): decides consent and appends the `Set-Cookie`s, if any, to
+/// `headers` (the rebuilt response's). The JS entry calls this only when its cheap checks say
+/// a cookie may be due (see `maybeNeedsCookies` in entry.js).
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn first_party_cookies(
+    env: &JsValue,
+    method: String,
+    url: String,
+    user_agent: Option<String>,
+    cookie: Option<String>,
+    purpose: Option<String>,
+    ray: Option<String>,
+    verified_bot: Option<bool>,
+    bot_score: Option<f64>,
+    country: Option<String>,
+    sec_gpc: Option<String>,
+    status: u16,
+    content_type: Option<String>,
+    headers: &Headers,
+) {
+    let Ok(config) = settings::config(env) else { return };
+    let request = RequestFacts {
+        method,
+        url,
+        user_agent,
+        cookie,
+        purpose,
+        verified_bot,
+        bot_score: facts::bot_score(bot_score),
+        ray,
+        country,
+        gpc: facts::gpc(sec_gpc.as_deref()),
+        ..Default::default()
+    };
+    let response = ResponseFacts { status, content_type, ..Default::default() };
+    let label = label_of(&request, status);
+    visitor(config, &request, &response, &label, headers);
+}
+
+fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
+    RequestLabel {
+        method: request.method.clone(),
+        path: crate::upstream::path_only(&request.url).to_string(),
+        status: Some(status),
+        ray: request.ray.clone(),
+    }
+}
+
+/// The visitor half of a page view, shared by tracked and untracked responses: the skip rule,
+/// consent and first-party ids, with the cookies appended to `headers` and unreadable consent
+/// cookies logged (by name, never value). `None` (logged) when tracking is disabled by a
+/// setting: then nothing is sent and no cookie set.
+fn visitor(
+    config: &crate::config::Config,
+    request: &RequestFacts,
+    response: &ResponseFacts,
+    label: &RequestLabel,
+    headers: &Headers,
+) -> Option<(Visit, Option<crate::skip_rules::SkipRule>)> {
+    let disabled = |reason: String| log::line(label, Decision::Disabled, [("reason", json!(reason))]);
+    let bots = settings::bot_matcher().map_err(|e| disabled(e.to_string())).ok()?;
+    let consent = config.consent.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
+    let first_party = config.first_party.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
+    let threshold = config.meta.as_ref().map_or(crate::config::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
+    let skip = skip_rule(request, response.status, threshold, bots);
+    let mut random = || (js::random() * f64::from(FBP_RANDOM_MAX)) as u32;
+    let visit = visit(consent, first_party, request, response, skip, js::now_ms(), &mut random);
+    for bad in &visit.consent.unreadable {
+        log::line(label, Decision::ConsentUnreadable, [
+            ("consent_source", json!(bad.source.code())),
+            ("cookie", json!(bad.cookie)),
+            ("reason", json!(format!("{}: counted as no signal", bad.reason))),
+        ]);
+    }
+    if let Some(ids) = &visit.browser_ids {
+        for cookie in &ids.set_cookies {
+            let _ = headers.append("set-cookie", cookie);
+        }
+    }
+    Some((visit, skip))
 }
 
 /// The isolate's batch of events, to send now (after the wait [`track`] asked for); `None`

@@ -84,6 +84,25 @@ pub fn read_all<'a>(
     out
 }
 
+/// The names of every consent cookie read with `settings`.
+pub fn cookie_names(settings: &ConsentSettings) -> Vec<&str> {
+    let mut names = vec![
+        cookiebot::COOKIE,
+        onetrust::COOKIE,
+        cookieyes::COOKIE,
+        complianz::MARKETING_COOKIE,
+        complianz::STATISTICS_COOKIE,
+        tcf::COOKIE,
+    ];
+    if settings.zaraz.is_some() {
+        names.push(zaraz::COOKIE);
+    }
+    if let Some(own) = &settings.shop_cookie {
+        names.push(&own.name);
+    }
+    names
+}
+
 /// Splits `a:b,c:d` (Cookiebot's and CookieYes's format) into pairs; `None` if an item has
 /// no `:`.
 pub(crate) fn colon_pairs(text: &str) -> Option<Vec<(&str, &str)>> {

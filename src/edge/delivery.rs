@@ -194,6 +194,12 @@ impl PendingDelivery {
         }
     }
 
+    /// How many page views' events this request carries.
+    #[wasm_bindgen(getter, js_name = pageViews)]
+    pub fn page_views(&self) -> u32 {
+        self.groups.len() as u32
+    }
+
     /// The `Authorization` header value.
     #[wasm_bindgen(getter)]
     pub fn authorization(&self) -> String {

@@ -14,6 +14,7 @@
 // Env: BENCH_ROUNDS (default 9), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
+//      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
 //      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g and i against another build (the
 //        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
 //        as D, E, G and I in the same rounds, and print each against its counterpart.
@@ -244,6 +245,11 @@ if (ALT) {
     scenarios.push({ key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[from === "g" ? "unbatched" : "tagrelay"]}/`, `:${main.ports[port]}/`) });
   }
 }
+if (process.env.BENCH_ONLY) {
+  if (process.env.BENCH_QUICK !== "1") throw new Error("BENCH_ONLY needs BENCH_QUICK=1: the report needs every scenario");
+  const only = new Set(process.env.BENCH_ONLY.split(",").map((k) => k.trim()));
+  for (let i = scenarios.length - 1; i >= 0; i--) if (!only.has(scenarios[i].key.toLowerCase())) scenarios.splice(i, 1);
+}
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
 log(`warming up (${scenarios.length} scenarios)`);
@@ -276,12 +282,11 @@ const paired = (k, j = "b", field = "cpuPer1k") => median(perRound(k, j, field))
 
 if (QUICK) {
   for (const s of scenarios) console.log(`${s.key} ${s.name}: ${med[s.key].rps.toFixed(0)} req/s p50 ${med[s.key].p50.toFixed(2)} ms cpu ${med[s.key].cpuPer1k === null ? "-" : (med[s.key].cpuPer1k * 1000).toFixed(1) + " ms/1k"}`);
-  const x = (k) => paired(k).toFixed(2);
-  console.log(`cpu vs b, median of per-round ratios: c ${x("c")}  d ${x("d")}  e ${x("e")}  f ${x("f")}  g ${x("g")}  h ${x("h")}  i ${x("i")}  j ${x("j")}  k ${x("k")}   e/c ${paired("e", "c").toFixed(2)}  g/c ${paired("g", "c").toFixed(2)}   p50 d/b ${paired("d", "b", "p50").toFixed(2)}`);
-  if (ALT) {
-    console.log(`BENCH_ALT, cpu vs b: D ${x("D")}  E ${x("E")}  G ${x("G")}  I ${x("I")}   p50 D/b ${paired("D", "b", "p50").toFixed(2)}`);
-    console.log(`this build over BENCH_ALT, cpu: d/D ${paired("d", "D").toFixed(2)}  e/E ${paired("e", "E").toFixed(2)}  g/G ${paired("g", "G").toFixed(2)}  i/I ${paired("i", "I").toFixed(2)}`);
-  }
+  const has = (k) => results[k] !== undefined && results.b !== undefined;
+  const measured = scenarios.filter((s) => s.key !== "b" && s.workerd !== false && has(s.key)).map((s) => s.key);
+  console.log(`cpu vs b, median of per-round ratios: ${measured.map((k) => `${k} ${paired(k).toFixed(2)}`).join("  ")}${has("d") ? `   p50 d/b ${paired("d", "b", "p50").toFixed(2)}` : ""}${results.c && results.e ? `   e/c ${paired("e", "c").toFixed(2)}` : ""}`);
+  const twins = measured.filter((k) => k === k.toUpperCase() && results[k.toLowerCase()]);
+  if (twins.length) console.log(`this build over BENCH_ALT, cpu: ${twins.map((K) => `${K.toLowerCase()}/${K} ${paired(K.toLowerCase(), K).toFixed(2)}`).join("  ")}`);
   process.exit(0);
 }
 

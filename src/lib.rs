@@ -3,7 +3,8 @@
 //!
 //! The crate is split in two:
 //! - a pure core (every module below but `edge`) with no `worker` types: decoding,
-//!   validation, bot rules, payload building, hashing, config parsing and retry policy.
+//!   validation, bot rules, the visitor's consent and first-party ids (`visitor`), payload
+//!   building, hashing, config parsing and retry policy.
 //!   It compiles and is unit-tested natively with `cargo test`.
 //! - `edge`, the thin Workers adapter (wasm32 only): the exports that the JS entry
 //!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked
@@ -14,6 +15,7 @@
 mod bot_compile;
 #[cfg(test)]
 mod bot_syntax;
+pub mod analytics;
 pub mod batching;
 pub mod bots;
 pub mod cache_replay;

@@ -1,0 +1,12 @@
+//! First-party page-view analytics, counted at the edge with no script, no cookie and no
+//! stored IP (issue 13). This is the pure half, growing: what one page view is counted as.
+//! - [`device`]: mobile, tablet or desktop, from the User-Agent;
+//! - [`source`]: where the visit came from (`utm_source`, else the referring host) and its
+//!   `utm_medium` / `utm_campaign`;
+//! - [`page_path`]: the path a page view is counted under;
+//! - [`csv`]: RFC 4180 fields for the export.
+
+pub mod csv;
+pub mod device;
+pub mod page_path;
+pub mod source;

@@ -189,8 +189,9 @@ pub fn track(
             return NOTHING_TO_SEND;
         }
     };
-    let Some((visit, skip)) = visitor(config, &request, &response, &label, headers) else { return NOTHING_TO_SEND };
-    let inputs = Inputs { request: &request, response: &response, meta, skip, visit: &visit, now_ms: js::now_ms() };
+    let now_ms = js::now_ms();
+    let Some((visit, skip)) = visitor(config, &request, &response, &label, headers, now_ms) else { return NOTHING_TO_SEND };
+    let inputs = Inputs { request: &request, response: &response, meta, skip, visit: &visit, now_ms };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
     match decision {
         Plan::Skip(rule) => {
@@ -247,7 +248,7 @@ pub fn first_party_cookies(
     };
     let response = ResponseFacts { status, content_type, ..Default::default() };
     let label = label_of(&request, status);
-    visitor(config, &request, &response, &label, headers);
+    visitor(config, &request, &response, &label, headers, js::now_ms());
 }
 
 fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
@@ -269,6 +270,7 @@ fn visitor(
     response: &ResponseFacts,
     label: &RequestLabel,
     headers: &Headers,
+    now_ms: u64,
 ) -> Option<(Visit, Option<crate::skip_rules::SkipRule>)> {
     let disabled = |reason: String| log::line(label, Decision::Disabled, [("reason", json!(reason))]);
     let bots = settings::bot_matcher().map_err(|e| disabled(e.to_string())).ok()?;
@@ -277,7 +279,7 @@ fn visitor(
     let threshold = config.meta.as_ref().map_or(crate::config::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
     let skip = skip_rule(request, response.status, threshold, bots);
     let mut random = || (js::random() * f64::from(FBP_RANDOM_MAX)) as u32;
-    let visit = visit(consent, first_party, request, response, skip, js::now_ms(), &mut random);
+    let visit = visit(consent, first_party, request, response, skip, now_ms, &mut random);
     for bad in &visit.consent.unreadable {
         log::line(label, Decision::ConsentUnreadable, [
             ("consent_source", json!(bad.source.code())),

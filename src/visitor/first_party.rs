@@ -55,7 +55,7 @@ pub struct BrowserIds {
 }
 
 /// What [`browser_ids`] reads from the page view.
-pub struct PageView<'a> {
+pub struct PageView<'a, 'r> {
     /// The URL the browser asked for.
     pub url: &'a str,
     /// The `Cookie` header.
@@ -64,25 +64,28 @@ pub struct PageView<'a> {
     pub marketing: Verdict,
     /// Now, in Unix ms (the ids' creation time).
     pub now_ms: u64,
-    /// A random number for a new `_fbp` (at most [`FBP_RANDOM_MAX`]).
-    pub random: u32,
+    /// Draws the random part of a new `_fbp` (at most [`FBP_RANDOM_MAX`]); called only when
+    /// one is created.
+    pub random: &'r mut dyn FnMut() -> u32,
 }
 
 /// The ids and cookies of a human page view (a GET answered 2xx `text/html`: the caller
 /// checks that). Marketing granted: existing valid ids are kept, missing or invalid ones
 /// created. Explicitly denied: existing ones are expired and none is used. No consent yet
 /// (in a country that requires it): nothing is set, expired or used.
-pub fn browser_ids(settings: &FirstPartySettings, view: &PageView<'_>) -> BrowserIds {
+pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -> BrowserIds {
     let header = view.cookie.unwrap_or("");
     let (cookie_fbp, cookie_fbc) = (cookie(header, FBP), cookie(header, FBC));
-    let scope = scope_of(view.url, settings.cookie_domain.as_deref());
+    // The scope is worked out only when a cookie is written: most page views write none.
+    let mut scope_cache = None;
+    let mut scope = || scope_cache.get_or_insert_with(|| scope_of(view.url, settings.cookie_domain.as_deref())).clone();
     let secure = view.url.starts_with("https:");
     if !view.marketing.granted() {
         let mut ids = BrowserIds::default();
         if view.marketing.explicitly_denied() {
             for (name, present) in [(FBP, cookie_fbp.is_some()), (FBC, cookie_fbc.is_some())] {
                 if present {
-                    ids.set_cookies.push(set_cookie(name, "", 0, &scope, secure));
+                    ids.set_cookies.push(set_cookie(name, "", 0, &scope(), secure));
                 }
             }
         }
@@ -92,7 +95,8 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &PageView<'_>) -> Browse
     match cookie_fbp.filter(|v| is_valid_meta_id(v)) {
         Some(v) => ids.fbp = Some(v.to_string()),
         None => {
-            let value = format!("fb.{}.{}.{}", scope.subdomain_index, view.now_ms, view.random.min(FBP_RANDOM_MAX));
+            let scope = scope();
+            let value = format!("fb.{}.{}.{}", scope.subdomain_index, view.now_ms, (view.random)().min(FBP_RANDOM_MAX));
             ids.set_cookies.push(set_cookie(FBP, &value, MAX_AGE_SECONDS, &scope, secure));
             ids.fbp = Some(value);
         }
@@ -101,6 +105,7 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &PageView<'_>) -> Browse
     let valid_fbc = cookie_fbc.filter(|v| is_valid_meta_id(v));
     match (fbclid_from_query(query), valid_fbc) {
         (Some(click), current) if current.and_then(|c| c.split('.').nth(3)) != Some(click) => {
+            let scope = scope();
             let value = format!("fb.{}.{}.{}", scope.subdomain_index, view.now_ms, click);
             ids.set_cookies.push(set_cookie(FBC, &value, MAX_AGE_SECONDS, &scope, secure));
             ids.fbc = Some(value);
@@ -145,7 +150,7 @@ mod tests {
     const GRANTED: Verdict = Verdict::Granted(Source::Region);
 
     fn ids(url: &str, cookie: Option<&str>, marketing: Verdict) -> BrowserIds {
-        browser_ids(&FirstPartySettings::default(), &PageView { url, cookie, marketing, now_ms: NOW, random: 42 })
+        browser_ids(&FirstPartySettings::default(), &mut PageView { url, cookie, marketing, now_ms: NOW, random: &mut || 42 })
     }
 
     #[test]
@@ -194,7 +199,7 @@ mod tests {
     #[test]
     fn cookie_domain_setting() {
         let settings = FirstPartySettings { enabled: true, cookie_domain: Some("shop.example.it".into()) };
-        let got = browser_ids(&settings, &PageView { url: "https://www.shop.example.it/", cookie: None, marketing: GRANTED, now_ms: NOW, random: 7 });
+        let got = browser_ids(&settings, &mut PageView { url: "https://www.shop.example.it/", cookie: None, marketing: GRANTED, now_ms: NOW, random: &mut || 7 });
         assert_eq!(got.set_cookies, ["_fbp=fb.2.1764000000123.7; Max-Age=7776000; Path=/; Domain=shop.example.it; SameSite=Lax; Secure"]);
     }
 }

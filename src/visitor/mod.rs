@@ -41,12 +41,12 @@ pub fn visit(
     });
     let page_view = skip.is_none() && request.method.eq_ignore_ascii_case("GET") && response.is_html_page();
     let browser_ids = (first_party.enabled && page_view).then(|| {
-        browser_ids(first_party, &PageView {
+        browser_ids(first_party, &mut PageView {
             url: &request.url,
             cookie: request.cookie.as_deref(),
             marketing: consent.marketing,
             now_ms,
-            random: random(),
+            random,
         })
     });
     Visit { consent, browser_ids }

@@ -11,11 +11,11 @@ use crate::decode_cache::DecodeCache;
 use crate::pii::normalize_and_hash;
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::SkipRule;
+use crate::tracking_header::{DecodeError, HeaderEvent};
+use crate::upstream::path_and_query;
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
 use serde_json::{json, Map, Value};
-use crate::tracking_header::{DecodeError, HeaderEvent};
-use crate::upstream::path_and_query;
 
 /// Default `action_source`.
 pub const DEFAULT_ACTION_SOURCE: &str = "website";

@@ -4,9 +4,13 @@
 //! - [`source`]: where the visit came from (`utm_source`, else the referring host) and its
 //!   `utm_medium` / `utm_campaign`;
 //! - [`page_path`]: the path a page view is counted under;
+//! - [`visitor_hash`]: cookieless unique visitors, from a daily salt;
+//! - [`reload_filter`]: a quick reload counts once;
 //! - [`csv`]: RFC 4180 fields for the export.
 
 pub mod csv;
 pub mod device;
 pub mod page_path;
+pub mod reload_filter;
 pub mod source;
+pub mod visitor_hash;

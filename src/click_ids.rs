@@ -31,8 +31,14 @@ fn is_id_segment(s: &str) -> bool {
 }
 
 /// The fbclid of an `fbc` value (its fourth segment).
-fn fbclid_of(fbc: &str) -> Option<&str> {
+pub fn fbclid_of(fbc: &str) -> Option<&str> {
     fbc.split('.').nth(3)
+}
+
+/// A new `_fbp`/`_fbc` value: `fb.<subdomain index>.<creation ms>.<payload>` (the payload is
+/// a random number for `fbp`, the fbclid byte for byte for `fbc`).
+pub fn meta_id(subdomain_index: impl std::fmt::Display, creation_ms: u64, payload: impl std::fmt::Display) -> String {
+    format!("fb.{subdomain_index}.{creation_ms}.{payload}")
 }
 
 /// The raw (still percent-encoded, byte-exact) value of the first `fbclid` in a query string.
@@ -50,7 +56,7 @@ pub fn fbc(cookie_fbc: Option<&str>, fbclid: Option<&str>, now_ms: u64) -> Optio
     let cookie = cookie_fbc.filter(|c| is_valid_meta_id(c));
     match (cookie, fbclid) {
         (Some(c), Some(id)) if fbclid_of(c) == Some(id) => Some(c.to_string()),
-        (_, Some(id)) => Some(format!("fb.{BUILT_FBC_SUBDOMAIN_INDEX}.{now_ms}.{id}")),
+        (_, Some(id)) => Some(meta_id(BUILT_FBC_SUBDOMAIN_INDEX, now_ms, id)),
         (Some(c), None) => Some(c.to_string()),
         (None, None) => None,
     }

@@ -42,6 +42,18 @@ pub fn path_and_query(url: &str) -> &str {
     }
 }
 
+/// The host of an absolute URL, without userinfo or port (an IPv6 host keeps its brackets);
+/// empty when there is none.
+pub fn host_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match authority.find(']') {
+        Some(end) if authority.starts_with('[') => &authority[..=end],
+        _ => authority.split(':').next().unwrap_or(""),
+    }
+}
+
 /// The path of an absolute URL without its query (queries can carry PII; logs show paths).
 pub fn path_only(url: &str) -> &str {
     let pq = path_and_query(url);
@@ -52,6 +64,15 @@ pub fn path_only(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_of_drops_userinfo_and_port() {
+        assert_eq!(host_of("https://Shop.example:8443/p?q#f"), "Shop.example");
+        assert_eq!(host_of("http://user:pw@shop.example/"), "shop.example");
+        assert_eq!(host_of("http://[::1]:8787/"), "[::1]");
+        assert_eq!(host_of("https://shop.example?x=1"), "shop.example");
+        assert_eq!(host_of("https:///p"), "");
+    }
 
     #[test]
     fn path_only_drops_query() {

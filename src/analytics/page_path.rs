@@ -6,13 +6,7 @@ pub const MAX_PATH_BYTES: usize = 512;
 
 /// The counted path of `url` (an absolute URL as the Worker sees it).
 pub fn page_path(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path_start = after_scheme.find('/').unwrap_or(after_scheme.len());
-    let path = &after_scheme[path_start..];
-    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
-    if path.is_empty() {
-        return "/";
-    }
+    let path = crate::upstream::path_only(url);
     let mut end = path.len().min(MAX_PATH_BYTES);
     while !path.is_char_boundary(end) {
         end -= 1;

@@ -49,10 +49,10 @@ fn clean(value: &str) -> Option<String> {
 
 /// The lowercased host of an http(s) URL, without port.
 fn host_of(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if authority.starts_with('[') { authority.split_inclusive(']').next()? } else { authority.split(':').next()? };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return None;
+    }
+    let host = crate::upstream::host_of(url);
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 

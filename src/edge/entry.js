@@ -329,7 +329,8 @@ export default {
     // The decision runs now, before workerd sends the response: tens of microseconds of CPU.
     // (A microtask would not defer it: workerd drains microtasks before it sends, and a timer
     // per page view measured more CPU than the decision itself; see bench/NOTES.md.) Only
-    // the POST, and the batch's body, wait for after the response, in waitUntil.
+    // the POST, and the body of a batch of several page views, wait for after the response,
+    // in waitUntil (see `track`).
     let send;
     try {
       send = track(request, env, value, response.status, response.headers, rebuilt.headers);

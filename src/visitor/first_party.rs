@@ -11,9 +11,9 @@
 
 use super::consent::Verdict;
 use super::registrable_domain::{cookie_scope, CookieScope};
-use crate::click_ids::{fbclid_from_query, is_valid_meta_id};
+use crate::click_ids::{self, fbclid_from_query, fbclid_of, is_valid_meta_id, meta_id};
 use crate::cookies::cookie;
-use crate::upstream::path_and_query;
+use crate::upstream::{host_of, path_and_query};
 
 /// `_fbp`.
 pub const FBP: &str = "_fbp";
@@ -92,11 +92,11 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -
         return ids;
     }
     let mut ids = BrowserIds::default();
-    match cookie_fbp.filter(|v| is_valid_meta_id(v)) {
-        Some(v) => ids.fbp = Some(v.to_string()),
+    match click_ids::fbp(cookie_fbp) {
+        Some(v) => ids.fbp = Some(v),
         None => {
             let scope = scope();
-            let value = format!("fb.{}.{}.{}", scope.subdomain_index, view.now_ms, (view.random)().min(FBP_RANDOM_MAX));
+            let value = meta_id(scope.subdomain_index, view.now_ms, (view.random)().min(FBP_RANDOM_MAX));
             ids.set_cookies.push(set_cookie(FBP, &value, MAX_AGE_SECONDS, &scope, secure));
             ids.fbp = Some(value);
         }
@@ -104,9 +104,9 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -
     let query = path_and_query(view.url).split_once('?').map_or("", |(_, q)| q);
     let valid_fbc = cookie_fbc.filter(|v| is_valid_meta_id(v));
     match (fbclid_from_query(query), valid_fbc) {
-        (Some(click), current) if current.and_then(|c| c.split('.').nth(3)) != Some(click) => {
+        (Some(click), current) if current.and_then(fbclid_of) != Some(click) => {
             let scope = scope();
-            let value = format!("fb.{}.{}.{}", scope.subdomain_index, view.now_ms, click);
+            let value = meta_id(scope.subdomain_index, view.now_ms, click);
             ids.set_cookies.push(set_cookie(FBC, &value, MAX_AGE_SECONDS, &scope, secure));
             ids.fbc = Some(value);
         }
@@ -117,13 +117,7 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -
 
 /// The cookie scope of `url`'s host.
 fn scope_of(url: &str, configured: Option<&str>) -> CookieScope {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => &authority[..v6.find(']').map_or(authority.len(), |i| i + 2)],
-        None => authority.split(':').next().unwrap_or(""),
-    };
-    cookie_scope(&host.to_ascii_lowercase(), configured)
+    cookie_scope(&host_of(url).to_ascii_lowercase(), configured)
 }
 
 /// The one cookie writer: a `Set-Cookie` value readable by the browser's pixel (never

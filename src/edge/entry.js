@@ -108,6 +108,30 @@ function upstreamRequest(request, publicOrigin) {
   return upstream;
 }
 
+// Methods that are safe to send twice when they carry no body (nginx's proxy_next_upstream
+// retries these too).
+const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Fetches the origin. A bodiless GET, HEAD or OPTIONS whose connection failed before any
+ * response is sent once more at once: the usual cause is a pooled keep-alive connection the
+ * origin closed just as it was reused ("Network connection lost"), and a second connection
+ * serves the page. Anything else fails on its first error. Returns the response, or throws
+ * `{ error, attempts }`.
+ */
+async function fetchOrigin(request, publicOrigin) {
+  try {
+    return await fetch(upstreamRequest(request, publicOrigin));
+  } catch (error) {
+    if (request.body !== null || !RETRYABLE_METHODS.has(request.method)) throw { error, attempts: 1 };
+  }
+  try {
+    return await fetch(upstreamRequest(request, publicOrigin));
+  } catch (error) {
+    throw { error, attempts: 2 };
+  }
+}
+
 /** `scheme://host[:port]` of the URL the browser asked for (workerd's URLs have a path). */
 function originOf(url) {
   const pathStart = url.indexOf("/", url.indexOf("://") + 3);
@@ -277,10 +301,11 @@ export default {
       }
       if (rules.error !== undefined) return wasm.config_error(rules.error, request);
       publicOrigin = rules.origin === null ? null : originOf(request.url);
-      response = await fetch(upstreamRequest(request, publicOrigin));
-    } catch (error) {
+      response = await fetchOrigin(request, publicOrigin);
+    } catch (thrown) {
+      const { error, attempts } = thrown?.attempts === undefined ? { error: thrown, attempts: 1 } : thrown;
       try {
-        return wasm.origin_error(request, error);
+        return wasm.origin_error(request, error, attempts);
       } catch (inner) {
         return badGateway(inner);
       }

@@ -71,11 +71,13 @@ pub fn config_error(reason: &str, req: &Request) -> Result<Response, JsValue> {
     forward::error_response(forward::MISCONFIGURED_STATUS, forward::MISCONFIGURED_BODY)
 }
 
-/// The origin could not be reached (`error` is what `fetch` threw): log why, answer 502.
+/// The origin could not be reached (`error` is what the last `fetch` threw, after
+/// `attempts` tries): log why, answer 502.
 #[wasm_bindgen]
-pub fn origin_error(req: &Request, error: &JsValue) -> Result<Response, JsValue> {
+pub fn origin_error(req: &Request, error: &JsValue, attempts: u32) -> Result<Response, JsValue> {
     log::line(&facts::label(req, Some(forward::BAD_GATEWAY_STATUS)), Decision::OriginError, [
         ("reason", json!(format!("origin unreachable: {}", js::describe(error)))),
+        ("attempts", json!(attempts)),
     ]);
     forward::error_response(forward::BAD_GATEWAY_STATUS, forward::BAD_GATEWAY_BODY)
 }

@@ -253,6 +253,35 @@ test("origin down: 502 with a short plain message, logged, quickly", async () =>
   }
 });
 
+test("a connection the origin drops before answering: a bodiless GET is sent once more, a POST never", async () => {
+  // What a keep-alive connection closed by the origin just as it is reused looks like to
+  // the Worker: the request goes out and the connection dies with no response.
+  const hits = new Map();
+  origin.handler = (req, res) => {
+    const n = (hits.get(req.url) ?? 0) + 1;
+    hits.set(req.url, n);
+    if (req.url.startsWith("/always") || n === 1) return req.socket.destroy();
+    res.writeHead(200, { "content-type": "text/html", "worker-tracking": TRACK });
+    res.end("<p>second try</p>");
+  };
+  const once = await request(worker.url, "/flaky-once");
+  assert.equal(once.status, 200);
+  assert.equal(once.body.toString(), "<p>second try</p>");
+  assert.equal(once.headers["worker-tracking"], undefined);
+  assert.equal(hits.get("/flaky-once"), 2);
+  assert.equal(worker.lines().filter((l) => l.path === "/flaky-once" && l.decision === "origin_error").length, 0);
+
+  const get = await request(worker.url, "/always/get");
+  assert.equal(get.status, 502);
+  assert.equal(hits.get("/always/get"), 2);
+  assert.equal((await worker.line((l) => l.path === "/always/get" && l.decision === "origin_error")).attempts, 2);
+
+  const post = await request(worker.url, "/always/post", { method: "POST", body: "order=1" });
+  assert.equal(post.status, 502);
+  assert.equal(hits.get("/always/post"), 1, "a POST may have reached the origin: never sent twice");
+  assert.equal((await worker.line((l) => l.path === "/always/post" && l.decision === "origin_error")).attempts, 1);
+});
+
 test("an invalid ORIGIN_URL answers 502 and logs which variable to fix", async () => {
   const bad = await startWorker({ ORIGIN_URL: "ftp://nope" });
   try {

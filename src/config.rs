@@ -4,6 +4,7 @@
 //! Proxy settings (`ORIGIN_URL`, `TRACKING_HEADER`) must be valid for the Worker to serve at
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
 
+use crate::analytics::settings::AnalyticsSettings;
 use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use crate::query_filter::QueryFilter;
 use crate::visitor::consent::{self, ConsentSettings};
@@ -303,6 +304,9 @@ pub struct Config {
     pub consent: Result<ConsentSettings, ConfigError>,
     /// First-party `_fbp`/`_fbc` settings, or why they are unusable (no cookie is set).
     pub first_party: Result<FirstPartySettings, ConfigError>,
+    /// Page-view analytics settings, or why they are unusable (nothing is counted and the
+    /// stats are not served).
+    pub analytics: Result<AnalyticsSettings, ConfigError>,
 }
 
 impl Config {
@@ -334,6 +338,7 @@ impl Config {
             test_trap,
             consent: ConsentSettings::parse(&get),
             first_party: parse_first_party(&get),
+            analytics: AnalyticsSettings::parse(&get),
         })
     }
 }
@@ -378,14 +383,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_DRY_RUN, "true or false", &v))?,
     };
-    let bot_score_threshold = match get(VAR_BOT_SCORE_THRESHOLD)? {
-        None => DEFAULT_BOT_SCORE_THRESHOLD,
-        Some(v) => v
-            .parse::<u8>()
-            .ok()
-            .filter(|n| *n <= 99)
-            .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v))?,
-    };
+    let bot_score_threshold = parse_bot_score_threshold(get)?;
     let batch_window_ms = match get(VAR_BATCH_WINDOW_MS)? {
         None => DEFAULT_WINDOW_MS,
         Some(v) => v.parse::<u32>().ok().filter(|n| *n <= MAX_WINDOW_MS).ok_or_else(|| {
@@ -403,6 +401,18 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
     Ok(MetaConfig { delivery, test_event_code, bot_score_threshold, strip_query_params })
+}
+
+/// `BOT_SCORE_THRESHOLD`: events and page views share it.
+pub fn parse_bot_score_threshold(get: Get<'_>) -> Result<u8, ConfigError> {
+    match get(VAR_BOT_SCORE_THRESHOLD)? {
+        None => Ok(DEFAULT_BOT_SCORE_THRESHOLD),
+        Some(v) => v
+            .parse::<u8>()
+            .ok()
+            .filter(|n| *n <= 99)
+            .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v)),
+    }
 }
 
 fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
@@ -430,7 +440,8 @@ fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
     Ok(FirstPartySettings { enabled, cookie_domain })
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+/// `true`/`false` and their usual spellings (`1`, `yes`, `on`, ...); `None` otherwise.
+pub fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),

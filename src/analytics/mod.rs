@@ -8,9 +8,14 @@
 //! - [`reload_filter`]: a quick reload counts once;
 //! - [`csv`]: RFC 4180 fields for the export.
 
+pub mod aggregate;
 pub mod csv;
 pub mod device;
+pub mod flusher;
 pub mod page_path;
+pub mod page_view;
 pub mod reload_filter;
+pub mod settings;
 pub mod source;
+pub mod sql;
 pub mod visitor_hash;

@@ -1,0 +1,223 @@
+//! An isolate's counts between two flushes: page views and the distinct visitors behind them
+//! per UTC day and dimension, held in memory and written to D1 in one batch.
+//!
+//! Visitors stay exact across isolates: a row carries the set of visitor hashes it saw, and
+//! D1 adds only those it has not seen under that day and key before (`stats_seen`). Country
+//! and device are fixed for a visitor hash (it covers the IP and the User-Agent), so they
+//! share the site's key `''`; pages, hours and acquisition have keys of their own.
+
+use super::page_view::Dimensions;
+use super::sql::{self, Statement};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Past this many (row, visitor) entries an isolate flushes at once, not at its timer.
+pub const FLUSH_EARLY_ENTRIES: usize = 20_000;
+/// Past this many entries a page view is no longer counted (the flush is failing): memory
+/// stays bounded, and one flush's JSON stays well under D1's 2 MB per value.
+pub const MAX_ENTRIES: usize = 50_000;
+/// A visitor is "now" for this long after their last page view.
+pub const LIVE_MS: u64 = 5 * 60_000;
+/// `stats_live` rows older than this are deleted at each flush.
+pub const LIVE_KEEP_MS: u64 = 10 * 60_000;
+
+/// A dimension of the counts, as stored in `stats_daily.dim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dim {
+    /// The whole site (value `''`).
+    Total,
+    /// A page's path.
+    Page,
+    /// An hour of the day, `00`..`23` (UTC).
+    Hour,
+    /// Where visits came from: `utm_source`, the referring host, or `(direct)`.
+    Source,
+    /// `utm_medium`.
+    Medium,
+    /// `utm_campaign`.
+    Campaign,
+    /// Country code.
+    Country,
+    /// Device class.
+    Device,
+}
+
+impl Dim {
+    /// Stored name.
+    pub fn code(self) -> &'static str {
+        match self {
+            Dim::Total => "total",
+            Dim::Page => "page",
+            Dim::Hour => "hour",
+            Dim::Source => "source",
+            Dim::Medium => "medium",
+            Dim::Campaign => "campaign",
+            Dim::Country => "country",
+            Dim::Device => "device",
+        }
+    }
+
+    /// The `stats_seen` key under which a visitor of `value` is counted once a day.
+    fn seen_key(self, value: &str) -> String {
+        match self {
+            Dim::Total | Dim::Country | Dim::Device => String::new(),
+            Dim::Page => value.to_string(),
+            Dim::Hour => format!("h:{value}"),
+            Dim::Source => format!("s:{value}"),
+            Dim::Medium => format!("m:{value}"),
+            Dim::Campaign => format!("c:{value}"),
+        }
+    }
+}
+
+/// Page views and visitors of one (day, dimension, value).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Row {
+    pageviews: u64,
+    visitors: BTreeSet<u64>,
+}
+
+/// The counts of one isolate since its last flush.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    rows: BTreeMap<(u64, Dim, String), Row>,
+    live: HashMap<u64, u64>,
+    entries: usize,
+    page_views: u64,
+}
+
+impl Aggregate {
+    /// Counts one page view of `visitor` on UTC `day`, hour `hour`, at `at_ms`.
+    pub fn add(&mut self, day: u64, hour: u8, visitor: u64, at_ms: u64, dims: &Dimensions) {
+        self.page_views += 1;
+        let hour = format!("{hour:02}");
+        self.count(day, Dim::Total, "", visitor);
+        self.count(day, Dim::Page, &dims.path, visitor);
+        self.count(day, Dim::Hour, &hour, visitor);
+        self.count(day, Dim::Country, &dims.country, visitor);
+        self.count(day, Dim::Device, dims.device.code(), visitor);
+        if let Some(landing) = &dims.landing {
+            for (dim, value) in [(Dim::Source, &landing.source), (Dim::Medium, &landing.medium), (Dim::Campaign, &landing.campaign)] {
+                if let Some(v) = value {
+                    self.count(day, dim, v, visitor);
+                }
+            }
+        }
+        let last = self.live.entry(visitor).or_insert(at_ms);
+        *last = (*last).max(at_ms);
+    }
+
+    fn count(&mut self, day: u64, dim: Dim, value: &str, visitor: u64) {
+        let row = match self.rows.get_mut(&(day, dim, value.to_string())) {
+            Some(row) => row,
+            None => {
+                self.entries += 1;
+                self.rows.entry((day, dim, value.to_string())).or_default()
+            }
+        };
+        row.pageviews += 1;
+        if row.visitors.insert(visitor) {
+            self.entries += 1;
+        }
+    }
+
+    /// Page views counted.
+    pub fn page_views(&self) -> u64 {
+        self.page_views
+    }
+
+    /// Rows plus (row, visitor) entries held: what memory and the flush's size grow with.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// Nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.page_views == 0
+    }
+
+    /// The statements that write these counts as flush `id` at `now_ms`, in one
+    /// transaction: the mark first (see [`sql::MARK_FLUSH`]), the counts before the visitors
+    /// they are checked against.
+    pub fn statements(&self, id: &str, now_ms: u64) -> Vec<Statement> {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|((day, dim, value), row)| json!([day, dim.code(), value, row.pageviews, dim.seen_key(value), row.visitors]))
+            .collect();
+        let rows = Value::String(Value::Array(rows).to_string());
+        let live: Vec<Value> = self.live.iter().map(|(v, at)| json!([v, at])).collect();
+        vec![
+            Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)]),
+            Statement::new(sql::ADD_COUNTS, vec![rows.clone()]),
+            Statement::new(sql::ADD_SEEN, vec![rows]),
+            Statement::new(sql::TOUCH_LIVE, vec![Value::String(Value::Array(live).to_string())]),
+            Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::device::Device;
+    use crate::analytics::source::Acquisition;
+
+    fn dims(path: &str, source: Option<&str>) -> Dimensions {
+        Dimensions {
+            path: path.into(),
+            landing: source.map(|s| Acquisition { source: Some(s.into()), medium: None, campaign: Some("xmas".into()) }),
+            country: "IT".into(),
+            device: Device::Mobile,
+        }
+    }
+
+    fn rows_of(agg: &Aggregate) -> Vec<Value> {
+        let s = agg.statements("f", 0);
+        serde_json::from_str(s[1].params[0].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn counts_page_views_and_distinct_visitors_per_row() {
+        let mut agg = Aggregate::default();
+        agg.add(20_000, 9, 1, 100, &dims("/a", Some("google.com")));
+        agg.add(20_000, 9, 1, 200, &dims("/b", None));
+        agg.add(20_000, 10, 2, 300, &dims("/a", None));
+        assert_eq!(agg.page_views(), 3);
+        let rows = rows_of(&agg);
+        let find = |dim: &str, value: &str| rows.iter().find(|r| r[1] == dim && r[2] == value).cloned().unwrap();
+        assert_eq!(find("total", ""), json!([20000, "total", "", 3, "", [1, 2]]));
+        assert_eq!(find("page", "/a"), json!([20000, "page", "/a", 2, "/a", [1, 2]]));
+        assert_eq!(find("page", "/b"), json!([20000, "page", "/b", 1, "/b", [1]]));
+        assert_eq!(find("hour", "09"), json!([20000, "hour", "09", 2, "h:09", [1]]));
+        assert_eq!(find("source", "google.com"), json!([20000, "source", "google.com", 1, "s:google.com", [1]]));
+        assert_eq!(find("campaign", "xmas"), json!([20000, "campaign", "xmas", 1, "c:xmas", [1]]));
+        assert_eq!(find("country", "IT"), json!([20000, "country", "IT", 3, "", [1, 2]]));
+        assert_eq!(find("device", "mobile"), json!([20000, "device", "mobile", 3, "", [1, 2]]));
+        assert!(!rows.iter().any(|r| r[1] == "medium"), "no utm_medium, no row");
+    }
+
+    #[test]
+    fn statements_mark_first_and_live_last_seen() {
+        let mut agg = Aggregate::default();
+        agg.add(1, 0, 7, 500, &dims("/", None));
+        agg.add(1, 0, 7, 400, &dims("/", None));
+        let s = agg.statements("flush-1", 1_000_000);
+        assert_eq!(s[0].sql, sql::MARK_FLUSH);
+        assert_eq!(s[0].params, vec![json!("flush-1"), json!(1_000_000)]);
+        assert_eq!(s[3].params[0], json!("[[7,500]]"));
+        assert_eq!(s[4].params[0], json!(1_000_000 - LIVE_KEEP_MS));
+    }
+
+    #[test]
+    fn entries_grow_with_rows_and_visitors() {
+        let mut agg = Aggregate::default();
+        agg.add(1, 0, 7, 0, &dims("/", None));
+        let one = agg.entries();
+        assert_eq!(one, 2 * 5, "five rows, one visitor each");
+        agg.add(1, 0, 7, 0, &dims("/", None));
+        assert_eq!(agg.entries(), one, "the same visitor and rows again");
+        agg.add(1, 0, 8, 0, &dims("/", None));
+        assert_eq!(agg.entries(), one + 5);
+    }
+}

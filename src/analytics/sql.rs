@@ -1,0 +1,83 @@
+//! Every SQL statement tagrelay runs on D1, against the schema in `migrations/`. Values are
+//! always bound; a set of rows travels as one JSON parameter read with `json_each`, so one
+//! statement writes any number of rows within D1's 100 bound parameters.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One statement and its parameters (`?1`, `?2`, ...), as the adapter hands them to D1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    /// SQL text.
+    pub sql: &'static str,
+    /// Bound values, in order.
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    /// `sql` with `params`.
+    pub fn new(sql: &'static str, params: Vec<Value>) -> Statement {
+        Statement { sql, params }
+    }
+}
+
+/// Marks a flush as written. Its primary key makes a retried flush that did reach D1 fail
+/// as a whole (the batch is one transaction), so no count is added twice.
+pub const MARK_FLUSH: &str = "INSERT INTO stats_flushes (id, at) VALUES (?1, ?2)";
+
+/// The error D1 reports when [`MARK_FLUSH`] finds its id: that flush was written before.
+pub const FLUSH_ALREADY_WRITTEN: &str = "UNIQUE constraint failed: stats_flushes.id";
+
+/// Adds a flush's counts. `?1`: JSON rows `[day, dim, value, pageviews, seen_key,
+/// [visitor, ...]]`. A visitor adds to `visitors` only when `stats_seen` does not hold it yet
+/// under that day and key; [`ADD_SEEN`] runs after this, in the same transaction.
+pub const ADD_COUNTS: &str = "INSERT INTO stats_daily (dim, day, value, pageviews, visitors) \
+SELECT r.value->>1, r.value->>0, r.value->>2, r.value->>3, \
+(SELECT COUNT(*) FROM json_each(r.value->5) v WHERE NOT EXISTS \
+(SELECT 1 FROM stats_seen s WHERE s.day = r.value->>0 AND s.key = r.value->>4 AND s.visitor = v.value)) \
+FROM json_each(?1) r WHERE true \
+ON CONFLICT (dim, day, value) DO UPDATE SET pageviews = pageviews + excluded.pageviews, visitors = visitors + excluded.visitors";
+
+/// Remembers the visitors of [`ADD_COUNTS`]'s rows (same `?1`).
+pub const ADD_SEEN: &str = "INSERT OR IGNORE INTO stats_seen (day, key, visitor) \
+SELECT r.value->>0, r.value->>4, v.value FROM json_each(?1) r, json_each(r.value->5) v";
+
+/// Notes when each visitor was last seen, for "visitors now". `?1`: JSON `[[visitor, at_ms],
+/// ...]`. A visitor's row is rewritten at most once a minute, to spare D1 writes.
+pub const TOUCH_LIVE: &str = "INSERT INTO stats_live (visitor, at) \
+SELECT v.value->>0, v.value->>1 FROM json_each(?1) v WHERE true \
+ON CONFLICT (visitor) DO UPDATE SET at = excluded.at WHERE excluded.at >= stats_live.at + 60000";
+
+/// Forgets visitors not seen since `?1` (ms).
+pub const FORGET_LIVE: &str = "DELETE FROM stats_live WHERE at < ?1";
+
+/// Makes the salts of the days in `?1` (JSON array) if they do not exist yet: random, made
+/// by D1 so that every isolate gets the same one.
+pub const MAKE_SALTS: &str = "INSERT OR IGNORE INTO stats_salts (day, salt) SELECT value, randomblob(32) FROM json_each(?1)";
+
+/// Reads the salts of the days in `?1`, as hex.
+pub const READ_SALTS: &str = "SELECT day, hex(salt) AS salt FROM stats_salts WHERE day IN (SELECT value FROM json_each(?1))";
+
+/// Retention: daily rows before day `?1`.
+pub const EXPIRE_DAILY: &str = "DELETE FROM stats_daily WHERE day < ?1";
+/// Retention: hourly rows before day `?1`.
+pub const EXPIRE_HOURS: &str = "DELETE FROM stats_daily WHERE dim = 'hour' AND day < ?1";
+/// Retention: visitor hashes before day `?1`.
+pub const EXPIRE_SEEN: &str = "DELETE FROM stats_seen WHERE day < ?1";
+/// Retention: salts before day `?1`.
+pub const EXPIRE_SALTS: &str = "DELETE FROM stats_salts WHERE day < ?1";
+/// Retention: flush marks older than `?1` (ms).
+pub const EXPIRE_FLUSHES: &str = "DELETE FROM stats_flushes WHERE at < ?1";
+
+/// Read: `(day, pageviews, visitors)` of the site per day in `[?1, ?2]`.
+pub const READ_DAYS: &str = "SELECT day, pageviews, visitors FROM stats_daily WHERE dim = 'total' AND day BETWEEN ?1 AND ?2 ORDER BY day";
+/// Read: the top `?4` values of dimension `?3` in `[?1, ?2]`, by page views.
+pub const READ_TOP: &str = "SELECT value, SUM(pageviews) AS pageviews, SUM(visitors) AS visitors FROM stats_daily \
+WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 GROUP BY value ORDER BY pageviews DESC, value LIMIT ?4";
+/// Read: `(hour, pageviews, visitors)` of day `?1`.
+pub const READ_HOURS: &str = "SELECT value AS hour, pageviews, visitors FROM stats_daily WHERE dim = 'hour' AND day = ?1 ORDER BY value";
+/// Read: visitors seen since `?1` (ms).
+pub const READ_LIVE: &str = "SELECT COUNT(*) AS visitors FROM stats_live WHERE at >= ?1";
+/// Read: `(day, path, pageviews, visitors)` per day and page in `[?1, ?2]`, for the CSV.
+pub const READ_PAGES_BY_DAY: &str = "SELECT day, value AS path, pageviews, visitors FROM stats_daily \
+WHERE dim = 'page' AND day BETWEEN ?1 AND ?2 ORDER BY day, pageviews DESC, value";

@@ -1,20 +1,25 @@
 //! First-party page-view analytics, counted at the edge with no script, no cookie and no
-//! stored IP (issue 13). This is the pure half, growing: what one page view is counted as.
-//! - [`device`]: mobile, tablet or desktop, from the User-Agent;
-//! - [`source`]: where the visit came from (`utm_source`, else the referring host) and its
-//!   `utm_medium` / `utm_campaign`;
-//! - [`page_path`]: the path a page view is counted under;
-//! - [`visitor_hash`]: cookieless unique visitors, from a daily salt;
-//! - [`reload_filter`]: a quick reload counts once;
-//! - [`csv`]: RFC 4180 fields for the export.
+//! stored IP (issue 13). The pure half; `edge::analytics` does the I/O.
+//! - what one page view is counted as: [`page_view`] (bots, dimensions), [`device`],
+//!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`];
+//! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
+//!   flush to D1), [`sql`] (every statement), [`retention`] (the daily cron);
+//! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]),
+//!   [`dashboard`] (the HTML page);
+//! - [`settings`]: the variables.
 
 pub mod aggregate;
+pub mod auth;
 pub mod csv;
+pub mod dashboard;
 pub mod device;
+pub mod endpoints;
 pub mod flusher;
 pub mod page_path;
 pub mod page_view;
+pub mod report;
 pub mod reload_filter;
+pub mod retention;
 pub mod settings;
 pub mod source;
 pub mod sql;

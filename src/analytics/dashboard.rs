@@ -1,0 +1,245 @@
+//! The stats page: one server-rendered HTML document with no script and no external asset
+//! (inline CSS and SVG), built from the same report as the JSON API.
+
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A country code as its flag (regional indicator letters), or nothing for `XX`/`T1`.
+fn flag(code: &str) -> String {
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) || code == "XX" {
+        return String::new();
+    }
+    code.bytes().filter_map(|b| char::from_u32(0x1F1E6 + u32::from(b - b'A'))).collect::<String>() + " "
+}
+
+const STYLE: &str = r#"
+:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2433;--muted:#6b7385;--line:#e3e6ec;--pv:#4f6bed;--vis:#12a37f;--bar:#eef1fd}
+@media (prefers-color-scheme:dark){:root{--bg:#12151c;--card:#1b1f29;--ink:#e8ebf2;--muted:#9aa3b5;--line:#2b3140;--pv:#7d93ff;--vis:#3fd0a6;--bar:#26304a}}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:1100px;margin:0 auto;padding:24px 16px 48px}
+header{display:flex;flex-wrap:wrap;gap:12px;align-items:center;justify-content:space-between;margin-bottom:20px}
+h1{font-size:20px;margin:0}h1 small{color:var(--muted);font-weight:400}
+nav{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+nav a,nav button{padding:6px 12px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--ink);text-decoration:none;font:inherit;cursor:pointer}
+nav a.on{background:var(--pv);border-color:var(--pv);color:#fff}
+nav input{padding:5px 8px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--ink);font:inherit}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:12px;margin-bottom:16px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:16px}
+.tile span{display:block;color:var(--muted);font-size:13px}.tile strong{font-size:28px;font-weight:650}
+.now strong::before{content:"";display:inline-block;width:10px;height:10px;border-radius:50%;background:var(--vis);margin-right:8px;vertical-align:middle}
+h2{font-size:15px;margin:0 0 12px}
+.legend{color:var(--muted);font-size:13px;font-weight:400;margin-left:8px}.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px}
+svg{width:100%;height:auto;display:block}svg text{fill:var(--muted);font-size:11px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px;margin-top:16px}
+table{width:100%;border-collapse:collapse}th{color:var(--muted);font-weight:500;font-size:12px;text-align:right;padding:4px 6px}th:first-child{text-align:left}
+td{padding:5px 6px;text-align:right;font-variant-numeric:tabular-nums}td:first-child{text-align:left;max-width:220px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;background:linear-gradient(90deg,var(--bar) var(--w),transparent var(--w));border-radius:4px}
+.empty{color:var(--muted)}
+footer{margin-top:20px;color:var(--muted);font-size:13px;display:flex;flex-wrap:wrap;gap:16px;justify-content:space-between}footer a{color:var(--pv)}
+"#;
+
+/// The stats page for `report` (see `report::report`), served under `stats_path` for `host`.
+/// `range` is the named range asked for (`today`, `7d`, `30d`), if any, to highlight it.
+pub fn render(report: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
+    let (from, to) = (text(report, "from"), text(report, "to"));
+    let mut h = String::with_capacity(16 * 1024);
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Stats · {host}</title><style>{STYLE}</style></head><body><main>\
+<header><h1>{host} <small>{from} – {to} (UTC)</small></h1><nav>",
+        host = escape(host),
+        from = escape(from),
+        to = escape(to),
+    );
+    for (name, label) in [("today", "Today"), ("7d", "7 days"), ("30d", "30 days")] {
+        let on = if range == Some(name) { " class=\"on\"" } else { "" };
+        let _ = write!(h, "<a{on} href=\"{p}/?range={name}\">{label}</a>", p = escape(stats_path));
+    }
+    let _ = write!(
+        h,
+        "<form method=\"get\" action=\"{p}/\"><input type=\"date\" name=\"from\" value=\"{from}\" aria-label=\"from\"> \
+<input type=\"date\" name=\"to\" value=\"{to}\" aria-label=\"to\"> <button>Show</button></form></nav></header>",
+        p = escape(stats_path),
+        from = escape(from),
+        to = escape(to),
+    );
+    let per_visit = report.get("views_per_visit").and_then(Value::as_f64).unwrap_or(0.0);
+    h.push_str("<section class=\"tiles\">");
+    for (key, label, value, shown) in [
+        ("pageviews", "Page views", num(report, "pageviews").to_string(), thousands(num(report, "pageviews"))),
+        ("visitors", "Visitors", num(report, "visitors").to_string(), thousands(num(report, "visitors"))),
+        ("views_per_visit", "Views per visit", per_visit.to_string(), format!("{per_visit:.2}")),
+        ("now", "Visitors now (last 5 min)", num(report, "now").to_string(), thousands(num(report, "now"))),
+    ] {
+        let class = if key == "now" { "card tile now" } else { "card tile" };
+        let _ = write!(h, "<div class=\"{class}\"><span>{label}</span><strong data-stat=\"{key}\" data-value=\"{value}\">{shown}</strong></div>");
+    }
+    h.push_str("</section>");
+    chart(&mut h, report, from == to);
+    h.push_str("<section class=\"grid\">");
+    for (key, label, title) in [
+        ("pages", "path", "Top pages"),
+        ("referrers", "source", "Referrers"),
+        ("campaigns", "campaign", "UTM campaigns"),
+        ("countries", "country", "Countries"),
+        ("devices", "device", "Devices"),
+    ] {
+        table(&mut h, report, key, label, title);
+    }
+    let _ = write!(
+        h,
+        "</section><footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
+<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a></span></footer></main></body></html>",
+        p = escape(stats_path),
+        from = escape(from),
+        to = escape(to),
+    );
+    h
+}
+
+/// Bars of page views and a line of visitors, per day (or per hour for a single day).
+fn chart(h: &mut String, report: &Value, hourly: bool) {
+    let points: Vec<(String, u64, u64)> = if hourly {
+        let hours = report.get("hours").and_then(Value::as_array).cloned().unwrap_or_default();
+        (0..24u64)
+            .map(|hour| {
+                let row = hours.iter().find(|r| num(r, "hour") == hour).cloned().unwrap_or(Value::Null);
+                (format!("{hour:02}h"), num(&row, "pageviews"), num(&row, "visitors"))
+            })
+            .collect()
+    } else {
+        report
+            .get("days")
+            .and_then(Value::as_array)
+            .map(|days| days.iter().map(|d| (text(d, "date").get(5..).unwrap_or("").to_string(), num(d, "pageviews"), num(d, "visitors"))).collect())
+            .unwrap_or_default()
+    };
+    let (w, ht, left, bottom, top) = (1000.0_f64, 260.0_f64, 44.0_f64, 24.0_f64, 12.0_f64);
+    let max = points.iter().map(|p| p.1.max(p.2)).max().unwrap_or(0).max(1) as f64;
+    let n = points.len().max(1) as f64;
+    let slot = (w - left) / n;
+    let y = |v: u64| top + (ht - top - bottom) * (1.0 - v as f64 / max);
+    let _ = write!(
+        h,
+        "<section class=\"card\"><h2>{}<span class=\"legend\"><i style=\"background:var(--pv)\"></i>page views<i style=\"background:var(--vis)\"></i>visitors</span></h2>\
+<svg viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"page views and visitors\">",
+        if hourly { "Per hour (UTC)" } else { "Per day" }
+    );
+    for frac in [0.0, 0.5, 1.0] {
+        let v = (max * frac).round() as u64;
+        let _ = write!(h, "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"var(--line)\"/><text x=\"{x}\" y=\"{ty:.1}\" text-anchor=\"end\">{v}</text>", y = y(v), x = left - 6.0, ty = y(v) + 4.0, v = thousands(v));
+    }
+    let label_every = ((n / 12.0).ceil() as usize).max(1);
+    let mut line = String::new();
+    for (i, (label, pv, vis)) in points.iter().enumerate() {
+        let x = left + slot * i as f64;
+        let bar_w = (slot * 0.7).max(1.0);
+        let _ = write!(h, "<rect x=\"{bx:.1}\" y=\"{by:.1}\" width=\"{bar_w:.1}\" height=\"{bh:.1}\" rx=\"2\" fill=\"var(--pv)\" opacity=\"0.85\"><title>{label}: {pv} page views, {vis} visitors</title></rect>", bx = x + slot * 0.15, by = y(*pv), bh = (ht - bottom - y(*pv)).max(0.0), label = escape(label));
+        let cx = x + slot / 2.0;
+        let _ = write!(line, "{cx:.1},{cy:.1} ", cy = y(*vis));
+        if i % label_every == 0 {
+            let _ = write!(h, "<text x=\"{cx:.1}\" y=\"{ly}\" text-anchor=\"middle\">{}</text>", escape(label), ly = ht - 6.0);
+        }
+    }
+    let _ = write!(h, "<polyline points=\"{line}\" fill=\"none\" stroke=\"var(--vis)\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/></svg></section>");
+}
+
+/// One top list as a table with proportional bars.
+fn table(h: &mut String, report: &Value, key: &str, label: &str, title: &str) {
+    let rows = report.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let _ = write!(h, "<section class=\"card\" data-list=\"{key}\"><h2>{title}</h2>");
+    if rows.is_empty() {
+        h.push_str("<p class=\"empty\">Nothing yet in this range.</p></section>");
+        return;
+    }
+    let max = rows.iter().map(|r| num(r, "pageviews")).max().unwrap_or(1).max(1) as f64;
+    h.push_str("<table><tr><th></th><th>Visitors</th><th>Views</th></tr>");
+    for r in &rows {
+        let name = text(r, label);
+        let shown = match key {
+            "countries" => format!("{}{}", flag(name), escape(name)),
+            _ => escape(name),
+        };
+        let pct = num(r, "pageviews") as f64 / max * 100.0;
+        let _ = write!(
+            h,
+            "<tr><td style=\"--w:{pct:.0}%\" title=\"{t}\">{shown}</td><td>{v}</td><td>{p}</td></tr>",
+            t = escape(name),
+            v = thousands(num(r, "visitors")),
+            p = thousands(num(r, "pageviews")),
+        );
+    }
+    h.push_str("</table></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report() -> Value {
+        json!({"from":"2025-11-25","to":"2025-12-01","pageviews":1234,"visitors":56,"views_per_visit":22.04,"now":3,
+            "days":[{"date":"2025-11-25","pageviews":1234,"visitors":56}],
+            "pages":[{"path":"/<script>alert(1)</script>","pageviews":10,"visitors":2}],
+            "referrers":[],"countries":[{"country":"IT","pageviews":3,"visitors":1}],"devices":[],"campaigns":[],"hours":[]})
+    }
+
+    #[test]
+    fn totals_are_machine_readable_and_text_is_escaped() {
+        let page = render(&report(), "/_tagrelay", "shop.example", Some("7d"));
+        assert!(page.contains("data-stat=\"pageviews\" data-value=\"1234\">1,234<"));
+        assert!(page.contains("data-stat=\"visitors\" data-value=\"56\">56<"));
+        assert!(!page.contains("<script>"), "paths are escaped");
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("🇮🇹 IT"));
+        assert!(page.contains("class=\"on\" href=\"/_tagrelay/?range=7d\""));
+        assert!(page.contains("/_tagrelay/export.csv?from=2025-11-25&amp;to=2025-12-01"));
+        assert!(!page.contains("http://") && !page.contains("https://"), "no external asset");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(flag("XX"), "");
+    }
+}

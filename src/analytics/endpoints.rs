@@ -1,0 +1,144 @@
+//! The stats endpoints under `STATS_PATH`: which one a request asks for (after the token
+//! check), the D1 reads it needs, and the response made from their rows.
+//! - `{STATS_PATH}/`: the dashboard;
+//! - `{STATS_PATH}/api/stats?from=&to=&limit=`: the report as JSON;
+//! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page.
+
+use super::auth;
+use super::dashboard;
+use super::report::{self, QueryError, StatsQuery};
+use super::sql::Statement;
+use serde_json::Value;
+
+/// A response of the stats endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsResponse {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl StatsResponse {
+    /// A short plain-text answer: one line, nothing else.
+    pub fn plain(status: u16, line: &str) -> StatsResponse {
+        StatsResponse { status, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body: format!("{line}\n") }
+    }
+}
+
+/// What a stats request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The dashboard; `range` as asked, to highlight it.
+    Dashboard(StatsQuery, Option<String>),
+    /// The JSON report.
+    Api(StatsQuery),
+    /// The CSV export.
+    Csv(StatsQuery),
+}
+
+impl Endpoint {
+    /// The reads it needs, in order.
+    pub fn statements(&self, now_ms: u64) -> Vec<Statement> {
+        match self {
+            Endpoint::Dashboard(q, _) | Endpoint::Api(q) => report::report_statements(q, now_ms),
+            Endpoint::Csv(q) => report::export_statements(q),
+        }
+    }
+
+    /// The response, from the rows of [`Endpoint::statements`]. `stats_path` and `host` are
+    /// shown on the dashboard.
+    pub fn respond(&self, results: &[Vec<Value>], stats_path: &str, host: &str) -> StatsResponse {
+        match self {
+            Endpoint::Dashboard(q, range) => StatsResponse {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                headers: Vec::new(),
+                body: dashboard::render(&report::report(q, results), stats_path, host, range.as_deref()),
+            },
+            Endpoint::Api(q) => StatsResponse {
+                status: 200,
+                content_type: "application/json; charset=utf-8",
+                headers: Vec::new(),
+                body: report::report(q, results).to_string(),
+            },
+            Endpoint::Csv(q) => StatsResponse {
+                status: 200,
+                content_type: "text/csv; charset=utf-8",
+                headers: vec![(
+                    "content-disposition",
+                    format!("attachment; filename=\"pageviews-{}-{}.csv\"", super::visitor_hash::date_of(q.from), super::visitor_hash::date_of(q.to)),
+                )],
+                body: report::export_csv(results),
+            },
+        }
+    }
+}
+
+/// Routes a request for `rest` (the path after `STATS_PATH`) with `query`: the endpoint, or
+/// the response to give at once (401 without the token, 405, 404, 400 with its reason).
+/// `today` is the current UTC day.
+pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>, token: &str, today: u64) -> Result<Endpoint, StatsResponse> {
+    if !auth::authorized(authorization, token) {
+        let mut r = StatsResponse::plain(401, "Unauthorized");
+        r.headers.push(("www-authenticate", auth::CHALLENGE.to_string()));
+        return Err(r);
+    }
+    if method != "GET" && method != "HEAD" {
+        let mut r = StatsResponse::plain(405, "Method Not Allowed: the stats are read with GET");
+        r.headers.push(("allow", "GET, HEAD".into()));
+        return Err(r);
+    }
+    let bad = |e: QueryError| StatsResponse::plain(400, &format!("Bad Request: {e}"));
+    let range = query.split('&').find_map(|p| p.strip_prefix("range=")).map(str::to_string);
+    match rest {
+        "" | "/" => Ok(Endpoint::Dashboard(report::parse_query(query, today).map_err(bad)?, range)),
+        "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad)?)),
+        "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad)?)),
+        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats and /export.csv under STATS_PATH")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef-token";
+    const AUTH: &str = "Bearer 0123456789abcdef-token";
+
+    #[test]
+    fn unauthorized_first_with_a_browser_challenge() {
+        for auth in [None, Some("Bearer nope")] {
+            let r = route("GET", "/api/stats", "from=x", auth, TOKEN, 100).unwrap_err();
+            assert_eq!(r.status, 401);
+            assert_eq!(r.body, "Unauthorized\n", "no detail, not even the bad parameter");
+            assert!(r.headers.iter().any(|(k, v)| *k == "www-authenticate" && v.starts_with("Basic ")));
+        }
+    }
+
+    #[test]
+    fn endpoints_and_errors() {
+        assert!(matches!(route("GET", "/", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Dashboard(_, None))));
+        assert!(matches!(route("GET", "", "range=today", Some(AUTH), TOKEN, 100), Ok(Endpoint::Dashboard(_, Some(r))) if r == "today"));
+        assert!(matches!(route("HEAD", "/api/stats", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Api(_))));
+        assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Csv(_))));
+        assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 404);
+        assert_eq!(route("POST", "/api/stats", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 405);
+        let r = route("GET", "/api/stats", "from=2020-01-01&to=2025-01-01", Some(AUTH), TOKEN, 20_000).unwrap_err();
+        assert_eq!(r.status, 400);
+        assert!(r.body.starts_with("Bad Request: the range is") && r.body.matches('\n').count() == 1, "{}", r.body);
+    }
+
+    #[test]
+    fn csv_is_an_attachment() {
+        let q = StatsQuery { from: 20_000, to: 20_001, limit: 10 };
+        let r = Endpoint::Csv(q).respond(&[vec![]], "/_tagrelay", "s");
+        assert_eq!(r.content_type, "text/csv; charset=utf-8");
+        assert_eq!(r.body, "date,path,pageviews,visitors\r\n");
+        assert!(r.headers[0].1.contains("pageviews-2024-10-04-2024-10-05.csv"));
+    }
+}

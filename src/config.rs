@@ -4,7 +4,7 @@
 //! Proxy settings (`ORIGIN_URL`, `TRACKING_HEADER`) must be valid for the Worker to serve at
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
 
-use crate::analytics::settings::AnalyticsSettings;
+use crate::analytics::settings::{self as analytics, AnalyticsSettings};
 use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use crate::query_filter::QueryFilter;
 use crate::visitor::consent::{self, ConsentSettings};
@@ -43,7 +43,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 23] = [
+pub const ALL_VARS: [&str; 28] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -67,6 +67,11 @@ pub const ALL_VARS: [&str; 23] = [
     consent::settings::VAR_TCF_STATISTICS,
     first_party::VAR_FIRST_PARTY_COOKIES,
     first_party::VAR_COOKIE_DOMAIN,
+    analytics::VAR_ANALYTICS,
+    analytics::VAR_STATS_FLUSH_MS,
+    analytics::VAR_STATS_RETENTION_DAYS,
+    analytics::VAR_STATS_PATH,
+    analytics::VAR_STATS_TOKEN,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an

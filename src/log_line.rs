@@ -30,6 +30,18 @@ pub enum Decision {
     BatchRecovered,
     /// A consent cookie could not be read: it counts as no signal.
     ConsentUnreadable,
+    /// An isolate's page-view counts were written to D1.
+    StatsFlushed,
+    /// Writing page-view counts to D1 failed; they are kept for the next flush.
+    StatsFlushFailed,
+    /// Page-view counts were lost (D1 failed for too long, or memory was full).
+    StatsLost,
+    /// Page views are not counted (`ANALYTICS=off`, no D1 binding, or a setting's error).
+    StatsOff,
+    /// The daily cron deleted expired stats rows (or failed to).
+    StatsCleaned,
+    /// The stats could not be read from D1; the client got a 503.
+    StatsError,
 }
 
 impl Decision {
@@ -46,15 +58,25 @@ impl Decision {
             Decision::ConfigError => "config_error",
             Decision::BatchRecovered => "batch_recovered",
             Decision::ConsentUnreadable => "consent_unreadable",
+            Decision::StatsFlushed => "stats_flushed",
+            Decision::StatsFlushFailed => "stats_flush_failed",
+            Decision::StatsLost => "stats_lost",
+            Decision::StatsOff => "stats_off",
+            Decision::StatsCleaned => "stats_cleaned",
+            Decision::StatsError => "stats_error",
         }
     }
 
     /// `info`, `warn` or `error`.
     pub fn level(&self) -> &'static str {
         match self {
-            Decision::Sent | Decision::DryRun | Decision::Skipped => "info",
-            Decision::Rejected | Decision::Disabled | Decision::BatchRecovered | Decision::ConsentUnreadable => "warn",
-            Decision::Failed | Decision::OriginError | Decision::ConfigError => "error",
+            Decision::Sent | Decision::DryRun | Decision::Skipped | Decision::StatsFlushed | Decision::StatsOff | Decision::StatsCleaned => "info",
+            Decision::Rejected
+            | Decision::Disabled
+            | Decision::BatchRecovered
+            | Decision::ConsentUnreadable
+            | Decision::StatsFlushFailed => "warn",
+            Decision::Failed | Decision::OriginError | Decision::ConfigError | Decision::StatsLost | Decision::StatsError => "error",
         }
     }
 }
@@ -79,6 +101,19 @@ const LINE_CAPACITY: usize = 384;
 /// `fields` must not repeat a key or use one of the label's.
 pub fn render(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) -> String {
     let mut line = Line::new(label, decision);
+    for (key, value) in fields {
+        line.field(key, &value);
+    }
+    line.finish()
+}
+
+/// Renders a line about work no request is waiting for (a flush of page-view counts, the
+/// cron): `{"at":"tagrelay","level":..,"decision":..,<fields>}`, without method and path.
+pub fn render_background(decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) -> String {
+    let mut line = Line { out: Vec::with_capacity(LINE_CAPACITY), decision };
+    line.out.push(b'{');
+    write_entry(&mut line.out, "at", SOURCE);
+    line.field("level", decision.level()).field("decision", decision.as_str());
     for (key, value) in fields {
         line.field(key, &value);
     }
@@ -176,6 +211,13 @@ mod tests {
         let label = RequestLabel { ray: Some("8f1c-AMS".into()), status: None, ..label };
         let line = render(&label, Decision::Sent, [("events", json!(2)), ("event_ids", json!(["a", "b"]))]);
         assert_eq!(line, r#"{"at":"tagrelay","level":"info","decision":"sent","method":"GET","path":"/p/1","ray":"8f1c-AMS","events":2,"event_ids":["a","b"]}"#);
+    }
+
+    #[test]
+    fn background_lines_have_no_request() {
+        let line = render_background(Decision::StatsFlushed, [("page_views", json!(3))]);
+        assert_eq!(line, r#"{"at":"tagrelay","level":"info","decision":"stats_flushed","page_views":3}"#);
+        assert_eq!(Decision::StatsLost.level(), "error");
     }
 
     #[test]

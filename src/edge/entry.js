@@ -26,7 +26,7 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, consentCookies } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, consentCookies, analytics } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 
@@ -36,17 +36,21 @@ const VALID_FBP = /(?:^|;)\s*_fbp=fb\.\d\.\d{1,13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-
 // A page: `text/html`, any parameters.
 const HTML = /^\s*text\/html/i;
 
-/**
- * Whether an untracked response may need a first-party `_fbp`/`_fbc` cookie set or expired
- * (src/visitor/first_party.rs decides): a GET answered 2xx `text/html` whose visitor has no
- * valid `_fbp`, arrives from an ad click (`fbclid`), or may have said no (GPC or a consent
- * cookie: existing ids are then expired). Every other response goes back untouched without
- * entering wasm: a returning visitor with `_fbp` and no consent cookie costs a regex test.
- */
-function maybeNeedsCookies(request, response) {
+/** Whether the response is a page: a GET answered 2xx `text/html`. */
+function isPage(request, response) {
   if (request.method !== "GET" || response.status < 200 || response.status > 299) return false;
   const type = response.headers.get("content-type");
-  if (type === null || !HTML.test(type)) return false;
+  return type !== null && HTML.test(type);
+}
+
+/**
+ * Whether an untracked page (see `isPage`) may need a first-party `_fbp`/`_fbc` cookie set or
+ * expired (src/visitor/first_party.rs decides): its visitor has no valid `_fbp`, arrives from
+ * an ad click (`fbclid`), or may have said no (GPC or a consent cookie: existing ids are then
+ * expired). Every other response goes back untouched without entering wasm: a returning
+ * visitor with `_fbp` and no consent cookie costs a regex test.
+ */
+function maybeNeedsCookies(request) {
   const cookie = request.headers.get("cookie");
   if (cookie === null || !VALID_FBP.test(cookie) || request.url.includes("fbclid=")) return true;
   return request.headers.get("sec-gpc") !== null || consentCookie.test(cookie);
@@ -177,6 +181,9 @@ const SPLIT = -2;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The message of what a `fetch` or a D1 call threw. */
+const errorText = (e) => String(e?.message ?? e);
+
 /**
  * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
  * each attempt whether to retry and when, and logs the outcome. A delivery whose wasm
@@ -199,7 +206,7 @@ async function deliver(job, born = generation) {
         text = await response.text();
       } catch (e) {
         timedOut = e?.name === "TimeoutError";
-        error = String(e?.message ?? e);
+        error = errorText(e);
       }
       if (!current()) return droppedAfterRestart(attempt);
       const next = job.attemptDone(attempt, status, text, error, timedOut);
@@ -257,6 +264,172 @@ async function sendBatch(env, wait) {
   if (job !== undefined) await deliver(job);
 }
 
+// Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's
+// facts here, with no call into wasm and no D1 call; a flush after `rules.analytics.flushMs`
+// (in waitUntil, after the response) counts them in wasm and writes the isolate's counts to
+// D1 in one batch. A flush that fails keeps its counts (in wasm) for the next one.
+
+// Page views queued at most; beyond that (D1 failing for long under heavy traffic) they are
+// counted as lost and logged.
+const MAX_PENDING_VIEWS = 5000;
+// Page views queued that start a flush before the timer, to keep memory small.
+const EARLY_FLUSH_VIEWS = 1000;
+const DAY_MS = 86_400_000;
+
+let pendingViews = []; // [at_ms, url, referer, ua, ip, country, purpose, verifiedBot, score] (src/analytics/page_view.rs)
+let droppedViews = 0; // not queued: the queue was full
+let flushScheduled = false; // a timer will flush
+let flushing = false; // a flush is running
+let flushAgain = false; // more to flush when it ends
+
+/** Queues a page view for counting; the first one of a period schedules the flush. */
+function countPageView(request, env, ctx) {
+  if (pendingViews.length >= MAX_PENDING_VIEWS) {
+    droppedViews++;
+    return;
+  }
+  const h = request.headers;
+  const bot = request.cf?.botManagement;
+  pendingViews.push([
+    Date.now(), request.url, h.get("referer"), h.get("user-agent"), h.get("cf-connecting-ip"),
+    request.cf?.country ?? null, purpose(h) ?? null, bot?.verifiedBot ?? null, bot?.score ?? null,
+  ]);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    ctx.waitUntil(sleep(rules.analytics.flushMs).then(() => flushStats(env)).catch(statsFailed));
+  } else if (pendingViews.length === EARLY_FLUSH_VIEWS) {
+    ctx.waitUntil(flushStats(env).catch(statsFailed));
+  }
+}
+
+/** Flushing threw (a bug): log it; the counts of this isolate may be lost. */
+function statsFailed(error) {
+  internalError(error, "stats_error");
+}
+
+/** D1 statements (`{sql, params}`, src/analytics/sql.rs) bound for `db.batch`. */
+function prepared(db, statements) {
+  return statements.map((s) => db.prepare(s.sql).bind(...s.params));
+}
+
+/** Flushes until nothing is left; one flush at a time per isolate. */
+async function flushStats(env) {
+  if (flushing) {
+    flushAgain = true;
+    return;
+  }
+  flushing = true;
+  try {
+    do {
+      flushAgain = false;
+      await flushOnce(env);
+    } while (flushAgain);
+  } finally {
+    flushing = false;
+  }
+}
+
+/**
+ * One flush: reads the salts of the queued page views' days if this isolate lacks them,
+ * counts the page views in wasm, then writes the counts in one D1 batch (and, if that
+ * settles a retried flush, the next). Wasm decides and logs every outcome.
+ */
+async function flushOnce(env) {
+  flushScheduled = false;
+  const born = generation;
+  const db = env.TAGRELAY_DB;
+  const views = pendingViews;
+  const dropped = droppedViews;
+  pendingViews = [];
+  droppedViews = 0;
+  if (views.length > 0 || dropped > 0) {
+    const days = [...new Set(views.map((v) => Math.floor(v[0] / DAY_MS)))];
+    const salts = wasm.stats_salt_statements(Uint32Array.from(days));
+    if (salts !== undefined) {
+      let rows, error;
+      try {
+        const results = await db.batch(prepared(db, JSON.parse(salts)));
+        rows = JSON.stringify(results[1].results);
+      } catch (e) {
+        error = errorText(e);
+      }
+      if (born !== generation) return;
+      wasm.stats_salts_read(rows, error, Date.now());
+      if (error !== undefined) {
+        // The page views wait for the next flush, within the queue's bound.
+        const kept = views.concat(pendingViews);
+        pendingViews = kept.slice(0, MAX_PENDING_VIEWS);
+        droppedViews += dropped + kept.length - pendingViews.length;
+        return;
+      }
+    }
+    wasm.stats_ingest(env, JSON.stringify(views), dropped);
+  }
+  for (;;) {
+    const next = wasm.stats_take(Date.now());
+    if (next === undefined) return;
+    const { id, statements } = JSON.parse(next);
+    let error;
+    try {
+      await db.batch(prepared(db, statements));
+    } catch (e) {
+      error = errorText(e);
+    }
+    if (born !== generation) return;
+    if (!wasm.stats_finished(id, error)) return;
+  }
+}
+
+/** Whether `url` is under the stats path `statsPath` (the path itself, or below it). */
+function isStatsPath(url, statsPath) {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0 || !url.startsWith(statsPath, start)) return false;
+  const next = url.charAt(start + statsPath.length);
+  return next === "" || next === "/" || next === "?" || next === "#";
+}
+
+// Headers of every stats response: never cached, never indexed, nothing loaded from
+// elsewhere, no script, not framed.
+const STATS_HEADERS = {
+  "cache-control": "no-store",
+  "x-robots-tag": "noindex, nofollow",
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+};
+
+/**
+ * A request under the stats path (when STATS_TOKEN is set): wasm checks the token and
+ * routes it, D1 is read in one batch, wasm renders the answer. Never proxied to the origin.
+ */
+async function serveStats(request, env) {
+  let answer;
+  try {
+    const now = Date.now();
+    const auth = request.headers.get("authorization") ?? undefined;
+    const plan = JSON.parse(wasm.stats_plan(env, request.method, request.url, auth, now));
+    answer = plan.response;
+    if (answer === undefined) {
+      let results, error;
+      try {
+        const db = env.TAGRELAY_DB;
+        const all = await db.batch(prepared(db, plan.statements));
+        results = JSON.stringify(all.map((r) => r.results));
+      } catch (e) {
+        error = errorText(e);
+      }
+      answer = JSON.parse(wasm.stats_render(env, request.method, request.url, auth, now, results, error));
+    }
+  } catch (error) {
+    internalError(error, "stats_error");
+    answer = { status: 500, contentType: "text/plain; charset=utf-8", headers: {}, body: "Internal Server Error\n" };
+  }
+  const headers = new Headers(answer.headers);
+  headers.set("content-type", answer.contentType);
+  for (const [name, value] of Object.entries(STATS_HEADERS)) headers.set(name, value);
+  return new Response(request.method === "HEAD" ? null : answer.body, { status: answer.status, headers });
+}
+
 /** A log line written by this file, in the shape of src/log_line.rs. */
 function logLine(level, decision, fields) {
   const text = JSON.stringify({ at: "tagrelay", level, decision, ...fields });
@@ -300,6 +473,7 @@ export default {
         }
       }
       if (rules.error !== undefined) return wasm.config_error(rules.error, request);
+      if (rules.analytics.statsPath !== null && isStatsPath(request.url, rules.analytics.statsPath)) return serveStats(request, env);
       publicOrigin = rules.origin === null ? null : originOf(request.url);
       response = await fetchOrigin(request, publicOrigin);
     } catch (thrown) {
@@ -321,7 +495,9 @@ export default {
     }
     const name = rules.trackingHeader;
     const value = response.headers.get(name);
-    const cookies = value === null && rules.firstParty && maybeNeedsCookies(request, response);
+    const page = (rules.analytics.counting || (value === null && rules.firstParty)) && isPage(request, response);
+    if (page && rules.analytics.counting) countPageView(request, env, ctx);
+    const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(request);
     if (value === null && changes === undefined && !cookies) return response;
 
     let rebuilt;
@@ -364,5 +540,24 @@ export default {
     }
     if (send !== undefined) ctx.waitUntil(send.catch(trackingFailed));
     return rebuilt;
+  },
+
+  /** The daily Cron Trigger: deletes the stats rows older than STATS_RETENTION_DAYS and expired salts. */
+  async scheduled(controller, env, ctx) {
+    try {
+      const statements = wasm.stats_retention(env, Date.now());
+      if (statements === undefined) return;
+      let deleted, error;
+      try {
+        const db = env.TAGRELAY_DB;
+        const all = await db.batch(prepared(db, JSON.parse(statements)));
+        deleted = JSON.stringify(all.map((r) => r.meta?.changes ?? 0));
+      } catch (e) {
+        error = errorText(e);
+      }
+      wasm.stats_cleaned(deleted, error);
+    } catch (error) {
+      internalError(error, "stats_error");
+    }
   },
 };

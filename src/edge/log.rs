@@ -1,11 +1,16 @@
 //! Writes log lines to the console, where `wrangler tail` and the dashboard read them.
 
-use crate::log_line::{render, Decision, Line, RequestLabel};
+use crate::log_line::{render, render_background, Decision, Line, RequestLabel};
 use serde_json::Value;
 
 /// Logs one line; errors go to `console.error` so the dashboard flags them.
 pub fn line(label: &RequestLabel, decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) {
     emit(decision, render(label, decision, fields));
+}
+
+/// Logs a line about work no request waits for (see [`render_background`]).
+pub fn background(decision: Decision, fields: impl IntoIterator<Item = (&'static str, Value)>) {
+    emit(decision, render_background(decision, fields));
 }
 
 /// Logs a line built with [`Line`].

@@ -10,6 +10,7 @@
 //! with `ORIGIN_URL` only) and for the rare error paths ([`origin_error`], [`config_error`],
 //! [`strip_failed`]), where every decision, log line and error response is made here.
 
+mod analytics;
 mod delivery;
 mod facts;
 mod forward;
@@ -36,7 +37,7 @@ use web_sys::{Headers, Request, Response};
 /// `TRACKING_HEADER` is invalid. `connectionKeep` and `protectedPrefixes` name what a
 /// `Connection` token never removes. Also `firstParty` (whether `_fbp`/`_fbc` are set) and
 /// `consentCookies` (the names of the cookies that may say no), for the JS pre-check of
-/// untracked pages.
+/// untracked pages. `analytics`: `{counting, flushMs, statsPath}` (see `analytics::rules`).
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
     let rules = js_sys::Object::new();
@@ -58,6 +59,7 @@ pub fn configure(env: &JsValue) -> JsValue {
             set("firstParty", &JsValue::from_bool(first_party));
             let consent_cookies = config.consent.as_ref().map(crate::visitor::consent::signals::cookie_names).unwrap_or_default();
             set("consentCookies", &list(&mut consent_cookies.into_iter()));
+            set("analytics", &analytics::rules(&config.analytics, env));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }

@@ -4,6 +4,9 @@ import http from "node:http";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Miniflare } from "miniflare";
 
 export const BROWSER_UA =
@@ -61,10 +64,29 @@ export async function startGraph() {
   return graph;
 }
 
-/** Starts the Worker in workerd with `vars`; collects its log lines. */
-export async function startWorker(vars) {
+/**
+ * Applies the schema in migrations/ to a D1 database (what `wrangler d1 migrations apply`
+ * does), statement by statement.
+ */
+export async function applyMigrations(db) {
+  for (const file of fs.readdirSync("migrations").filter((f) => f.endsWith(".sql")).sort()) {
+    const text = fs.readFileSync(path.join("migrations", file), "utf8").replace(/--.*$/gm, "");
+    const statements = text.split(";").map((s) => s.trim()).filter(Boolean);
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+}
+
+/**
+ * Starts the Worker in workerd with `vars`; collects its log lines. `d1: true` binds a
+ * local D1 database as TAGRELAY_DB, kept in a fresh directory (`worker.d1Dir`), with the
+ * schema applied unless `migrate: false`.
+ */
+export async function startWorker(vars, { d1 = false, migrate = true } = {}) {
   const logs = [];
+  const d1Dir = d1 ? fs.mkdtempSync(path.join(os.tmpdir(), "tagrelay-d1-")) : undefined;
+  const storage = d1 ? { d1Databases: { TAGRELAY_DB: "tagrelay-test" }, d1Persist: d1Dir } : {};
   const mf = new Miniflare({
+    ...storage,
     modules: true,
     scriptPath: "build/worker/shim.mjs",
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
@@ -76,10 +98,14 @@ export async function startWorker(vars) {
     handleStructuredLogs: ({ message, level }) => { logs.push({ message, level }); },
   });
   const url = new URL(await mf.ready);
+  const db = d1 ? await mf.getD1Database("TAGRELAY_DB") : undefined;
+  if (d1 && migrate) await applyMigrations(db);
   return {
     mf,
     url: url.origin,
     logs,
+    db,
+    d1Dir,
     /** Parsed tagrelay log lines. */
     lines() {
       return logs.flatMap(({ message }) => message.split("\n")).filter((m) => m.includes('"at":"tagrelay"')).map((m) => JSON.parse(m.slice(m.indexOf("{"))));
@@ -88,7 +114,10 @@ export async function startWorker(vars) {
     async line(pred, timeoutMs = 8000) {
       return waitFor(() => this.lines().find(pred), timeoutMs, "log line");
     },
-    close: () => mf.dispose(),
+    close: async () => {
+      await mf.dispose();
+      if (d1Dir) fs.rmSync(d1Dir, { recursive: true, force: true });
+    },
   };
 }
 

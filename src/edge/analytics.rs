@@ -1,0 +1,269 @@
+//! The adapter of page-view analytics (pure half: `crate::analytics`). The JS entry queues
+//! each page view's facts on the hot path with no call into wasm; these exports run off the
+//! response path: the flush (salts, counting, the D1 batch and its outcome), the stats
+//! endpoints and the daily cron. D1 itself is called from the JS entry, with the statements
+//! built here.
+
+use super::{js, log, settings};
+use crate::analytics::endpoints::{self, StatsResponse};
+use crate::analytics::flusher::{FlushOutcome, Flusher};
+use crate::analytics::page_view::RawPageView;
+use crate::analytics::settings::AnalyticsSettings;
+use crate::analytics::sql::{self, Statement};
+use crate::analytics::visitor_hash::utc_day;
+use crate::analytics::retention;
+use crate::log_line::Decision;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+/// The D1 binding's name.
+pub const DB_BINDING: &str = "TAGRELAY_DB";
+
+thread_local! {
+    /// This isolate's counts and salts.
+    static FLUSHER: RefCell<Flusher> = RefCell::new(Flusher::default());
+}
+
+fn analytics(env: &JsValue) -> Option<&'static AnalyticsSettings> {
+    settings::config(env).ok()?.analytics.as_ref().ok()
+}
+
+fn has_db(env: &JsValue) -> bool {
+    let db = js::get(env, DB_BINDING);
+    !db.is_undefined() && !db.is_null()
+}
+
+/// The analytics part of the JS entry's rules, logging once per isolate why page views are
+/// not counted when they are not: `{counting: bool, flushMs, statsPath: string|null}`.
+pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, env: &JsValue) -> JsValue {
+    let out = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&out, &JsValue::from_str(k), &v);
+    };
+    match settings {
+        Ok(s) => {
+            let db = has_db(env);
+            if !s.counting {
+                log::background(Decision::StatsOff, [("reason", json!("ANALYTICS is off"))]);
+            } else if !db {
+                log::background(Decision::StatsOff, [("reason", json!(format!("no D1 binding {DB_BINDING}: add it to wrangler.toml to count page views (README, \"Stats\")")))]);
+            }
+            set("counting", JsValue::from_bool(s.counting && db));
+            set("flushMs", JsValue::from_f64(f64::from(s.flush_ms)));
+            set("statsPath", s.stats_token.as_ref().map_or(JsValue::NULL, |_| JsValue::from_str(&s.stats_path)));
+        }
+        Err(err) => {
+            log::background(Decision::StatsOff, [("reason", json!(err.to_string()))]);
+            set("counting", JsValue::FALSE);
+            set("flushMs", JsValue::from_f64(0.0));
+            set("statsPath", JsValue::NULL);
+        }
+    }
+    out.into()
+}
+
+fn to_json(statements: &[Statement]) -> String {
+    serde_json::to_string(statements).unwrap_or_else(|_| "[]".into())
+}
+
+/// The statements that make and read the salts of those `days` this isolate lacks, as JSON,
+/// or `undefined` when it holds them all.
+#[wasm_bindgen]
+pub fn stats_salt_statements(days: Vec<u32>) -> Option<String> {
+    let days: Vec<u64> = days.into_iter().map(u64::from).collect();
+    let missing = FLUSHER.with(|f| f.borrow().missing_salts(&days));
+    if missing.is_empty() {
+        return None;
+    }
+    let param = json!(Value::from(missing).to_string());
+    Some(to_json(&[Statement::new(sql::MAKE_SALTS, vec![param.clone()]), Statement::new(sql::READ_SALTS, vec![param])]))
+}
+
+/// Keeps the salts read by [`stats_salt_statements`]: `rows` is the read's JSON rows,
+/// `{day, salt: hex}`; `error` what D1 threw instead (logged; the page views wait).
+#[wasm_bindgen]
+pub fn stats_salts_read(rows: Option<String>, error: Option<String>, now_ms: f64) {
+    if let Some(error) = error {
+        log::background(Decision::StatsFlushFailed, [("reason", json!(format!("the day's salt could not be read from D1: {error}; the page views wait for the next flush")))]);
+        return;
+    }
+    let rows: Vec<Value> = rows.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default();
+    let today = utc_day(now_ms as u64);
+    FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        for row in rows {
+            let (Some(day), Some(hex)) = (row.get("day").and_then(Value::as_u64), row.get("salt").and_then(Value::as_str)) else { continue };
+            if let Some(salt) = from_hex(hex) {
+                f.set_salt(day, salt, today);
+            }
+        }
+    });
+}
+
+fn from_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Counts the queued page views (`views`: a JSON array of `RawPageView`s); `dropped`: views
+/// the entry could not queue (its queue was full). Returns whether to flush now, before the
+/// timer (memory is filling up).
+#[wasm_bindgen]
+pub fn stats_ingest(env: &JsValue, views: &str, dropped: u32) -> bool {
+    let Some(settings) = analytics(env) else { return false };
+    let Ok(bots) = settings::bot_matcher() else { return false };
+    let views: Vec<RawPageView> = match serde_json::from_str(views) {
+        Ok(v) => v,
+        Err(e) => {
+            log::background(Decision::StatsLost, [("reason", json!(format!("queued page views unreadable: {e}")))]);
+            return false;
+        }
+    };
+    FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        let got = f.ingest(&views, settings.bot_score_threshold, bots);
+        let lost = got.dropped + u64::from(dropped);
+        if lost > 0 {
+            log::background(Decision::StatsLost, [
+                ("page_views", json!(lost)),
+                ("reason", json!("not counted: the day's salt could not be read, or memory was full while D1 failed")),
+            ]);
+        }
+        f.flush_early()
+    })
+}
+
+/// The next flush, as JSON `{id, statements}`, or `undefined` when there is nothing to write.
+#[wasm_bindgen]
+pub fn stats_take(now_ms: f64) -> Option<String> {
+    FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        let pending = f.take(js::random_uuid, now_ms as u64)?;
+        Some(json!({"id": pending.id, "statements": pending.statements}).to_string())
+    })
+}
+
+/// Settles flush `id` (`error`: what D1 threw) and logs it. Returns whether to go on with the
+/// next flush at once (this one was settled and more may be waiting).
+#[wasm_bindgen]
+pub fn stats_finished(id: &str, error: Option<String>) -> bool {
+    let (outcome, held) = FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        let outcome = f.finished(id, error.as_deref());
+        (outcome, f.held())
+    });
+    let reason = || json!(error.clone().unwrap_or_default());
+    match outcome {
+        FlushOutcome::Written { page_views, attempts } => {
+            log::background(Decision::StatsFlushed, [("page_views", json!(page_views)), ("attempts", json!(attempts))]);
+            held > 0
+        }
+        FlushOutcome::AlreadyWritten { page_views, attempts } => {
+            log::background(Decision::StatsFlushed, [
+                ("page_views", json!(page_views)),
+                ("attempts", json!(attempts)),
+                ("detail", json!("an earlier attempt had been written: not added twice")),
+            ]);
+            held > 0
+        }
+        FlushOutcome::WillRetry { page_views, attempts } => {
+            log::background(Decision::StatsFlushFailed, [
+                ("page_views", json!(page_views)),
+                ("attempts", json!(attempts)),
+                ("held", json!(held)),
+                ("reason", json!(format!("{}; kept for the next flush", reason().as_str().unwrap_or_default()))),
+            ]);
+            false
+        }
+        FlushOutcome::GaveUp { page_views, attempts } => {
+            log::background(Decision::StatsLost, [("page_views", json!(page_views)), ("attempts", json!(attempts)), ("reason", reason())]);
+            held > 0
+        }
+        FlushOutcome::Unknown => false,
+    }
+}
+
+fn response_json(r: &StatsResponse) -> String {
+    let headers: serde_json::Map<String, Value> = r.headers.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
+    json!({"status": r.status, "contentType": r.content_type, "headers": headers, "body": r.body}).to_string()
+}
+
+/// The part of `url` after `stats_path`, and its query.
+fn rest_and_query<'a>(url: &'a str, stats_path: &str) -> (&'a str, &'a str) {
+    let pq = crate::upstream::path_and_query(url);
+    let (path, query) = pq.split_once('?').unwrap_or((pq, ""));
+    (path.strip_prefix(stats_path).unwrap_or(""), query)
+}
+
+fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, now_ms: f64) -> Result<(endpoints::Endpoint, &'static AnalyticsSettings), StatsResponse> {
+    let settings = analytics(env).ok_or_else(|| StatsResponse::plain(503, "Service Unavailable"))?;
+    let token = settings.stats_token.as_deref().ok_or_else(|| StatsResponse::plain(404, "Not Found"))?;
+    let (rest, query) = rest_and_query(url, &settings.stats_path);
+    let endpoint = endpoints::route(method, rest, query, authorization, token, utc_day(now_ms as u64))?;
+    if !has_db(env) {
+        return Err(StatsResponse::plain(503, &format!("Service Unavailable: no D1 binding {DB_BINDING}; see README, \"Stats\"")));
+    }
+    Ok((endpoint, settings))
+}
+
+/// A stats request: JSON `{response: {status, contentType, headers, body}}` to answer at
+/// once, or `{statements}` to read from D1 and pass to [`stats_render`].
+#[wasm_bindgen]
+pub fn stats_plan(env: &JsValue, method: &str, url: &str, authorization: Option<String>, now_ms: f64) -> String {
+    match route(env, method, url, authorization.as_deref(), now_ms) {
+        Err(r) => format!("{{\"response\":{}}}", response_json(&r)),
+        Ok((endpoint, _)) => format!("{{\"statements\":{}}}", to_json(&endpoint.statements(now_ms as u64))),
+    }
+}
+
+/// The response to a stats request from the rows of [`stats_plan`]'s reads (`results`: a
+/// JSON array of row arrays), or a 503 when D1 threw `error` (logged).
+#[wasm_bindgen]
+pub fn stats_render(env: &JsValue, method: &str, url: &str, authorization: Option<String>, now_ms: f64, results: Option<String>, error: Option<String>) -> String {
+    let response = match route(env, method, url, authorization.as_deref(), now_ms) {
+        Err(r) => r,
+        Ok(_) if error.is_some() => {
+            log::background(Decision::StatsError, [
+                ("path", json!(crate::upstream::path_only(url))),
+                ("reason", json!(format!("D1 read failed: {}", error.unwrap_or_default()))),
+            ]);
+            StatsResponse::plain(503, "Service Unavailable: the stats could not be read; the log says why")
+        }
+        Ok((endpoint, settings)) => {
+            let rows: Vec<Vec<Value>> = results.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default();
+            endpoint.respond(&rows, &settings.stats_path, crate::upstream::host_of(url))
+        }
+    };
+    response_json(&response)
+}
+
+/// The daily cron's deletions as JSON statements, or `undefined` when analytics storage is
+/// off.
+#[wasm_bindgen]
+pub fn stats_retention(env: &JsValue, now_ms: f64) -> Option<String> {
+    let settings = analytics(env)?;
+    if !has_db(env) {
+        return None;
+    }
+    let now = now_ms as u64;
+    Some(to_json(&retention::statements(utc_day(now), now, settings.retention_days)))
+}
+
+/// Logs the cron's outcome: `deleted` (JSON array of rows deleted per statement) or `error`.
+#[wasm_bindgen]
+pub fn stats_cleaned(deleted: Option<String>, error: Option<String>) {
+    match error {
+        Some(e) => log::background(Decision::StatsError, [("reason", json!(format!("retention cleanup failed: {e}; the next run tries again")))]),
+        None => {
+            let rows: Vec<u64> = deleted.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default();
+            log::background(Decision::StatsCleaned, [("rows_deleted", json!(rows.iter().sum::<u64>()))]);
+        }
+    }
+}

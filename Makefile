@@ -46,6 +46,7 @@ test-native:
 	cargo test --locked
 
 test-e2e: build
+	scripts/setup-browser.sh
 	node --test --test-concurrency=1 tests/e2e/
 
 ## bench: measure tagrelay against a bare passthrough and the seed worker; writes BENCHMARKS.md

@@ -150,10 +150,11 @@ pub fn stats_take(now_ms: f64) -> Option<String> {
     })
 }
 
-/// Settles flush `id` (`error`: what D1 threw) and logs it. Returns whether to go on with the
-/// next flush at once (this one was settled and more may be waiting).
+/// Settles flush `id` (`error`: what D1 threw; `rows_written`: what D1 reported it wrote,
+/// which is what Cloudflare bills) and logs it. Returns whether to go on with the next flush
+/// at once (this one was settled and more may be waiting).
 #[wasm_bindgen]
-pub fn stats_finished(id: &str, error: Option<String>) -> bool {
+pub fn stats_finished(id: &str, error: Option<String>, rows_written: Option<f64>) -> bool {
     let (outcome, held) = FLUSHER.with(|f| {
         let mut f = f.borrow_mut();
         let outcome = f.finished(id, error.as_deref());
@@ -162,7 +163,11 @@ pub fn stats_finished(id: &str, error: Option<String>) -> bool {
     let reason = || json!(error.clone().unwrap_or_default());
     match outcome {
         FlushOutcome::Written { page_views, attempts } => {
-            log::background(Decision::StatsFlushed, [("page_views", json!(page_views)), ("attempts", json!(attempts))]);
+            log::background(Decision::StatsFlushed, [
+                ("page_views", json!(page_views)),
+                ("attempts", json!(attempts)),
+                ("rows_written", json!(rows_written.map(|r| r as u64))),
+            ]);
             held > 0
         }
         FlushOutcome::AlreadyWritten { page_views, attempts } => {

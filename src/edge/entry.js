@@ -369,14 +369,15 @@ async function flushOnce(env) {
     const next = wasm.stats_take(Date.now());
     if (next === undefined) return;
     const { id, statements } = JSON.parse(next);
-    let error;
+    let error, rowsWritten;
     try {
-      await db.batch(prepared(db, statements));
+      const all = await db.batch(prepared(db, statements));
+      rowsWritten = all.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0);
     } catch (e) {
       error = errorText(e);
     }
     if (born !== generation) return;
-    if (!wasm.stats_finished(id, error)) return;
+    if (!wasm.stats_finished(id, error, rowsWritten)) return;
   }
 }
 

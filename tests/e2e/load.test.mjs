@@ -68,7 +68,7 @@ test(`${TOTAL} tracked requests at concurrency ${CONCURRENCY}, batched: exactly 
   checkExactlyOnce("load");
   assert.ok(requestsOf("load").length < TOTAL / 5, `${requestsOf("load").length} requests for ${TOTAL} events`);
   assert.ok(requestsOf("load").every((r) => r.json.data.length <= 1000), "Meta's limit per request");
-  const sent = worker.lines().filter((l) => l.path.startsWith("/load/") && l.decision === "sent");
+  const sent = worker.lines().filter((l) => l.path?.startsWith("/load/") && l.decision === "sent");
   assert.equal(sent.length, TOTAL, "one line per page view");
   assert.ok(sent.some((l) => l.batch_page_views > 1), "lines say when their events went in a batch");
 });
@@ -91,7 +91,7 @@ test(`the same when the first attempt of every third batch fails: retried, none 
   checkExactlyOnce("flaky");
   assert.ok(failed.size > 0);
   assert.equal(requestsOf("flaky").filter((r) => !r.accepted).length, failed.size, "one retry per failed attempt, nothing else");
-  const retried = worker.lines().filter((l) => l.path.startsWith("/flaky/") && l.decision === "sent" && l.attempts === 2);
+  const retried = worker.lines().filter((l) => l.path?.startsWith("/flaky/") && l.decision === "sent" && l.attempts === 2);
   assert.ok(retried.length >= failed.size, "the retried batches' page views say so");
 });
 
@@ -114,6 +114,6 @@ test(`BATCH_WINDOW_MS=0: one request per page view, with a 500 on the first atte
   assert.equal(failedOnce.size, TOTAL / 10);
   assert.ok(requestsOf("single").every((r) => r.json.data.length === 1), "one page view per request");
   assert.equal(requestsOf("single").length, TOTAL + TOTAL / 10, "one retry per failed first attempt, nothing else");
-  const retried = unbatched.lines().filter((l) => l.path.startsWith("/single/") && l.decision === "sent" && l.attempts === 2);
+  const retried = unbatched.lines().filter((l) => l.path?.startsWith("/single/") && l.decision === "sent" && l.attempts === 2);
   assert.equal(retried.length, TOTAL / 10);
 });

@@ -41,12 +41,15 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// A country code as its flag (regional indicator letters), or nothing for `XX`/`T1`.
-fn flag(code: &str) -> String {
-    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) || code == "XX" {
-        return String::new();
+/// A country code as shown: the code itself, or "Unknown" for `XX` (Cloudflare did not
+/// know). Flags are left out: regional-indicator emoji show as boxes or bare letters on
+/// many systems.
+fn country(code: &str) -> String {
+    if code == super::page_view::UNKNOWN_COUNTRY {
+        "Unknown".into()
+    } else {
+        escape(code)
     }
-    code.bytes().filter_map(|b| char::from_u32(0x1F1E6 + u32::from(b - b'A'))).collect::<String>() + " "
 }
 
 const STYLE: &str = r#"
@@ -60,7 +63,7 @@ nav{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
 nav a,nav button{padding:6px 12px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--ink);text-decoration:none;font:inherit;cursor:pointer}
 nav a.on{background:var(--pv);border-color:var(--pv);color:#fff}
 nav input{padding:5px 8px;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--ink);font:inherit}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:12px;margin-bottom:16px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;margin-bottom:16px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:16px}
 .tile span{display:block;color:var(--muted);font-size:13px}.tile strong{font-size:28px;font-weight:650}
 .now strong::before{content:"";display:inline-block;width:10px;height:10px;border-radius:50%;background:var(--vis);margin-right:8px;vertical-align:middle}
@@ -194,7 +197,7 @@ fn table(h: &mut String, report: &Value, key: &str, label: &str, title: &str) {
     for r in &rows {
         let name = text(r, label);
         let shown = match key {
-            "countries" => format!("{}{}", flag(name), escape(name)),
+            "countries" => country(name),
             _ => escape(name),
         };
         let pct = num(r, "pageviews") as f64 / max * 100.0;
@@ -228,7 +231,7 @@ mod tests {
         assert!(page.contains("data-stat=\"visitors\" data-value=\"56\">56<"));
         assert!(!page.contains("<script>"), "paths are escaped");
         assert!(page.contains("&lt;script&gt;"));
-        assert!(page.contains("🇮🇹 IT"));
+        assert!(page.contains(">IT<"));
         assert!(page.contains("class=\"on\" href=\"/_tagrelay/?range=7d\""));
         assert!(page.contains("/_tagrelay/export.csv?from=2025-11-25&amp;to=2025-12-01"));
         assert!(!page.contains("http://") && !page.contains("https://"), "no external asset");
@@ -240,6 +243,7 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(flag("XX"), "");
+        assert_eq!(country("XX"), "Unknown");
+        assert_eq!(country("IT"), "IT");
     }
 }

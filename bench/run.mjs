@@ -9,15 +9,16 @@
 //   i tagrelay, untracked redirect to the origin's own host (Location and a Domain cookie rewritten)
 //   j tagrelay, untracked page, visitor without `_fbp` (a first-party `_fbp` is set)
 //   k tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted) besides `_fbp`
+//   l tagrelay, untracked page, page views counted (D1 bound; a new visitor on every request)
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
 // Env: BENCH_ROUNDS (default 9), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
-//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g and i against another build (the
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i and l against another build (the
 //        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
-//        as D, E, G and I in the same rounds, and print each against its counterpart.
+//        as D, E, G, I and L in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -130,6 +131,7 @@ const GRAPH = `http://127.0.0.1:${graphPort}`;
 copyFileSync(join(ROOT, "bench/workers/bare.js"), join(work, "bare.js"));
 copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
 copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
+copyFileSync(join(ROOT, "bench/workers/d1-standin.js"), join(work, "d1-standin.js"));
 copyFileSync(join(ROOT, "build/worker/shim.mjs"), join(work, "shim.mjs"));
 copyFileSync(join(ROOT, "build/worker/index.wasm"), join(work, "index.wasm"));
 if (ALT) {
@@ -149,16 +151,21 @@ function capnp(ports) {
   bindings = [${[...tagrelayVars, ...extraVars].join(", ")}],
   globalOutbound = "net",
 );`;
+  // (l): the D1 binding as workerd's wrapped binding around bench/workers/d1-standin.js.
+  const d1 = `(name = "TAGRELAY_DB", wrapped = (moduleName = "tagrelay-bench:d1"))`;
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
+  extensions = [(modules = [(name = "tagrelay-bench:d1", esModule = embed "d1-standin.js", internal = true)])],
   services = [
     (name = "bare", worker = .bare),
     (name = "seed", worker = .seed),
     (name = "tagrelay", worker = .tagrelay),
     (name = "floor", worker = .floor),
-    (name = "unbatched", worker = .unbatched),${ALT ? `
+    (name = "unbatched", worker = .unbatched),
+    (name = "analytics", worker = .analytics),${ALT ? `
     (name = "altTagrelay", worker = .altTagrelay),
-    (name = "altUnbatched", worker = .altUnbatched),` : ""}
+    (name = "altUnbatched", worker = .altUnbatched),
+    (name = "altAnalytics", worker = .altAnalytics),` : ""}
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
@@ -166,9 +173,11 @@ const config :Workerd.Config = (
     (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
     (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
     (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
-    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),${ALT ? `
+    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
+    (name = "analytics", address = "127.0.0.1:${ports.analytics}", http = (), service = "analytics"),${ALT ? `
     (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
-    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),` : ""}
+    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),
+    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),` : ""}
   ],
 );
 const bare :Workerd.Worker = (
@@ -191,13 +200,14 @@ const floor :Workerd.Worker = (
 );
 ${tagrelayWorker("tagrelay", [])}
 ${tagrelayWorker("unbatched", [text("BATCH_WINDOW_MS", "0")])}
-${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") : ""}
+${tagrelayWorker("analytics", [d1])}
+${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") : ""}
 `;
 }
 
 async function startWorkerd(tag) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort() };
-  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort() });
+  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort() };
+  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -212,10 +222,14 @@ const FBP_COOKIE = "_fbp=fb.1.1700000000000.123456";
 // Cookiebot's cookie as a browser sends it, marketing and statistics granted.
 const CONSENT_COOKIE = "CookieConsent={stamp:%27u3Rn5QW0dPjNNaEj2mXT6MKSLxq3Y7i5nCP5A0Xdd3CsU5%2FTtZGQQw==%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true%2Cmethod:%27explicit%27%2Cver:1%2Cutc:1764000000000%2Cregion:%27it%27}";
 
-/** One wrk run against `url`, with the scenario's `Cookie` header (none when null). */
-function wrk(url, cookie = FBP_COOKIE) {
+/**
+ * One wrk run against `url`, with the scenario's `Cookie` header (none when null); `script`:
+ * a wrk Lua script in bench/workers (for (l), a new visitor on every request).
+ */
+function wrk(url, cookie = FBP_COOKIE, script) {
   const cookieArgs = cookie === null ? [] : ["-H", `Cookie: ${cookie}`];
-  const out = execFileSync(...pinned(0, "wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency",
+  const scriptArgs = script === undefined ? [] : ["-s", join(ROOT, "bench/workers", script)];
+  const out = execFileSync(...pinned(0, "wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...scriptArgs,
     "-H", `User-Agent: ${UA}`, "-H", "CF-Connecting-IP: 203.0.113.7", ...cookieArgs, url])).toString();
   const requests = Number(out.match(/(\d+) requests in/)[1]);
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
@@ -238,11 +252,12 @@ const scenarios = [
   { key: "i", name: "tagrelay, untracked redirect to the origin's own host (Location and a Domain cookie rewritten)", url: `http://127.0.0.1:${main.ports.tagrelay}/redirect` },
   { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
   { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
+  { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
 ];
 if (ALT) {
-  for (const [key, from, port] of [["D", "d", "altTagrelay"], ["E", "e", "altTagrelay"], ["G", "g", "altUnbatched"], ["I", "i", "altTagrelay"]]) {
+  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"]]) {
     const s = scenarios.find((x) => x.key === from);
-    scenarios.push({ key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[from === "g" ? "unbatched" : "tagrelay"]}/`, `:${main.ports[port]}/`) });
+    scenarios.push({ ...s, key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[service]}/`, `:${main.ports[port]}/`) });
   }
 }
 if (process.env.BENCH_ONLY) {
@@ -259,7 +274,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const order = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length]);
   for (const s of order) {
     const cpu0 = cpuSeconds(main.proc.pid);
-    const r = wrk(s.url, s.cookie);
+    const r = wrk(s.url, s.cookie, s.script);
     await sleep(500); // let waitUntil work finish inside the measured window
     const cpu = cpuSeconds(main.proc.pid) - cpu0;
     r.cpuPer1k = s.workerd === false ? null : (cpu / r.requests) * 1000;
@@ -343,8 +358,11 @@ const ratio = (x, y) => x / y;
 const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
-  iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"),
+  iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"),
 };
+// What counting page views adds per 1,000 page views (queueing on the hot path, then the
+// flushes: counting in wasm, statements, the D1 batch call): (l) − (d), from the medians.
+const statsMsPer1k = (med.l.cpuPer1k - med.d.cpuPer1k) * 1000;
 /** The same ratios taken between the table's medians, for comparison. */
 const ofMedians = {
   dCpu: ratio(med.d.cpuPer1k, med.b.cpuPer1k), dP50: ratio(med.d.p50, med.b.p50),
@@ -359,6 +377,7 @@ const budget = [
   ["(e) CPU/request < (c)", `${r.eVsC.toFixed(2)}× (c)`, r.eVsC < 1],
   ["(i) CPU/request ≤ 1.5× (b)", `${r.iCpu.toFixed(2)}×`, r.iCpu <= 1.5],
   ["(k) CPU/request ≤ 1.5× (b)", `${r.kCpu.toFixed(2)}×`, r.kCpu <= 1.5],
+  ["(l) CPU/request ≤ 1.2× (b)", `${r.lCpu.toFixed(2)}×`, r.lCpu <= 1.2],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
   ["wasm ≤ 300 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 300_000],
@@ -400,6 +419,11 @@ carry over to other machines better than the absolute numbers do.
   within \`BATCH_WINDOW_MS\` (250 ms) share one request. (e)'s page sends the same header to every
   visitor, as a cached page does, so tagrelay decodes it once (src/decode_cache.rs); (h) is the
   opposite end, a header that differs on every request (nginx's \`$request_id\` as the product id).
+  (l) is tagrelay with the stats on (\`TAGRELAY_DB\` bound; (d) has no binding, so counts nothing):
+  every request from another visitor (\`bench/workers/visitors.lua\` varies \`CF-Connecting-IP\`), so
+  every page view is hashed and counted; its flushes (every 10 s, or per 1,000 page views) run in
+  the measured window. workerd alone has no D1, so the binding is \`bench/workers/d1-standin.js\`: it
+  answers the batch at once; the SQLite work is D1's, not the Worker's.
   (i) is a redirect the origin builds from its own host, with a session cookie scoped to it: with
   \`ORIGIN_URL\`, tagrelay points both at the public host (src/origin_rewrite.rs), a call into wasm
   and a rebuilt response. (j) is a new visitor on an untracked page: no \`_fbp\`, so tagrelay
@@ -412,7 +436,10 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}×
+
+Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
+page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).
 
 The same taken between the table's medians: (d)/(b) CPU ${ofMedians.dCpu.toFixed(2)}×, p50 ${ofMedians.dP50.toFixed(2)}× · (e)/(b) CPU ${ofMedians.eCpu.toFixed(2)}× · (e)/(c) CPU ${ofMedians.eVsC.toFixed(2)}×
 

@@ -62,6 +62,13 @@ impl fmt::Display for SkipRule {
 /// The first rule that says "not a human page view" of `req`, answered with `status`, or
 /// `None` to send. `threshold` 0 disables the bot score rule.
 pub fn skip_rule(req: &RequestFacts, status: u16, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
+    skip_rule_with(req, status, threshold, |ua| bots.is_bot(ua))
+}
+
+/// [`skip_rule`] with the crawler check as `is_crawler` (given the trimmed, non-empty
+/// User-Agent; asked last, and only when every other rule let the request through), so that a
+/// caller checking many page views can remember each User-Agent's answer.
+pub fn skip_rule_with(req: &RequestFacts, status: u16, threshold: u8, is_crawler: impl FnOnce(&str) -> bool) -> Option<SkipRule> {
     if req.method.eq_ignore_ascii_case("HEAD") {
         return Some(SkipRule::HeadRequest);
     }
@@ -86,7 +93,7 @@ pub fn skip_rule(req: &RequestFacts, status: u16, threshold: u8, bots: &BotMatch
             return Some(SkipRule::BotScore { score, threshold });
         }
     }
-    bots.is_bot(ua).then_some(SkipRule::CrawlerUserAgent)
+    is_crawler(ua).then_some(SkipRule::CrawlerUserAgent)
 }
 
 #[cfg(test)]

@@ -9,7 +9,13 @@
 use super::page_view::Dimensions;
 use super::sql::{self, Statement};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+
+/// `hour` values, `00` to `23`.
+const HOURS: [&str; 24] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23",
+];
 
 /// Past this many (row, visitor) entries an isolate flushes at once, not at its timer.
 pub const FLUSH_EARLY_ENTRIES: usize = 20_000;
@@ -80,7 +86,9 @@ struct Row {
 /// The counts of one isolate since its last flush.
 #[derive(Debug, Default)]
 pub struct Aggregate {
-    rows: BTreeMap<(u64, Dim, String), Row>,
+    /// Rows by (day, dimension), then value: a value is looked up as `&str`, with no
+    /// allocation per page view.
+    rows: HashMap<(u64, Dim), HashMap<String, Row>>,
     live: HashMap<u64, u64>,
     entries: usize,
     page_views: u64,
@@ -90,10 +98,9 @@ impl Aggregate {
     /// Counts one page view of `visitor` on UTC `day`, hour `hour`, at `at_ms`.
     pub fn add(&mut self, day: u64, hour: u8, visitor: u64, at_ms: u64, dims: &Dimensions) {
         self.page_views += 1;
-        let hour = format!("{hour:02}");
         self.count(day, Dim::Total, "", visitor);
         self.count(day, Dim::Page, &dims.path, visitor);
-        self.count(day, Dim::Hour, &hour, visitor);
+        self.count(day, Dim::Hour, HOURS[usize::from(hour % 24)], visitor);
         self.count(day, Dim::Country, &dims.country, visitor);
         self.count(day, Dim::Device, dims.device.code(), visitor);
         if let Some(landing) = &dims.landing {
@@ -108,11 +115,12 @@ impl Aggregate {
     }
 
     fn count(&mut self, day: u64, dim: Dim, value: &str, visitor: u64) {
-        let row = match self.rows.get_mut(&(day, dim, value.to_string())) {
+        let values = self.rows.entry((day, dim)).or_default();
+        let row = match values.get_mut(value) {
             Some(row) => row,
             None => {
                 self.entries += 1;
-                self.rows.entry((day, dim, value.to_string())).or_default()
+                values.entry(value.to_string()).or_default()
             }
         };
         row.pageviews += 1;
@@ -140,12 +148,25 @@ impl Aggregate {
     /// transaction: the mark first (see [`sql::MARK_FLUSH`]), the counts before the visitors
     /// they are checked against.
     pub fn statements(&self, id: &str, now_ms: u64) -> Vec<Statement> {
-        let rows: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|((day, dim, value), row)| json!([day, dim.code(), value, row.pageviews, dim.seen_key(value), row.visitors]))
-            .collect();
-        let rows = Value::String(Value::Array(rows).to_string());
+        let mut sorted: Vec<(u64, Dim, &str, &Row)> =
+            self.rows.iter().flat_map(|(&(day, dim), values)| values.iter().map(move |(value, row)| (day, dim, value.as_str(), row))).collect();
+        sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        // Written out directly: a flush can list tens of thousands of visitors.
+        let mut rows = String::with_capacity(64 + self.entries * 20);
+        rows.push('[');
+        for (i, (day, dim, value, row)) in sorted.iter().enumerate() {
+            if i > 0 {
+                rows.push(',');
+            }
+            let text = |v: &str| Value::from(v).to_string();
+            let _ = write!(rows, "[{day},\"{}\",{},{},{},[", dim.code(), text(value), row.pageviews, text(&dim.seen_key(value)));
+            for (j, visitor) in row.visitors.iter().enumerate() {
+                let _ = write!(rows, "{}{visitor}", if j > 0 { "," } else { "" });
+            }
+            rows.push_str("]]");
+        }
+        rows.push(']');
+        let rows = Value::String(rows);
         let live: Vec<Value> = self.live.iter().map(|(v, at)| json!([v, at])).collect();
         vec![
             Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)]),

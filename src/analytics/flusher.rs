@@ -7,13 +7,14 @@
 //!    twice; newer counts wait in memory, bounded.
 
 use super::aggregate::{Aggregate, FLUSH_EARLY_ENTRIES, MAX_ENTRIES};
+use super::device::{self, Device};
 use super::page_view::RawPageView;
 use super::reload_filter::ReloadFilter;
 use super::sql::{self, Statement};
 use super::visitor_hash::{utc_day, visitor_hash, DAY_MS, SALT_KEEP_DAYS};
 use crate::bots::BotMatcher;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 /// A failed flush is sent again at most this many times (with the default 10 s interval,
@@ -113,8 +114,19 @@ impl Flusher {
     /// that comes while memory is full, is dropped.
     pub fn ingest(&mut self, views: &[RawPageView], threshold: u8, bots: &BotMatcher) -> Ingested {
         let mut out = Ingested::default();
+        // Each User-Agent's crawler check and device class, once per call: most page views of
+        // a flush share a few browsers' User-Agents.
+        let mut by_ua: HashMap<String, (bool, Device)> = HashMap::new();
+        let mut ua_facts = |ua: &str| -> (bool, Device) {
+            if let Some(known) = by_ua.get(ua) {
+                return *known;
+            }
+            let facts = (bots.is_bot(ua), device::classify(ua));
+            by_ua.insert(ua.to_string(), facts);
+            facts
+        };
         for view in views {
-            if view.skip_rule(threshold, bots).is_some() {
+            if view.skip_rule_with(threshold, |ua| ua_facts(ua).0).is_some() {
                 out.bots += 1;
                 continue;
             }
@@ -129,7 +141,7 @@ impl Flusher {
                 continue;
             }
             let visitor = visitor_hash(salt, view.ip(), view.user_agent(), &view.host()) & VISITOR_BITS;
-            let dims = view.dimensions();
+            let dims = view.dimensions_with(ua_facts(view.user_agent().trim()).1);
             if !self.reloads.counts(visitor, page_id(&dims.path), at) {
                 out.reloads += 1;
                 continue;

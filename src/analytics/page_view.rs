@@ -10,7 +10,7 @@ use super::page_path::page_path;
 use super::source::{self, Acquisition};
 use crate::bots::BotMatcher;
 use crate::request_facts::RequestFacts;
-use crate::skip_rules::{skip_rule, SkipRule};
+use crate::skip_rules::{skip_rule_with, SkipRule};
 use serde::Deserialize;
 
 /// The facts of one page view, in the order the JS entry writes them (a JSON array):
@@ -72,6 +72,12 @@ impl RawPageView {
 
     /// Why this is not a human page view, by the same rules as events; `None`: it counts.
     pub fn skip_rule(&self, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
+        self.skip_rule_with(threshold, |ua| bots.is_bot(ua))
+    }
+
+    /// [`RawPageView::skip_rule`] with the crawler check as `is_crawler` (see
+    /// [`skip_rule_with`]).
+    pub fn skip_rule_with(&self, threshold: u8, is_crawler: impl FnOnce(&str) -> bool) -> Option<SkipRule> {
         let facts = RequestFacts {
             method: "GET".into(),
             url: self.1.clone(),
@@ -81,11 +87,16 @@ impl RawPageView {
             bot_score: self.8.filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.min(99.0) as u8),
             ..Default::default()
         };
-        skip_rule(&facts, 200, threshold, bots)
+        skip_rule_with(&facts, 200, threshold, is_crawler)
     }
 
     /// The dimensions of this page view.
     pub fn dimensions(&self) -> Dimensions {
+        self.dimensions_with(device::classify(self.user_agent()))
+    }
+
+    /// The dimensions of this page view, its User-Agent's `device` class already known.
+    pub fn dimensions_with(&self, device: Device) -> Dimensions {
         let url = &self.1;
         let referer = self.2.as_deref();
         let acquisition = source::acquisition(url, referer);
@@ -96,7 +107,7 @@ impl RawPageView {
             .as_deref()
             .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
             .map_or_else(|| UNKNOWN_COUNTRY.to_string(), |c| c.to_ascii_uppercase());
-        Dimensions { path: page_path(url).to_string(), landing, country, device: device::classify(self.user_agent()) }
+        Dimensions { path: page_path(url).to_string(), landing, country, device }
     }
 }
 

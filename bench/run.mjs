@@ -16,9 +16,9 @@
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
-//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i and l against another build (the
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k and l against another build (the
 //        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
-//        as D, E, G, I and L in the same rounds, and print each against its counterpart.
+//        as D, E, G, I, K and L in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -255,7 +255,7 @@ const scenarios = [
   { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
 ];
 if (ALT) {
-  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"]]) {
+  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"]]) {
     const s = scenarios.find((x) => x.key === from);
     scenarios.push({ ...s, key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[service]}/`, `:${main.ports[port]}/`) });
   }
@@ -380,7 +380,10 @@ const budget = [
   ["(l) CPU/request ≤ 1.2× (b)", `${r.lCpu.toFixed(2)}×`, r.lCpu <= 1.2],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
-  ["wasm ≤ 300 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 300_000],
+  // 300 KB until the stats (issue 13) added ~117 KB of code, ~55 KB gzipped: the stats page,
+  // its reports and the counting (bench/NOTES.md). A tripwire for cold start, far below the
+  // 3 MB (gzip) Cloudflare allows a Worker on the Free plan.
+  ["wasm ≤ 350 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 350_000],
   [`memory flat while ${STREAM_MIB} MiB streams (growth < 64 MiB)`, `+${Math.max(streamUntracked.growthMiB, streamTracked.growthMiB).toFixed(1)} MiB`, memFlat],
 ];
 

@@ -71,7 +71,7 @@ impl Endpoint {
                 content_type: "text/csv; charset=utf-8",
                 headers: vec![(
                     "content-disposition",
-                    format!("attachment; filename=\"pageviews-{}-{}.csv\"", super::visitor_hash::date_of(q.from), super::visitor_hash::date_of(q.to)),
+                    format!("attachment; filename=\"pageviews-{}-{}.csv\"", super::calendar::date_of(q.from), super::calendar::date_of(q.to)),
                 )],
                 body: report::export_csv(results),
             },

@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod auth;
+pub mod calendar;
 pub mod csv;
 pub mod dashboard;
 pub mod device;

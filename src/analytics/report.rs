@@ -3,7 +3,7 @@
 
 use super::csv;
 use super::sql::{self, Statement};
-use super::visitor_hash::date_of;
+use super::calendar::{date_of, parse_date};
 use crate::percent;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -109,17 +109,6 @@ pub fn parse_query(query: &str, today: u64) -> Result<StatsQuery, QueryError> {
     Ok(StatsQuery { from, to, limit })
 }
 
-/// `YYYY-MM-DD` as days since 1970-01-01.
-pub fn parse_date(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u32>().ok();
-    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    u64::try_from(date.signed_duration_since(epoch).num_days()).ok()
-}
 
 /// The reads of a report, in the order [`report`] expects their rows. `now_ms` sets "now".
 pub fn report_statements(q: &StatsQuery, now_ms: u64) -> Vec<Statement> {

@@ -15,10 +15,6 @@ pub fn utc_day(now_ms: u64) -> u64 {
     now_ms / DAY_MS
 }
 
-/// `YYYY-MM-DD` of a UTC day.
-pub fn date_of(day: u64) -> String {
-    chrono::DateTime::from_timestamp((day * 86_400) as i64, 0).map_or_else(String::new, |t| t.format("%Y-%m-%d").to_string())
-}
 
 /// The visitor id of one page view: the first 8 bytes of SHA-256 over the day's salt and
 /// the three facts, each length-prefixed so that no two different inputs hash alike.
@@ -45,8 +41,8 @@ mod tests {
     #[test]
     fn days_and_dates() {
         let ms = 1_764_547_199_999; // 2025-11-30T23:59:59.999Z
-        assert_eq!(date_of(utc_day(ms)), "2025-11-30");
-        assert_eq!(date_of(utc_day(ms + 1)), "2025-12-01", "the salt rotates at midnight UTC");
+        assert_eq!(super::super::calendar::date_of(utc_day(ms)), "2025-11-30");
+        assert_eq!(super::super::calendar::date_of(utc_day(ms + 1)), "2025-12-01", "the salt rotates at midnight UTC");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{js, log, settings};
 use crate::analytics::endpoints::{self, StatsResponse};
 use crate::analytics::flusher::{FlushOutcome, Flusher};
 use crate::analytics::page_view::RawPageView;
-use crate::analytics::settings::AnalyticsSettings;
+use crate::analytics::settings::{AnalyticsSettings, DEFAULT_STATS_PATH, VAR_STATS_PATH, VAR_STATS_TOKEN};
 use crate::analytics::sql::{self, Statement};
 use crate::analytics::visitor_hash::utc_day;
 use crate::analytics::retention;
@@ -57,7 +57,15 @@ pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, e
             log::background(Decision::StatsOff, [("reason", json!(err.to_string()))]);
             set("counting", JsValue::FALSE);
             set("flushMs", JsValue::from_f64(0.0));
-            set("statsPath", JsValue::NULL);
+            // A stats page was meant (STATS_TOKEN is set): its path is still kept from the
+            // origin, and answered 503, so the token a browser sends never reaches the origin.
+            let meant = !js::get(env, VAR_STATS_TOKEN).is_undefined();
+            let path = js::get(env, VAR_STATS_PATH)
+                .as_string()
+                .map(|p| p.trim().trim_end_matches('/').to_string())
+                .filter(|p| p.starts_with('/') && p.len() > 1)
+                .unwrap_or_else(|| DEFAULT_STATS_PATH.to_string());
+            set("statsPath", if meant { JsValue::from_str(&path) } else { JsValue::NULL });
         }
     }
     out.into()
@@ -208,7 +216,7 @@ fn rest_and_query<'a>(url: &'a str, stats_path: &str) -> (&'a str, &'a str) {
 }
 
 fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, now_ms: f64) -> Result<(endpoints::Endpoint, &'static AnalyticsSettings), StatsResponse> {
-    let settings = analytics(env).ok_or_else(|| StatsResponse::plain(503, "Service Unavailable"))?;
+    let settings = analytics(env).ok_or_else(|| StatsResponse::plain(503, "Service Unavailable: a stats setting is invalid; the stats_off log line says which"))?;
     let token = settings.stats_token.as_deref().ok_or_else(|| StatsResponse::plain(404, "Not Found"))?;
     let (rest, query) = rest_and_query(url, &settings.stats_path);
     let endpoint = endpoints::route(method, rest, query, authorization, token, utc_day(now_ms as u64))?;

@@ -497,7 +497,13 @@ export default {
     const name = rules.trackingHeader;
     const value = response.headers.get(name);
     const page = (rules.analytics.counting || (value === null && rules.firstParty)) && isPage(request, response);
-    if (page && rules.analytics.counting) countPageView(request, env, ctx);
+    if (page && rules.analytics.counting) {
+      try {
+        countPageView(request, env, ctx);
+      } catch (error) {
+        statsFailed(error);
+      }
+    }
     const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(request);
     if (value === null && changes === undefined && !cookies) return response;
 

@@ -332,6 +332,13 @@ test("a bad stats setting is named in the log and counts nothing; the pages are 
     assert.equal((await request(w.url, "/page/a")).status, 200);
     const line = await w.line((l) => l.decision === "stats_off");
     assert.match(line.reason, /STATS_FLUSH_MS/);
+    // The stats page was meant (STATS_TOKEN is set): its requests, and the token in them,
+    // never reach the origin; the answer says the settings are wrong.
+    const seen = origin.seen.length;
+    const res = await request(w.url, "/_tagrelay/", { headers: BEARER });
+    assert.equal(res.status, 503);
+    assert.match(res.body.toString(), /stats setting is invalid/);
+    assert.equal(origin.seen.length, seen);
   } finally {
     await w.close();
   }

@@ -148,6 +148,34 @@ test("page views are counted exactly: the API and the CSV after the flush, no IP
   }
 });
 
+test("between flushes, once the day's salt is held, page views are counted in groups after the response: each counted once, bots left out", { timeout: 60_000 }, async () => {
+  const w = await startWorker(vars({ STATS_FLUSH_MS: "6000" }), { d1: true });
+  try {
+    // The first page view's flush reads the day's salt.
+    await request(w.url, "/page/a", { headers: { "cf-connecting-ip": "203.0.113.1", "user-agent": CHROME_WIN } });
+    await waitFor(() => flushed(w) === 1, 10_000, "the first flush");
+    // 300 page views by 150 visitors (two pages each) and 50 crawler requests, 10 at a time,
+    // well within the flush period: a group (250) is handed to wasm before the next flush
+    // writes them all.
+    const sends = [];
+    for (let v = 0; v < 150; v++) {
+      for (const p of ["/page/a", "/page/b"]) sends.push([`198.51.100.${v + 2}`, SAFARI_MAC, p]);
+      if (v % 3 === 0) sends.push(["198.51.100.250", GOOGLEBOT, "/page/c"]);
+    }
+    for (let i = 0; i < sends.length; i += 10) {
+      await Promise.all(sends.slice(i, i + 10).map(([ip, ua, p]) => request(w.url, p, { headers: { "cf-connecting-ip": ip, "user-agent": ua } })));
+    }
+    await waitFor(() => flushed(w) === 301, 20_000, "301 page views flushed");
+    const s = await stats(w);
+    assert.equal(s.pageviews, 301);
+    assert.equal(s.visitors, 151);
+    assert.deepEqual(byKey(s.pages, "path"), { "/page/a": [151, 151], "/page/b": [150, 150] });
+    assert.equal(w.lines().filter((l) => l.decision === "stats_lost").length, 0);
+  } finally {
+    await w.close();
+  }
+});
+
 test("stats auth: none or a wrong token gets 401 with no detail and never reaches the origin; Bearer and Basic work", { timeout: 30_000 }, async () => {
   const w = await startWorker(vars(), { d1: true });
   try {

@@ -6,7 +6,7 @@ export default {
     const url = new URL(request.url);
     const response = await fetch(env.ORIGIN + url.pathname + url.search, request);
     ctx.waitUntil(
-      fetch(env.GRAPH + "/v25.0/1/events", { method: "POST", headers: { "content-type": "application/json" }, body: '{"data":[{"event_name":"ViewContent"}]}' }).then((r) => r.text()),
+      fetch(env.GRAPH + "/v26.0/1/events", { method: "POST", headers: { "content-type": "application/json" }, body: '{"data":[{"event_name":"ViewContent"}]}' }).then((r) => r.text()),
     );
     return response;
   },

@@ -37,7 +37,7 @@ async function facebookTrack(env, request, header) {
       contents: eventData.contents,
     }],
   };
-  const res = await fetch(env.GRAPH + "/v25.0/1/events", {
+  const res = await fetch(env.GRAPH + "/v26.0/1/events", {
     body: JSON.stringify(body),
     method: "POST",
     headers: { "content-type": "application/json;charset=UTF-8", authorization: "Bearer bench" },

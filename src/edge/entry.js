@@ -283,6 +283,8 @@ const EARLY_FLUSH_VIEWS = 1000;
 // the page views did).
 const INGEST_GROUP = 250;
 const DAY_MS = 86_400_000;
+/** The UTC day (days since the epoch) of a queued page view. */
+const dayOf = (view) => Math.floor(view[0] / DAY_MS);
 
 let pendingViews = []; // [at_ms, url, referer, ua, ip, country, purpose, verifiedBot, score] (src/analytics/page_view.rs)
 let droppedViews = 0; // not queued: the queue was full
@@ -326,12 +328,17 @@ function countPageView(request, env, ctx) {
 function ingestGroup(env, ctx) {
   ingestScheduled = false;
   if (flushing || pendingViews.length === 0) return;
-  for (const view of pendingViews) if (!saltedDays.has(Math.floor(view[0] / DAY_MS))) return;
-  const views = pendingViews;
-  const dropped = droppedViews;
+  for (const view of pendingViews) if (!saltedDays.has(dayOf(view))) return;
+  const { views, dropped } = takeQueued();
+  if (wasm.stats_ingest(env, JSON.stringify(views), dropped)) ctx.waitUntil(flushStats(env).catch(statsFailed));
+}
+
+/** Empties the queue: its page views, and the count of those that found it full. */
+function takeQueued() {
+  const queued = { views: pendingViews, dropped: droppedViews };
   pendingViews = [];
   droppedViews = 0;
-  if (wasm.stats_ingest(env, JSON.stringify(views), dropped)) ctx.waitUntil(flushStats(env).catch(statsFailed));
+  return queued;
 }
 
 /** Flushing threw (a bug): log it; the counts of this isolate may be lost. */
@@ -370,12 +377,9 @@ async function flushOnce(env) {
   flushScheduled = false;
   const born = generation;
   const db = env.TAGRELAY_DB;
-  const views = pendingViews;
-  const dropped = droppedViews;
-  pendingViews = [];
-  droppedViews = 0;
+  const { views, dropped } = takeQueued();
   if (views.length > 0 || dropped > 0) {
-    const days = [...new Set(views.map((v) => Math.floor(v[0] / DAY_MS)))];
+    const days = [...new Set(views.map(dayOf))];
     const salts = wasm.stats_salt_statements(Uint32Array.from(days));
     if (salts !== undefined) {
       let rows, error;
@@ -387,7 +391,6 @@ async function flushOnce(env) {
       }
       if (born !== generation) return;
       wasm.stats_salts_read(rows, error, Date.now());
-      if (error === undefined) for (const day of days) saltedDays.add(day);
       if (error !== undefined) {
         // The page views wait for the next flush, within the queue's bound.
         const kept = views.concat(pendingViews);
@@ -395,9 +398,8 @@ async function flushOnce(env) {
         droppedViews += dropped + kept.length - pendingViews.length;
         return;
       }
-    } else {
-      for (const day of days) saltedDays.add(day);
     }
+    for (const day of days) saltedDays.add(day);
     wasm.stats_ingest(env, JSON.stringify(views), dropped);
   }
   for (;;) {

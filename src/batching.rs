@@ -144,7 +144,7 @@ const TOKEN_ERROR_CODE: i64 = 190;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph_response::GraphError;
+    use crate::destinations::meta::graph_response::GraphError;
 
     const T0: u64 = 1_763_900_000_000;
 

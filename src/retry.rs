@@ -6,7 +6,7 @@
 //! inside the 30 s `waitUntil` allows after the response. The same body (and so the same
 //! `event_id`s) is sent on every attempt, so Meta can deduplicate.
 
-use crate::graph_response::GraphError;
+use crate::destinations::meta::graph_response::GraphError;
 
 /// Attempts per delivery, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;

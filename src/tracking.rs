@@ -2,7 +2,7 @@
 //! withhold it (no marketing consent), reject it, or the exact Conversions API body to send.
 
 use crate::cache_replay::is_replay;
-use crate::capi_event::{EventsRequest, ServerEvent, UserData};
+use crate::destinations::meta::capi_event::{EventsRequest, ServerEvent, UserData};
 use crate::click_ids;
 use crate::client_ip::client_ip;
 use crate::config::MetaConfig;

@@ -6,9 +6,9 @@
 
 use super::{js, log};
 use crate::batching::{self, Admission, Batch};
-use crate::capi_event::{EventsRequest, ServerEvent};
+use crate::destinations::meta::capi_event::{EventsRequest, ServerEvent};
 use crate::config::{Delivery, MetaEndpoint};
-use crate::graph_response;
+use crate::destinations::meta::graph_response;
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
 use crate::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use crate::tracking::Outgoing;

@@ -14,13 +14,16 @@
 //! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.
 
 use crate::retry::{Failure, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS};
+use crate::destinations::Limits;
 use crate::tracking_header::MAX_EVENTS;
 
 /// Most events Meta accepts in one request.
-pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
-/// A batch holding more than this is sent at once: one more page view (at most
+pub const MAX_EVENTS_PER_REQUEST: usize = crate::destinations::meta::MAX_EVENTS_PER_REQUEST;
+/// A Meta batch holding more than this is sent at once: one more page view (at most
 /// [`MAX_EVENTS`] events) could otherwise take it past [`MAX_EVENTS_PER_REQUEST`].
 pub const FLUSH_AT_EVENTS: usize = MAX_EVENTS_PER_REQUEST - MAX_EVENTS;
+/// Meta's limits, as [`Batch::admit`] takes them.
+pub const META_LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX };
 /// Default window: invisible in Events Manager, long enough to batch under load.
 pub const DEFAULT_WINDOW_MS: u32 = 250;
 /// Longest window: the sending `waitUntil` must fit the window and the whole delivery
@@ -82,12 +85,15 @@ impl<G> Default for Batch<G> {
 
 impl<G> Batch<G> {
     /// Adds one page view's `events` events at `now_ms`, with a window of `window_ms`
-    /// (0: no batching).
-    pub fn admit(&mut self, group: G, events: usize, window_ms: u32, now_ms: u64) -> Admission {
+    /// (0: no batching), for a destination with `limits`: the batch is sent at once when one
+    /// more page view could take a request past them, or the send past its page views.
+    pub fn admit(&mut self, group: G, events: usize, window_ms: u32, now_ms: u64, limits: Limits) -> Admission {
         let left_over = self.groups.len();
         self.groups.push(group);
         self.events += events;
-        if window_ms == 0 || self.events > FLUSH_AT_EVENTS {
+        let full = (limits.page_views_per_request > 1 && self.events > limits.events_per_request.saturating_sub(MAX_EVENTS))
+            || self.groups.len() >= limits.page_views_per_send;
+        if window_ms == 0 || full {
             return Admission::SendNow;
         }
         let wait_ms = window_ms.min(MAX_WINDOW_MS);
@@ -119,15 +125,14 @@ impl<G> Batch<G> {
 }
 
 /// True when a request of `groups` page views failed in a way that sending them in two halves
-/// could avoid, and `parts_left` (of [`MAX_SPLIT_PARTS`]) allows two more parts: Meta refused
-/// the request as invalid (HTTP 400), not for a reason that would fail every part as well
-/// (the access token, code 190) and not as a transient error (a rate limit, say), which is
-/// retried whole instead: splitting would only add load while Meta throttles.
+/// could avoid, and `parts_left` (of [`MAX_SPLIT_PARTS`]) allows two more parts: the platform
+/// refused the request as invalid ([`Refusal::splittable`](crate::destinations::answer::Refusal):
+/// Meta's HTTP 400), not for a reason that would fail every part as well (the access token)
+/// and not as a transient error (a rate limit, say), which is retried whole instead: splitting
+/// would only add load while the platform throttles.
 pub fn should_split(failure: &Failure, groups: usize, parts_left: u32) -> bool {
     match failure {
-        Failure::Refused(e) => {
-            e.status == 400 && e.code != Some(TOKEN_ERROR_CODE) && !failure.is_transient() && groups > 1 && parts_left >= 2
-        }
+        Failure::Refused(e) => e.splittable && !failure.is_transient() && groups > 1 && parts_left >= 2,
         Failure::TimedOut | Failure::NetworkError(_) => false,
     }
 }
@@ -138,44 +143,54 @@ pub fn halves<G>(mut groups: Vec<G>) -> (Vec<G>, Vec<G>) {
     (groups, second)
 }
 
-/// Graph API error code of an invalid or expired access token.
-const TOKEN_ERROR_CODE: i64 = 190;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::destinations::meta::graph_response::GraphError;
+
+    #[test]
+    fn a_one_page_view_per_request_destination_sends_before_the_subrequests_run_out() {
+        let ga4 = Limits { events_per_request: 25, page_views_per_request: 1, page_views_per_send: 3 };
+        let mut b = Batch::default();
+        assert_eq!(b.admit(1, 25, 250, T0, ga4), Admission::OpenedWindow(250), "25 events each: not a batch-wide count");
+        assert_eq!(b.admit(2, 25, 250, T0, ga4), Admission::Joined);
+        assert_eq!(b.admit(3, 25, 250, T0, ga4), Admission::SendNow);
+    }
+
+    fn refused(status: u16, code: Option<i64>, is_transient: bool) -> Failure {
+        Failure::Refused(GraphError { status, code, is_transient, ..Default::default() }.into_refusal())
+    }
 
     const T0: u64 = 1_763_900_000_000;
 
     #[test]
     fn the_first_page_view_opens_the_window_the_others_join() {
         let mut b = Batch::default();
-        assert_eq!(b.admit("a", 1, 250, T0), Admission::OpenedWindow(250));
-        assert_eq!(b.admit("b", 2, 250, T0 + 100), Admission::Joined);
+        assert_eq!(b.admit("a", 1, 250, T0, META_LIMITS), Admission::OpenedWindow(250));
+        assert_eq!(b.admit("b", 2, 250, T0 + 100, META_LIMITS), Admission::Joined);
         assert_eq!(b.events, 3);
         assert_eq!(b.take(), vec!["a", "b"]);
-        assert_eq!(b.admit("c", 1, 250, T0 + 300), Admission::OpenedWindow(250), "a send reopens the window");
+        assert_eq!(b.admit("c", 1, 250, T0 + 300, META_LIMITS), Admission::OpenedWindow(250), "a send reopens the window");
         assert!(b.take() == vec!["c"] && b.take().is_empty());
     }
 
     #[test]
     fn a_window_never_sent_is_taken_over_by_the_next_page_view() {
         let mut b = Batch::default();
-        assert_eq!(b.admit("a", 1, 250, T0), Admission::OpenedWindow(250));
-        assert_eq!(b.admit("b", 1, 250, T0 + 250 + WINDOW_GRACE_MS), Admission::Joined, "late, but within the grace");
+        assert_eq!(b.admit("a", 1, 250, T0, META_LIMITS), Admission::OpenedWindow(250));
+        assert_eq!(b.admit("b", 1, 250, T0 + 250 + WINDOW_GRACE_MS, META_LIMITS), Admission::Joined, "late, but within the grace");
         // The opener's waitUntil never took the batch: the next page view opens a new window
         // that sends a and b too.
         let late = T0 + 250 + WINDOW_GRACE_MS + 1;
-        assert_eq!(b.admit("c", 1, 250, late), Admission::TookOverExpired { wait_ms: 250, left_over: 2, opened_ms_ago: late - T0 });
-        assert_eq!(b.admit("d", 1, 250, late + 10), Admission::Joined, "the new window is open");
+        assert_eq!(b.admit("c", 1, 250, late, META_LIMITS), Admission::TookOverExpired { wait_ms: 250, left_over: 2, opened_ms_ago: late - T0 });
+        assert_eq!(b.admit("d", 1, 250, late + 10, META_LIMITS), Admission::Joined, "the new window is open");
         assert_eq!(b.take(), vec!["a", "b", "c", "d"]);
     }
 
     #[test]
     fn no_window_sends_each_page_view_now() {
         let mut b = Batch::default();
-        assert_eq!(b.admit("a", 1, 0, T0), Admission::SendNow);
+        assert_eq!(b.admit("a", 1, 0, T0, META_LIMITS), Admission::SendNow);
         assert_eq!(b.take(), vec!["a"]);
     }
 
@@ -187,20 +202,17 @@ mod tests {
         for i in 0..5000 {
             let n = 1 + i % MAX_EVENTS;
             in_batch += n;
-            if b.admit(n, n, 250, T0) == Admission::SendNow {
+            if b.admit(n, n, 250, T0, META_LIMITS) == Admission::SendNow {
                 assert!(in_batch <= MAX_EVENTS_PER_REQUEST, "{in_batch}");
                 sent.push(b.take().iter().sum::<usize>());
                 in_batch = 0;
             }
         }
         assert!(sent.iter().all(|&n| n > FLUSH_AT_EVENTS && n <= MAX_EVENTS_PER_REQUEST), "{sent:?}");
-        assert_eq!(b.admit(1, 1, 60_000, T0), Admission::Joined);
-        assert_eq!(Batch::default().admit(1, 1, 60_000, T0), Admission::OpenedWindow(MAX_WINDOW_MS));
+        assert_eq!(b.admit(1, 1, 60_000, T0, META_LIMITS), Admission::Joined);
+        assert_eq!(Batch::default().admit(1, 1, 60_000, T0, META_LIMITS), Admission::OpenedWindow(MAX_WINDOW_MS));
     }
 
-    fn refused(status: u16, code: Option<i64>, is_transient: bool) -> Failure {
-        Failure::Refused(GraphError { status, code, is_transient, ..Default::default() })
-    }
 
     #[test]
     fn only_a_batch_refused_for_good_is_split() {

@@ -6,6 +6,8 @@
 
 use crate::analytics::settings::{self as analytics, AnalyticsSettings};
 use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
+use crate::destinations::ga4::{self, Ga4};
+use crate::destinations::tiktok::{self, TikTok};
 use crate::query_filter::QueryFilter;
 use crate::visitor::consent::{self, ConsentSettings};
 use crate::visitor::first_party::{self, FirstPartySettings};
@@ -43,7 +45,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 28] = [
+pub const ALL_VARS: [&str; 36] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -72,6 +74,14 @@ pub const ALL_VARS: [&str; 28] = [
     analytics::VAR_STATS_RETENTION_DAYS,
     analytics::VAR_STATS_PATH,
     analytics::VAR_STATS_TOKEN,
+    ga4::VAR_MEASUREMENT_ID,
+    ga4::VAR_API_SECRET,
+    ga4::VAR_API_BASE,
+    ga4::VAR_VALIDATE,
+    tiktok::VAR_PIXEL_CODE,
+    tiktok::VAR_ACCESS_TOKEN,
+    tiktok::VAR_API_BASE,
+    tiktok::VAR_TEST_EVENT_CODE,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -144,7 +154,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(var: &'static str, expected: &'static str, got: &str) -> Self {
+    pub(crate) fn invalid(var: &'static str, expected: &'static str, got: &str) -> Self {
         ConfigError::Invalid { var, expected, got: got.to_string() }
     }
 
@@ -281,11 +291,19 @@ pub enum Delivery {
     },
 }
 
-/// The Meta half of the configuration.
+/// Why events are only logged when `DRY_RUN` is on.
+pub const DRY_RUN_REASON: &str = "DRY_RUN is true";
+
+/// The Meta half of the configuration, with the tracking settings every destination shares
+/// (`DRY_RUN`, `BOT_SCORE_THRESHOLD`, `BATCH_WINDOW_MS`, `STRIP_QUERY_PARAMS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaConfig {
     /// Send or log.
     pub delivery: Delivery,
+    /// `DRY_RUN`: every destination logs its events and sends nothing.
+    pub dry_run: bool,
+    /// How long events are collected before a send; 0 sends each page view's at once.
+    pub batch_window_ms: u32,
     /// `test_event_code` to include in every request.
     pub test_event_code: Option<String>,
     /// Bot score below which a request is a bot; 0 disables the rule.
@@ -313,6 +331,10 @@ pub struct Config {
     /// Page-view analytics settings, or why they are unusable (nothing is counted and the
     /// stats are not served).
     pub analytics: Result<AnalyticsSettings, ConfigError>,
+    /// GA4 settings: `None` when GA4 is not configured.
+    pub ga4: Option<Result<Ga4, ConfigError>>,
+    /// TikTok settings: `None` when TikTok is not configured.
+    pub tiktok: Option<Result<TikTok, ConfigError>>,
 }
 
 impl Config {
@@ -337,14 +359,23 @@ impl Config {
             None => DEFAULT_TRACKING_HEADER.to_string(),
         };
         let test_trap = get(VAR_TEST_TRAP)?.as_deref().and_then(parse_bool).unwrap_or(false);
+        let ga4 = Ga4::parse(&get);
+        let tiktok = TikTok::parse(&get);
+        let first_party = parse_first_party(&get).map(|f| FirstPartySettings {
+            ga: matches!(ga4, Some(Ok(_))),
+            ttclid: matches!(tiktok, Some(Ok(_))),
+            ..f
+        });
         Ok(Config {
             origin,
             tracking_header,
             meta: parse_meta(&get),
             test_trap,
             consent: ConsentSettings::parse(&get),
-            first_party: parse_first_party(&get),
+            first_party,
             analytics: AnalyticsSettings::parse(&get),
+            ga4,
+            tiktok,
         })
     }
 }
@@ -373,12 +404,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     if !is_api_version(&version) {
         return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v26.0", &version));
     }
-    let base = get(VAR_META_API_BASE)?.unwrap_or_else(|| DEFAULT_META_API_BASE.to_string());
-    let base_ok = (base.starts_with("https://") || base.starts_with("http://"))
-        && !base.contains(['?', '#', '@', ' ']);
-    if !base_ok {
-        return Err(ConfigError::invalid(VAR_META_API_BASE, "an http(s) URL such as https://graph.facebook.com", &base));
-    }
+    let base = parse_api_base(get, VAR_META_API_BASE, DEFAULT_META_API_BASE, "an http(s) URL such as https://graph.facebook.com")?;
     let test_event_code = get(VAR_META_TEST_EVENT_CODE)?;
     if let Some(code) = &test_event_code {
         if code.len() > MAX_TEST_EVENT_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -399,14 +425,34 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     let strip_query_params = QueryFilter::parse(get(VAR_STRIP_QUERY_PARAMS)?.as_deref())?;
     let events_url = pixel
         .as_ref()
-        .map(|p| format!("{}/{}/{}/events", base.trim_end_matches('/'), version, p));
+        .map(|p| format!("{base}/{version}/{p}/events"));
     let delivery = match (dry_run, events_url, token) {
-        (true, events_url, _) => Delivery::DryRun { reason: "DRY_RUN is true", events_url },
+        (true, events_url, _) => Delivery::DryRun { reason: DRY_RUN_REASON, events_url },
         (false, None, _) => Delivery::DryRun { reason: "META_PIXEL_ID is not set", events_url: None },
         (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
-    Ok(MetaConfig { delivery, test_event_code, bot_score_threshold, strip_query_params })
+    Ok(MetaConfig { delivery, dry_run, batch_window_ms, test_event_code, bot_score_threshold, strip_query_params })
+}
+
+/// A platform's API base URL from `var` (`default` when unset): http(s), with no query,
+/// fragment, credentials or spaces; without its trailing `/`. `expected` says what it must be.
+pub fn parse_api_base(get: Get<'_>, var: &'static str, default: &str, expected: &'static str) -> Result<String, ConfigError> {
+    let base = get(var)?.unwrap_or_else(|| default.to_string());
+    let ok = (base.starts_with("https://") || base.starts_with("http://")) && !base.contains(['?', '#', '@', ' ']);
+    if !ok {
+        return Err(ConfigError::invalid(var, expected, &base));
+    }
+    Ok(base.trim_end_matches('/').to_string())
+}
+
+/// A secret from `var` that must be sent exactly as given: printable ASCII, no spaces. Its
+/// value is never shown in the error.
+pub fn parse_secret(get: Get<'_>, var: &'static str, expected: &'static str) -> Result<Option<String>, ConfigError> {
+    match get(var)? {
+        Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => Err(ConfigError::invalid(var, expected, "<hidden>")),
+        other => Ok(other),
+    }
 }
 
 /// `BOT_SCORE_THRESHOLD`: events and page views share it.
@@ -443,7 +489,7 @@ fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
             Some(domain)
         }
     };
-    Ok(FirstPartySettings { enabled, cookie_domain })
+    Ok(FirstPartySettings { enabled, cookie_domain, ..Default::default() })
 }
 
 /// `true`/`false` and their usual spellings (`1`, `yes`, `on`, ...); `None` otherwise.

@@ -4,9 +4,9 @@
 //! exponential backoff and jitter between them, all within one deadline for the whole
 //! delivery ([`DELIVERY_DEADLINE_MS`], halvings of a refused batch included) that keeps it
 //! inside the 30 s `waitUntil` allows after the response. The same body (and so the same
-//! `event_id`s) is sent on every attempt, so Meta can deduplicate.
+//! `event_id`s) is sent on every attempt, so the platforms that deduplicate can.
 
-use crate::destinations::meta::graph_response::GraphError;
+use crate::destinations::answer::Refusal;
 
 /// Attempts per delivery, the first included.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -18,8 +18,6 @@ pub const MIN_ATTEMPT_MS: u64 = 500;
 pub const BACKOFF_BASE_MS: u64 = 300;
 /// Backoff growth factor.
 const BACKOFF_FACTOR: u64 = 4;
-/// Graph error codes Meta documents as temporary: unknown, service, app and user rate limits.
-pub const RETRYABLE_GRAPH_CODES: [i64; 4] = [1, 2, 4, 17];
 /// HTTP status for "too many requests".
 const TOO_MANY_REQUESTS: u16 = 429;
 /// Longest one request's attempts can take: every attempt timing out plus the longest backoffs.
@@ -36,10 +34,10 @@ pub const DELIVERY_DEADLINE_MS: u64 = 20_000;
 const _: () = assert!(WORST_CASE_MS < DELIVERY_DEADLINE_MS / 2, "the retry policy must fit well inside the deadline");
 
 /// Why an attempt did not deliver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// The Graph API answered with an error.
-    Refused(GraphError),
+    /// The platform answered with an error.
+    Refused(Refusal),
     /// No answer within the attempt's timeout.
     TimedOut,
     /// The request failed at the network level.
@@ -47,17 +45,13 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Whether trying again may work: network errors, timeouts, 5xx, 429, and what Meta
-    /// marks transient (`is_transient`, or one of [`RETRYABLE_GRAPH_CODES`]).
+    /// Whether trying again may work: network errors, timeouts, 5xx, 429, and what the
+    /// platform marks transient ([`Refusal::transient`]: Meta's `is_transient` and rate-limit
+    /// codes, TikTok's rate-limit and server codes).
     pub fn is_transient(&self) -> bool {
         match self {
             Failure::TimedOut | Failure::NetworkError(_) => true,
-            Failure::Refused(e) => {
-                e.status >= 500
-                    || e.status == TOO_MANY_REQUESTS
-                    || e.is_transient
-                    || e.code.is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c))
-            }
+            Failure::Refused(e) => e.status >= 500 || e.status == TOO_MANY_REQUESTS || e.transient,
         }
     }
 
@@ -115,7 +109,7 @@ mod tests {
     use super::*;
 
     fn err(status: u16, code: Option<i64>, transient: bool) -> Failure {
-        Failure::Refused(GraphError { status, code, is_transient: transient, ..Default::default() })
+        Failure::Refused(Refusal { status, code, transient, ..Default::default() })
     }
 
     #[test]
@@ -126,10 +120,6 @@ mod tests {
             err(500, None, false),
             err(503, None, false),
             err(429, None, false),
-            err(400, Some(1), false),
-            err(400, Some(2), false),
-            err(400, Some(4), false),
-            err(400, Some(17), false),
             err(400, Some(100), true),
         ] {
             assert!(f.is_transient(), "{f:?}");

@@ -1,25 +1,21 @@
-//! The tracking decision for one response that carried the tracking header: skip it,
-//! withhold it (no marketing consent), reject it, or the exact Conversions API body to send.
+//! The tracking decision for one response that carried the tracking header, made once for
+//! every destination: skip it (not a human page view) or reject it (the header is unusable);
+//! else, for each destination that is on, withhold it (no consent for the destination's
+//! purpose), or map the events for it ([`crate::destinations`]). The events' ids are fixed
+//! here, so every platform gets the same id for the same event.
 
 use crate::cache_replay::is_replay;
-use crate::destinations::meta::capi_event::{EventsRequest, ServerEvent, UserData};
-use crate::click_ids;
 use crate::client_ip::client_ip;
-use crate::config::MetaConfig;
-use crate::cookies::cookie;
 use crate::decode_cache::DecodeCache;
-use crate::pii::normalize_and_hash;
+use crate::destinations::{Dropped, Event, Mapped, Mode, PageView, Route};
+use crate::query_filter::QueryFilter;
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::SkipRule;
-use crate::tracking_header::{DecodeError, HeaderEvent};
-use crate::upstream::path_and_query;
+use crate::tracking_header::DecodeError;
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
-use serde_json::{json, Map, Value};
 
-/// Default `action_source`.
-pub const DEFAULT_ACTION_SOURCE: &str = "website";
-/// Longest `Referer` passed on as `referrer_url`.
+/// Longest `Referer` passed on as the page's referrer.
 const MAX_REFERRER_LEN: usize = 2048;
 
 /// What to do with a tracked response.
@@ -27,34 +23,41 @@ const MAX_REFERRER_LEN: usize = 2048;
 pub enum Plan {
     /// Not a human page view.
     Skip(SkipRule),
-    /// The visitor has not agreed to marketing: nothing goes to the ad platform.
+    /// The header is unusable.
+    Reject(DecodeError),
+    /// What becomes of the events at each destination that is on, in the routes' order.
+    Route(Routed),
+}
+
+/// The events of a page view, destination by destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    /// The response was a cache replay (fresh ids, no header user data).
+    pub replay: bool,
+    /// One per route.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// What becomes of a page view's events at one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every event names other destinations only (`"destinations"`).
+    NotListed,
+    /// The visitor has not agreed to the destination's purpose.
     Withheld {
         /// Why.
         rule: DenialRule,
         /// The signal that decided.
         source: Source,
     },
-    /// The header is unusable.
-    Reject(DecodeError),
-    /// Send this body.
-    Send(Box<Outgoing>),
-}
-
-/// A ready-to-send request and what the log should say about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
-    /// The body.
-    pub request: EventsRequest,
-    /// True when the response was a cache replay (fresh ids, no header user_data).
-    pub replay: bool,
-}
-
-#[cfg(test)]
-impl Outgoing {
-    /// The event ids, in order.
-    pub fn event_ids(&self) -> Vec<&str> {
-        self.request.data.iter().map(|e| e.event_id.as_str()).collect()
-    }
+    /// Mapped for the destination: `mapped` to send (`None` when every event was dropped),
+    /// and the events it cannot express.
+    Mapped {
+        /// What to send.
+        mapped: Option<Mapped>,
+        /// What was left out, and why.
+        dropped: Vec<Dropped>,
+    },
 }
 
 /// Everything the plan depends on besides the header.
@@ -63,12 +66,14 @@ pub struct Inputs<'a> {
     pub request: &'a RequestFacts,
     /// The response.
     pub response: &'a ResponseFacts,
-    /// Meta settings.
-    pub meta: &'a MetaConfig,
     /// The first rule that makes this no human page view ([`crate::skip_rules::skip_rule`]).
     pub skip: Option<SkipRule>,
     /// Consent and first-party ids ([`crate::visitor::visit`]).
     pub visit: &'a Visit,
+    /// `STRIP_QUERY_PARAMS`.
+    pub strip: &'a QueryFilter,
+    /// The destinations that are on.
+    pub routes: &'a [Route],
     /// Now, in Unix milliseconds.
     pub now_ms: u64,
 }
@@ -79,124 +84,90 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
     if let Some(rule) = inputs.skip {
         return Plan::Skip(rule);
     }
-    if let Verdict::Denied(rule, source) = inputs.visit.consent.marketing {
-        return Plan::Withheld { rule, source };
-    }
     let events = match headers.decode(header_value) {
         Ok(events) => events,
         Err(e) => return Plan::Reject(e),
     };
     let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
-    let edge_user_data = edge_user_data(inputs.request, inputs.visit, inputs.now_ms);
-    let referrer_url = inputs
-        .request
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| match &e.event_id {
+            Some(id) if !replay => id.clone(),
+            _ => new_id(),
+        })
+        .collect();
+    let request = inputs.request;
+    let url = inputs.strip.apply(&request.url);
+    let referrer = request
         .referer
         .as_deref()
         .filter(|r| r.len() <= MAX_REFERRER_LEN && (r.starts_with("https://") || r.starts_with("http://")))
-        .map(|r| inputs.meta.strip_query_params.apply(r).into_owned());
-    let data = events
-        .iter()
-        .map(|event| server_event(event, inputs, &edge_user_data, referrer_url.clone(), replay, new_id))
-        .collect();
-    Plan::Send(Box::new(Outgoing {
-        request: EventsRequest { data, test_event_code: inputs.meta.test_event_code.clone() },
+        .map(|r| inputs.strip.apply(r));
+    let ip = client_ip(request.cf_connecting_ip.as_deref());
+    let user_agent = request.user_agent.as_deref().map(str::trim);
+    let mut page = PageView {
+        request,
+        visit: inputs.visit,
+        url: &url,
+        referrer: referrer.as_deref(),
+        ip: ip.as_deref(),
+        user_agent,
+        strip: inputs.strip,
         replay,
-    }))
-}
-
-/// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request. The
-/// browser ids are the first-party ones set on this very response when there are any, so
-/// the event carries exactly the values the browser keeps.
-fn edge_user_data(req: &RequestFacts, visit: &Visit, now_ms: u64) -> UserData {
-    let (fbp, fbc) = match &visit.browser_ids {
-        Some(ids) => (ids.fbp.clone(), ids.fbc.clone()),
-        None => {
-            let cookies = req.cookie.as_deref().unwrap_or("");
-            let query = path_and_query(&req.url).split_once('?').map_or("", |(_, q)| q);
-            (
-                click_ids::fbp(cookie(cookies, "_fbp")),
-                click_ids::fbc(cookie(cookies, "_fbc"), click_ids::fbclid_from_query(query), now_ms),
-            )
-        }
+        now_ms: inputs.now_ms,
+        redact: false,
     };
-    UserData {
-        client_ip_address: client_ip(req.cf_connecting_ip.as_deref()),
-        client_user_agent: req.user_agent.as_deref().map(|ua| ua.trim().to_string()),
-        fbp,
-        fbc,
-        hashed: Vec::new(),
-    }
-}
-
-/// Meta's Limited Data Use flag, with country and state 0 (Meta geolocates the visitor):
-/// what `GPC_MODE=ldu` sends for a visitor with Global Privacy Control.
-fn limited_data_use() -> Map<String, Value> {
-    let mut flags = Map::new();
-    flags.insert("data_processing_options".into(), json!(["LDU"]));
-    flags.insert("data_processing_options_country".into(), json!(0));
-    flags.insert("data_processing_options_state".into(), json!(0));
-    flags
-}
-
-fn server_event(
-    event: &HeaderEvent,
-    inputs: &Inputs<'_>,
-    edge_user_data: &UserData,
-    referrer_url: Option<String>,
-    replay: bool,
-    new_id: &mut dyn FnMut() -> String,
-) -> ServerEvent {
-    let mut user_data = edge_user_data.clone();
-    if !replay {
-        for (key, values) in &event.user_data {
-            let hashed: Vec<String> = values.iter().filter_map(|v| normalize_and_hash(key, v)).collect();
-            if !hashed.is_empty() {
-                user_data.hashed.push((key.clone(), hashed));
+    let outcomes = inputs
+        .routes
+        .iter()
+        .map(|route| {
+            let destination = &*route.destination;
+            let name = destination.name();
+            let listed: Vec<Event<'_>> = events
+                .iter()
+                .zip(&ids)
+                .filter(|(e, _)| e.destinations.as_ref().is_none_or(|names| names.iter().any(|n| n == name)))
+                .map(|(header, id)| Event { header, id })
+                .collect();
+            if listed.is_empty() {
+                return Outcome::NotListed;
             }
-        }
-    }
-    let event_id = match &event.event_id {
-        Some(id) if !replay => id.clone(),
-        _ => new_id(),
-    };
-    ServerEvent {
-        event_name: event.event_name.clone(),
-        event_time: inputs.now_ms / 1000,
-        event_id,
-        event_source_url: inputs
-            .meta
-            .strip_query_params
-            .apply(event.event_source_url.as_deref().unwrap_or(&inputs.request.url))
-            .into_owned(),
-        action_source: event.action_source.clone().unwrap_or_else(|| DEFAULT_ACTION_SOURCE.to_string()),
-        user_data,
-        custom_data: event.custom_data.clone(),
-        referrer_url,
-        opt_out: event.opt_out,
-        data_processing: if inputs.visit.consent.limited_data_use { limited_data_use() } else { event.data_processing.clone() },
-    }
+            if let Verdict::Denied(rule, source) = destination.purpose().verdict(inputs.visit) {
+                return Outcome::Withheld { rule, source };
+            }
+            page.redact = matches!(route.mode, Mode::DryRun { .. });
+            let (mapped, dropped) = destination.map(&page, &listed);
+            Outcome::Mapped { mapped, dropped }
+        })
+        .collect();
+    Plan::Route(Routed { replay, outcomes })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Delivery;
-    use crate::query_filter::QueryFilter;
+    use crate::destinations::meta::Meta;
+    use crate::destinations::{routes, Destination};
     use crate::visitor::consent::ConsentSettings;
     use crate::visitor::first_party::FirstPartySettings;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
     const NOW_MS: u64 = 1_763_900_000_123;
 
-    fn meta() -> MetaConfig {
-        MetaConfig {
-            delivery: Delivery::DryRun { reason: "test", events_url: None },
-            test_event_code: Some("TEST1".into()),
-            bot_score_threshold: 30,
-            strip_query_params: QueryFilter::default(),
-        }
+    /// The routes of a configuration given as variables.
+    fn configured(vars: &[(&str, &str)]) -> (crate::config::Config, Routes) {
+        let config = crate::config::Config::parse(|name| {
+            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| crate::config::VarValue::Text(v.to_string()))
+        })
+        .unwrap();
+        let r = routes(&config);
+        (config, Routes(r))
     }
+
+    struct Routes(crate::destinations::Routes);
+
+    const META_ONLY: &[(&str, &str)] = &[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("META_TEST_EVENT_CODE", "TEST1")];
 
     fn request() -> RequestFacts {
         RequestFacts {
@@ -211,12 +182,13 @@ mod tests {
     }
 
     fn run(header: &str, req: &RequestFacts, resp: &ResponseFacts) -> Plan {
-        run_with(header, req, resp, &ConsentSettings::default(), &FirstPartySettings { enabled: false, cookie_domain: None })
+        run_with(header, req, resp, &ConsentSettings::default(), &FirstPartySettings { enabled: false, ..Default::default() }, META_ONLY)
     }
 
-    fn run_with(header: &str, req: &RequestFacts, resp: &ResponseFacts, consent: &ConsentSettings, first_party: &FirstPartySettings) -> Plan {
+    fn run_with(header: &str, req: &RequestFacts, resp: &ResponseFacts, consent: &ConsentSettings, first_party: &FirstPartySettings, vars: &[(&str, &str)]) -> Plan {
+        let (config, Routes(routes)) = configured(vars);
+        let meta = config.meta.as_ref().unwrap();
         let bots = crate::bots::BotMatcher::new().unwrap();
-        let meta = meta();
         let skip = crate::skip_rules::skip_rule(req, resp.status, meta.bot_score_threshold, &bots);
         let visit = crate::visitor::visit(consent, first_party, req, resp, skip, NOW_MS, &mut || 77);
         let mut n = 0;
@@ -224,21 +196,68 @@ mod tests {
             n += 1;
             format!("fresh-{n}")
         };
-        plan(header, &Inputs { request: req, response: resp, meta: &meta, skip, visit: &visit, now_ms: NOW_MS }, &mut DecodeCache::default(), &mut ids)
+        let inputs = Inputs { request: req, response: resp, skip, visit: &visit, strip: &meta.strip_query_params, routes: &routes.on, now_ms: NOW_MS };
+        plan(header, &inputs, &mut DecodeCache::default(), &mut ids)
+    }
+
+    /// The Conversions API body Meta would get for this page view alone.
+    fn meta_body(plan: &Plan) -> Value {
+        let Plan::Route(routed) = plan else { panic!("expected Route, got {plan:?}") };
+        let Outcome::Mapped { mapped: Some(mapped), .. } = &routed.outcomes[0] else { panic!("expected Mapped, got {:?}", routed.outcomes[0]) };
+        let (config, _) = configured(META_ONLY);
+        let (meta, _) = Meta::from_config(config.meta.as_ref().unwrap());
+        serde_json::from_str(&meta.body(&[&mapped.part])).unwrap()
+    }
+
+    fn replay(plan: &Plan) -> bool {
+        matches!(plan, Plan::Route(Routed { replay: true, .. }))
     }
 
     #[test]
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source }] });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
-        assert_eq!(run(header, &italy, &resp), Plan::Withheld { rule: DenialRule::NoConsent, source: Source::Region });
+        assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
-        assert!(matches!(run(header, &agreed, &resp), Plan::Send(_)));
+        assert!(matches!(&run(header, &agreed, &resp), Plan::Route(r) if matches!(r.outcomes[0], Outcome::Mapped { .. })));
         let gpc = RequestFacts { gpc: true, ..request() };
-        assert_eq!(run(header, &gpc, &resp), Plan::Withheld { rule: DenialRule::Gpc, source: Source::Gpc });
+        assert_eq!(run(header, &gpc, &resp), withheld(DenialRule::Gpc, Source::Gpc));
         let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..italy };
         assert_eq!(run(header, &bot, &resp), Plan::Skip(SkipRule::CrawlerUserAgent), "bots are skipped first");
+    }
+
+    #[test]
+    fn each_destination_gets_its_own_consent_and_the_same_event_ids() {
+        let all = &[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("GA4_MEASUREMENT_ID", "G-ABC123"), ("GA4_API_SECRET", "s"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "k")];
+        let header = r#"[{"event_name":"ViewContent"},{"event_name":"Purchase","event_id":"o-1","destinations":["ga4"]}]"#;
+        let html = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
+        let statistics_only = RequestFacts { country: Some("IT".into()), cookie: Some("cmplz_statistics=allow; cmplz_marketing=deny".into()), ..request() };
+        let Plan::Route(routed) = run_with(header, &statistics_only, &html, &ConsentSettings::default(), &FirstPartySettings { ga: true, ..Default::default() }, all) else { panic!() };
+        assert!(matches!(routed.outcomes[0], Outcome::Withheld { rule: DenialRule::ConsentDenied, .. }), "{:?}", routed.outcomes[0]);
+        assert!(matches!(routed.outcomes[2], Outcome::Withheld { .. }));
+        let Outcome::Mapped { mapped: Some(ga4), dropped } = &routed.outcomes[1] else { panic!("{:?}", routed.outcomes[1]) };
+        assert!(dropped.is_empty());
+        assert_eq!(ga4.names, ["view_item", "purchase"]);
+        assert_eq!(ga4.ids, ["fresh-1", "o-1"]);
+        let body: Value = serde_json::from_str(&ga4.part).unwrap();
+        assert_eq!(body["consent"], json!({"ad_user_data": "DENIED", "ad_personalization": "DENIED"}));
+        assert_eq!(body["client_id"], "77.1763900000", "minted on this response");
+
+        let everyone = RequestFacts { country: Some("US".into()), ..request() };
+        let Plan::Route(routed) = run_with(header, &everyone, &html, &ConsentSettings::default(), &FirstPartySettings { ga: true, ..Default::default() }, all) else { panic!() };
+        let ids = |o: &Outcome| match o {
+            Outcome::Mapped { mapped: Some(m), .. } => m.ids.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ids(&routed.outcomes[0]), ["fresh-1"], "the Purchase names GA4 only");
+        assert_eq!(ids(&routed.outcomes[1]), ["fresh-1", "o-1"]);
+        assert_eq!(ids(&routed.outcomes[2]), ["fresh-1"], "the same id everywhere");
+        let only_ga4 = r#"{"event_name":"Purchase","destinations":["ga4"]}"#;
+        let Plan::Route(routed) = run_with(only_ga4, &everyone, &html, &ConsentSettings::default(), &FirstPartySettings::default(), all) else { panic!() };
+        assert_eq!(routed.outcomes[0], Outcome::NotListed);
+        assert_eq!(routed.outcomes[2], Outcome::NotListed);
     }
 
     #[test]
@@ -246,39 +265,30 @@ mod tests {
         let ldu = ConsentSettings { gpc_mode: crate::visitor::consent::GpcMode::Ldu, ..Default::default() };
         let req = RequestFacts { gpc: true, ..request() };
         let header = r#"{"event_name":"PageView","data_processing_options":[]}"#;
-        let off = FirstPartySettings { enabled: false, cookie_domain: None };
-        let out = sent(run_with(header, &req, &ResponseFacts::default(), &ldu, &off));
-        let body = serde_json::to_value(&out.request.data[0]).unwrap();
-        assert_eq!(body["data_processing_options"], json!(["LDU"]));
-        assert_eq!(body["data_processing_options_country"], json!(0));
-        assert_eq!(body["data_processing_options_state"], json!(0));
+        let off = FirstPartySettings { enabled: false, ..Default::default() };
+        let body = meta_body(&run_with(header, &req, &ResponseFacts::default(), &ldu, &off, META_ONLY));
+        assert_eq!(body["data"][0]["data_processing_options"], json!(["LDU"]));
+        assert_eq!(body["data"][0]["data_processing_options_country"], json!(0));
+        assert_eq!(body["data"][0]["data_processing_options_state"], json!(0));
     }
 
     #[test]
     fn the_event_carries_the_first_party_ids_set_on_its_response() {
         let req = RequestFacts { cookie: None, ..request() };
         let html = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
-        let out = sent(run_with(r#"{"event_name":"PageView"}"#, &req, &html, &ConsentSettings::default(), &FirstPartySettings::default()));
-        let ud = &out.request.data[0].user_data;
-        assert_eq!(ud.fbp.as_deref(), Some("fb.1.1763900000123.77"));
-        assert_eq!(ud.fbc.as_deref(), Some("fb.1.1763900000123.IwAR-x_1"));
-    }
-
-    fn sent(plan: Plan) -> Outgoing {
-        match plan {
-            Plan::Send(o) => *o,
-            other => panic!("expected Send, got {other:?}"),
-        }
+        let body = meta_body(&run_with(r#"{"event_name":"PageView"}"#, &req, &html, &ConsentSettings::default(), &FirstPartySettings::default(), META_ONLY));
+        let ud = &body["data"][0]["user_data"];
+        assert_eq!(ud["fbp"], "fb.1.1763900000123.77");
+        assert_eq!(ud["fbc"], "fb.1.1763900000123.IwAR-x_1");
     }
 
     #[test]
     fn fresh_page_builds_the_full_event() {
         let header = r#"{"event_name":"ViewContent","event_id":"origin-1","custom_data":{"value":9.5,"currency":"eur"},"contents":[{"id":"42","quantity":1}],"user_data":{"em":"A@B.example","xx":"y"}}"#;
-        let out = sent(run(header, &request(), &ResponseFacts { status: 200, ..Default::default() }));
-        assert!(!out.replay);
-        let body = serde_json::to_value(&out.request).unwrap();
+        let plan = run(header, &request(), &ResponseFacts { status: 200, ..Default::default() });
+        assert!(!replay(&plan));
         assert_eq!(
-            body,
+            meta_body(&plan),
             json!({
                 "data": [{
                     "event_name": "ViewContent",
@@ -308,12 +318,12 @@ mod tests {
             referer: Some("https://mail.example/open?Token=s3cret&id=7".into()),
             ..request()
         };
-        let out = sent(run(r#"[{"event_name":"A"},{"event_name":"B","event_source_url":"https://shop.example/c?phone=123&x=1"}]"#, &req, &ResponseFacts::default()));
-        let [a, b] = &out.request.data[..] else { panic!() };
-        assert_eq!(a.event_source_url, "https://shop.example/p?fbclid=IwAR-x_1&utm_source=nl");
-        assert_eq!(b.event_source_url, "https://shop.example/c?x=1");
-        assert_eq!(a.referrer_url.as_deref(), Some("https://mail.example/open?id=7"));
-        assert_eq!(a.user_data.fbc.as_deref(), Some("fb.1.1763900000123.IwAR-x_1"), "the click id is still read");
+        let body = meta_body(&run(r#"[{"event_name":"A"},{"event_name":"B","event_source_url":"https://shop.example/c?phone=123&x=1"}]"#, &req, &ResponseFacts::default()));
+        let (a, b) = (&body["data"][0], &body["data"][1]);
+        assert_eq!(a["event_source_url"], "https://shop.example/p?fbclid=IwAR-x_1&utm_source=nl");
+        assert_eq!(b["event_source_url"], "https://shop.example/c?x=1");
+        assert_eq!(a["referrer_url"], "https://mail.example/open?id=7");
+        assert_eq!(a["user_data"]["fbc"], "fb.1.1763900000123.IwAR-x_1", "the click id is still read");
     }
 
     #[test]
@@ -323,19 +333,20 @@ mod tests {
             ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), ..Default::default() },
             ResponseFacts { status: 200, age: Some("30".into()), ..Default::default() },
         ] {
-            let out = sent(run(header, &request(), &resp));
-            assert!(out.replay);
-            assert_eq!(out.event_ids(), ["fresh-1", "fresh-2"]);
-            let ud = &out.request.data[0].user_data;
-            assert!(ud.hashed.is_empty());
-            assert_eq!(ud.client_ip_address.as_deref(), Some("203.0.113.9"));
+            let plan = run(header, &request(), &resp);
+            assert!(replay(&plan));
+            let body = meta_body(&plan);
+            assert_eq!((body["data"][0]["event_id"].as_str(), body["data"][1]["event_id"].as_str()), (Some("fresh-1"), Some("fresh-2")));
+            let ud = &body["data"][0]["user_data"];
+            assert!(ud.get("em").is_none());
+            assert_eq!(ud["client_ip_address"], "203.0.113.9");
         }
     }
 
     #[test]
     fn missing_event_id_is_fresh_each_time() {
-        let out = sent(run(r#"[{"event_name":"A"},{"event_name":"B"}]"#, &request(), &ResponseFacts::default()));
-        assert_eq!(out.event_ids(), ["fresh-1", "fresh-2"]);
+        let body = meta_body(&run(r#"[{"event_name":"A"},{"event_name":"B"}]"#, &request(), &ResponseFacts::default()));
+        assert_eq!((body["data"][0]["event_id"].as_str(), body["data"][1]["event_id"].as_str()), (Some("fresh-1"), Some("fresh-2")));
     }
 
     #[test]
@@ -354,10 +365,10 @@ mod tests {
             referer: Some("android-app://x".into()),
             ..request()
         };
-        let out = sent(run(r#"{"event_name":"PageView","event_source_url":"https://shop.example/canonical"}"#, &req, &ResponseFacts::default()));
-        let e = &out.request.data[0];
-        assert_eq!(serde_json::to_value(&e.user_data).unwrap(), json!({"client_user_agent": UA}));
-        assert_eq!(e.event_source_url, "https://shop.example/canonical");
-        assert_eq!(e.referrer_url, None);
+        let body = meta_body(&run(r#"{"event_name":"PageView","event_source_url":"https://shop.example/canonical"}"#, &req, &ResponseFacts::default()));
+        let e = &body["data"][0];
+        assert_eq!(e["user_data"], json!({"client_user_agent": UA}));
+        assert_eq!(e["event_source_url"], "https://shop.example/canonical");
+        assert!(e.get("referrer_url").is_none());
     }
 }

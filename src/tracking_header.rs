@@ -6,6 +6,7 @@
 //! the header several times, the runtime joins the values with `, `; each part is decoded and
 //! the events are concatenated. Any invalid part rejects the whole header with a reason.
 
+use crate::destinations::NAMES as DESTINATION_NAMES;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
@@ -115,6 +116,9 @@ pub struct HeaderEvent {
     pub opt_out: Option<bool>,
     /// Passed through: `data_processing_options` (+ `_country`, `_state`).
     pub data_processing: Map<String, Value>,
+    /// The destinations this event goes to (`"destinations": ["meta","ga4"]`); `None`: every
+    /// configured one.
+    pub destinations: Option<Vec<String>>,
 }
 
 /// Decodes a header value into its events.
@@ -280,7 +284,21 @@ fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError
             Some(_) => return Err(invalid(index, key, "an integer")),
         }
     }
-    Ok(HeaderEvent { event_name, event_id, custom_data: custom_data.map(Rc::new), user_data, event_source_url, action_source, opt_out, data_processing })
+    let destinations = match obj.remove("destinations") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let mut names = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(name) if DESTINATION_NAMES.contains(&name.as_str()) => names.push(name),
+                    _ => return Err(invalid(index, "destinations", "an array of destination names: meta, ga4, tiktok")),
+                }
+            }
+            Some(names)
+        }
+        Some(_) => return Err(invalid(index, "destinations", "an array of destination names: meta, ga4, tiktok")),
+    };
+    Ok(HeaderEvent { event_name, event_id, custom_data: custom_data.map(Rc::new), user_data, event_source_url, action_source, opt_out, data_processing, destinations })
 }
 
 fn valid_name(s: &str) -> bool {
@@ -454,6 +472,18 @@ mod tests {
             let err = decode(&input).unwrap_err();
             assert_eq!(err.code(), code, "{input:.80} -> {err}");
             assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_event_may_name_its_destinations() {
+        let e = decode(r#"[{"event_name":"A","destinations":["meta","ga4"]},{"event_name":"B"}]"#).unwrap();
+        assert_eq!(e[0].destinations, Some(vec!["meta".to_string(), "ga4".to_string()]));
+        assert_eq!(e[1].destinations, None);
+        for bad in [r#"{"event_name":"A","destinations":["facebook"]}"#, r#"{"event_name":"A","destinations":"meta"}"#] {
+            let err = decode(bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_field");
+            assert!(err.to_string().contains("meta, ga4, tiktok"), "{err}");
         }
     }
 

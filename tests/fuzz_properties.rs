@@ -8,13 +8,13 @@ use serde_json::{json, Value};
 use tagrelay::bots::BotMatcher;
 use tagrelay::click_ids::{fbc, fbclid_from_query, fbp, is_valid_meta_id};
 use tagrelay::client_ip::client_ip;
-use tagrelay::config::{Delivery, MetaConfig};
+use tagrelay::config::{Config as Settings, VarValue};
+use tagrelay::destinations::{self, Routes};
 use tagrelay::cookies::cookie;
 use tagrelay::decode_cache::DecodeCache;
 use tagrelay::pii::{is_sha256_hex, normalize_and_hash};
-use tagrelay::query_filter::QueryFilter;
 use tagrelay::request_facts::{RequestFacts, ResponseFacts};
-use tagrelay::tracking::{plan, Inputs, Plan};
+use tagrelay::tracking::{plan, Inputs, Outcome, Plan};
 use tagrelay::tracking_header::{decode, ACTION_SOURCES, MAX_EVENTS};
 
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
@@ -73,13 +73,27 @@ thread_local! {
     static HEADERS: std::cell::RefCell<DecodeCache> = std::cell::RefCell::new(DecodeCache::default());
 }
 
+/// Meta, GA4 and TikTok, all live.
+fn routes() -> &'static (Settings, Routes) {
+    static ROUTES: std::sync::OnceLock<(Settings, Routes)> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let vars = [
+            ("META_PIXEL_ID", "1"),
+            ("META_ACCESS_TOKEN", "t"),
+            ("GA4_MEASUREMENT_ID", "G-FUZZ1"),
+            ("GA4_API_SECRET", "s"),
+            ("TIKTOK_PIXEL_CODE", "C1"),
+            ("TIKTOK_ACCESS_TOKEN", "k"),
+        ];
+        let config = Settings::parse(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| VarValue::Text(v.to_string()))).unwrap();
+        let routes = destinations::routes(&config);
+        (config, routes)
+    })
+}
+
 fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> Plan {
-    let meta = MetaConfig {
-        delivery: Delivery::DryRun { reason: "fuzz", events_url: None },
-        test_event_code: None,
-        bot_score_threshold: 30,
-        strip_query_params: QueryFilter::default(),
-    };
+    let (config, routes) = routes();
+    let meta = config.meta.as_ref().unwrap();
     let request = RequestFacts {
         method: "GET".into(),
         url: url.into(),
@@ -90,13 +104,22 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
     };
     let response = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
     let skip = tagrelay::skip_rules::skip_rule(&request, response.status, meta.bot_score_threshold, bots);
-    let visit = tagrelay::visitor::visit(&Default::default(), &Default::default(), &request, &response, skip, 1_763_900_000_000, &mut || 12345);
+    let first_party = config.first_party.as_ref().unwrap();
+    let visit = tagrelay::visitor::visit(&Default::default(), first_party, &request, &response, skip, 1_763_900_000_000, &mut || 12345);
     let mut n = 0u32;
     let mut ids = || {
         n += 1;
         format!("id-{n}")
     };
-    let inputs = Inputs { request: &request, response: &response, meta: &meta, skip, visit: &visit, now_ms: 1_763_900_000_000 };
+    let inputs = Inputs {
+        request: &request,
+        response: &response,
+        skip,
+        visit: &visit,
+        strip: &meta.strip_query_params,
+        routes: &routes.on,
+        now_ms: 1_763_900_000_000,
+    };
     HEADERS.with(|cache| plan(header, &inputs, &mut cache.borrow_mut(), &mut ids))
 }
 
@@ -172,11 +195,26 @@ proptest! {
         let bots = BOTS.get_or_init(|| BotMatcher::new().unwrap());
         let url = format!("https://shop.example/p?{query}");
         match run_plan(&h, bots, &cookies, &url) {
-            Plan::Send(out) => assert_valid_capi_body(&serde_json::to_value(&out.request).unwrap()),
+            Plan::Route(routed) => {
+                let (_, routes) = routes();
+                for (route, outcome) in routes.on.iter().zip(&routed.outcomes) {
+                    match outcome {
+                        Outcome::Mapped { mapped: Some(mapped), .. } => {
+                            let body: Value = serde_json::from_str(&route.destination.body(&[&mapped.part])).expect("a destination's body is JSON");
+                            if route.destination.name() == "meta" {
+                                assert_valid_capi_body(&body);
+                            }
+                            prop_assert_eq!(mapped.names.len(), mapped.ids.len());
+                        }
+                        Outcome::Mapped { mapped: None, dropped } => prop_assert!(dropped.iter().all(|d| !d.reason.is_empty())),
+                        // A random cookie header may hold a consent cookie that says no.
+                        Outcome::Withheld { .. } => prop_assert!(cookies.contains('=')),
+                        Outcome::NotListed => {}
+                    }
+                }
+            }
             Plan::Reject(e) => prop_assert!(!e.to_string().is_empty()),
             Plan::Skip(rule) => prop_assert!(false, "a browser was skipped: {rule}"),
-            // A random cookie header may hold a consent cookie that says no.
-            Plan::Withheld { .. } => prop_assert!(cookies.contains('=')),
         }
     }
 

@@ -1,4 +1,211 @@
-//! The platforms a tracked page view's events go to ("destinations"): each one maps the
-//! neutral event to its own API in a module of its own.
+//! The platforms a tracked page view's events go to ("destinations"), each behind the one
+//! small trait [`Destination`]: it maps the neutral event (the decoded header, with the event
+//! ids and consent decided once for all) to its own API, builds the request body of a batch,
+//! and reads the platform's answer into the one classification shape ([`answer`]) that the
+//! shared retry policy and batch halving act on.
+//!
+//! Adding a platform: a module here implementing [`Destination`], its settings parsed in it
+//! and named in [`crate::config`], its name in [`NAMES`], and its route in [`routes`].
 
+pub mod answer;
+pub mod ga4;
 pub mod meta;
+pub mod tiktok;
+
+use crate::config::{Config, ConfigError};
+use crate::query_filter::QueryFilter;
+use crate::request_facts::RequestFacts;
+use crate::tracking_header::HeaderEvent;
+use crate::visitor::consent::Verdict;
+use crate::visitor::Visit;
+use answer::{Accepted, Refusal};
+use std::fmt;
+
+/// Every destination's name, as log lines, the header's `destinations` list and the debug
+/// header spell it.
+pub const NAMES: [&str; 3] = [meta::NAME, ga4::NAME, tiktok::NAME];
+
+/// The consent a destination needs from the visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Advertising: Meta, TikTok.
+    Marketing,
+    /// Measurement: GA4.
+    Statistics,
+}
+
+impl Purpose {
+    /// The visitor's verdict for this purpose.
+    pub fn verdict(self, visit: &Visit) -> Verdict {
+        match self {
+            Purpose::Marketing => visit.consent.marketing,
+            Purpose::Statistics => visit.consent.statistics,
+        }
+    }
+}
+
+/// How much one request, and one send, may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most events in one request.
+    pub events_per_request: usize,
+    /// Most page views in one request (GA4: one client per request).
+    pub page_views_per_request: usize,
+    /// Most page views a batch holds before it is sent: each request is a subrequest of the
+    /// invocation that sends it, and an invocation may make only so many.
+    pub page_views_per_send: usize,
+}
+
+/// What every destination may use of the page view, decided once for all of them.
+pub struct PageView<'a> {
+    /// The request.
+    pub request: &'a RequestFacts,
+    /// The visitor's consent and first-party ids.
+    pub visit: &'a Visit,
+    /// The page's URL without the query parameters `STRIP_QUERY_PARAMS` removes.
+    pub url: &'a str,
+    /// The `Referer`, when an http(s) URL of sane length, likewise stripped.
+    pub referrer: Option<&'a str>,
+    /// The visitor's IP, when valid.
+    pub ip: Option<&'a str>,
+    /// The `User-Agent`, trimmed.
+    pub user_agent: Option<&'a str>,
+    /// `STRIP_QUERY_PARAMS`, for the URLs the origin names.
+    pub strip: &'a QueryFilter,
+    /// The response was a cache replay: the origin's ids and user data belong to whoever
+    /// filled the cache, so fresh ids are used and the header's user data is not sent.
+    pub replay: bool,
+    /// Now, in Unix milliseconds.
+    pub now_ms: u64,
+    /// Build the body as a log may show it (a dry run): no IP, user agent, browser or click
+    /// ids, and URLs without their query.
+    pub redact: bool,
+}
+
+/// One event of the header, with the id every destination sends for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The origin's event.
+    pub header: &'a HeaderEvent,
+    /// The deduplication id: the origin's, or a fresh one (cache replays, or none given).
+    pub id: &'a str,
+}
+
+/// One page view's events, mapped for one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The events' names as this destination calls them.
+    pub names: Vec<String>,
+    /// Their ids.
+    pub ids: Vec<String>,
+    /// The JSON text [`Destination::body`] puts together with other page views' parts.
+    pub part: String,
+}
+
+/// An event a destination cannot express, and why; it still goes to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's name, as the origin gave it.
+    pub event_name: String,
+    /// Why, in words the origin developer can act on.
+    pub reason: String,
+}
+
+/// An ad or analytics platform.
+pub trait Destination: fmt::Debug + Send + Sync {
+    /// `meta`, `ga4`, `tiktok`: the `destination` field of log lines.
+    fn name(&self) -> &'static str;
+    /// The consent it needs.
+    fn purpose(&self) -> Purpose;
+    /// How much one request may carry.
+    fn limits(&self) -> Limits;
+    /// Maps a page view's events (those that name this destination, or all). Events it
+    /// cannot express are left out and listed; `None` when none is left.
+    fn map(&self, page: &PageView<'_>, events: &[Event<'_>]) -> (Option<Mapped>, Vec<Dropped>);
+    /// Where requests go, secrets included (GA4's are in the query).
+    fn url(&self) -> String;
+    /// The URL as a log may show it.
+    fn shown_url(&self) -> String;
+    /// Request headers besides `content-type`, credentials included.
+    fn headers(&self) -> Vec<(&'static str, String)>;
+    /// The request body for the parts of one or more page views.
+    fn body(&self, parts: &[&str]) -> String;
+    /// Reads the platform's answer to a request.
+    fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal>;
+    /// The setting still missing for events to be sent (they are logged in dry run), if any.
+    fn missing_setting(&self) -> Option<&'static str>;
+}
+
+/// Whether a destination sends or only logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// POST the events.
+    Live,
+    /// Log the body that would be sent, redacted; send nothing.
+    DryRun {
+        /// Why (`DRY_RUN is true`, or which setting is missing).
+        reason: &'static str,
+    },
+}
+
+/// A destination that is on, and how.
+#[derive(Debug)]
+pub struct Route {
+    /// The destination.
+    pub destination: Box<dyn Destination>,
+    /// Live or dry run.
+    pub mode: Mode,
+}
+
+/// The destinations that are on, and those whose settings are unusable.
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// On, in [`NAMES`] order.
+    pub on: Vec<Route>,
+    /// Configured but unusable: their events are not sent, and each page view says why.
+    pub broken: Vec<(&'static str, ConfigError)>,
+}
+
+/// A destination's parsed settings, or why they are unusable.
+type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
+
+/// The routes of a configuration. A destination is on when its settings are present. Meta,
+/// when it is not configured, still logs its events in dry run if no other destination is
+/// configured either, so a fresh install shows what would be sent.
+pub fn routes(config: &Config) -> Routes {
+    let mut routes = Routes::default();
+    let Ok(shared) = &config.meta else { return routes };
+    let (meta, meta_configured) = meta::Meta::from_config(shared);
+    let mut on: Vec<Box<dyn Destination>> = Vec::new();
+    if meta_configured {
+        on.push(Box::new(meta.clone()));
+    }
+    let others: [(&'static str, Option<Parsed<'_>>); 2] = [
+        (ga4::NAME, config.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+        (tiktok::NAME, config.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+    ];
+    for (name, parsed) in others {
+        match parsed {
+            None => {}
+            Some(Ok(destination)) => on.push(destination),
+            Some(Err(e)) => routes.broken.push((name, e.clone())),
+        }
+    }
+    if on.is_empty() && routes.broken.is_empty() {
+        on.push(Box::new(meta));
+    }
+    routes.on = on
+        .into_iter()
+        .map(|destination| {
+            let mode = match (shared.dry_run, destination.missing_setting()) {
+                (true, _) => Mode::DryRun { reason: crate::config::DRY_RUN_REASON },
+                (false, Some(reason)) => Mode::DryRun { reason },
+                (false, None) => Mode::Live,
+            };
+            Route { destination, mode }
+        })
+        .collect();
+    routes
+}

@@ -1,17 +1,15 @@
-//! Delivering events: dry run is logged here; live events join the isolate's batch
-//! ([`crate::batching`]) and leave it as a [`PendingDelivery`] that the JS entry sends (its
+//! Delivering events: dry runs are logged here; live events join their destination's batch
+//! ([`crate::batching`]) and leave it as [`PendingDelivery`]s that the JS entry sends (its
 //! own `fetch` costs far less CPU than one driven from wasm through futures and closures),
 //! asking this module after each attempt what to do next, so the retry policy of
-//! [`crate::retry`] and every log line stay in Rust.
+//! [`crate::retry`] and every log line stay in Rust. Each destination has its own batch, and
+//! each request its own attempts: one platform failing or slow holds up no other.
 
 use super::{js, log};
 use crate::batching::{self, Admission, Batch};
-use crate::destinations::meta::capi_event::{EventsRequest, ServerEvent};
-use crate::config::{Delivery, MetaEndpoint};
-use crate::destinations::meta::graph_response;
+use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
 use crate::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
-use crate::tracking::Outgoing;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -32,49 +30,55 @@ const WINDOW_TAKEN_OVER: &str =
 /// `reason` of a delivery that ran out of time ([`DELIVERY_DEADLINE_MS`]).
 const DEADLINE_REASON: &str = "deadline";
 
-/// One page view's events, with what its log lines say.
+/// One page view's events for one destination, with what its log lines say.
 struct Group {
     label: RequestLabel,
-    events: Vec<ServerEvent>,
+    mapped: Mapped,
     replay: bool,
-    test_event_code: Option<String>,
 }
 
 thread_local! {
-    /// The isolate's batch (a Worker isolate runs one thread).
-    static BATCH: RefCell<Batch<Group>> = RefCell::new(Batch::default());
+    /// The isolate's batches, one per route (a Worker isolate runs one thread).
+    static BATCHES: RefCell<Vec<Batch<Group>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Logs a dry run, or adds the events to the batch. Returns what the page view must still do
-/// (in its `waitUntil`): [`NOTHING_TO_SEND`], 0 (send the batch now) or the milliseconds to
-/// wait before sending it.
-pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgoing) -> i32 {
-    match delivery {
-        Delivery::DryRun { reason, events_url } => {
-            let mut line = Line::new(&label, Decision::DryRun);
-            summarize(&mut line, &outgoing.request.data, outgoing.replay);
-            line.field("reason", reason).field("events_url", events_url).field("payload", &outgoing.request.redacted());
+/// A page view's events for `route` (number `index` of the routes): logged in a dry run,
+/// else added to the route's batch. Returns what the page view must still do (in its
+/// `waitUntil`): [`NOTHING_TO_SEND`], 0 (send now) or the milliseconds to wait before sending.
+pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped: Mapped, replay: bool, window_ms: u32) -> i32 {
+    let destination = &*route.destination;
+    match route.mode {
+        Mode::DryRun { reason } => {
+            let mut line = Line::new(label, Decision::DryRun);
+            line.field("destination", destination.name());
+            summarize(&mut line, &mapped, replay);
+            let payload: Value = serde_json::from_str(&destination.body(&[&mapped.part])).unwrap_or(Value::Null);
+            line.field("reason", reason).field("events_url", &destination.shown_url()).field("payload", &payload);
             log::write(line);
             NOTHING_TO_SEND
         }
-        Delivery::Live(endpoint) => {
-            let EventsRequest { data: events, test_event_code } = outgoing.request;
-            let count = events.len();
-            // The line's fields are rendered from the events when the outcome is known, so a
-            // page view costs no JSON values until then.
-            let group = Group { label, events, replay: outgoing.replay, test_event_code };
+        Mode::Live => {
+            let count = mapped.ids.len();
+            // The line's fields are rendered from the events when the outcome is known.
+            let group = Group { label: label.clone(), mapped, replay };
             let now_ms = js::now_ms();
-            let admission = BATCH.with(|b| b.borrow_mut().admit(group, count, endpoint.batch_window_ms, now_ms));
+            let limits = destination.limits();
+            let admission = BATCHES.with(|b| {
+                let mut batches = b.borrow_mut();
+                if batches.len() <= index {
+                    batches.resize_with(index + 1, Batch::default);
+                }
+                batches[index].admit(group, count, window_ms, now_ms, limits)
+            });
             match admission {
                 Admission::OpenedWindow(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
                 Admission::TookOverExpired { wait_ms, left_over, opened_ms_ago } => {
-                    BATCH.with(|b| {
-                        if let Some(newest) = b.borrow().newest() {
-                            let mut line = Line::new(&newest.label, Decision::BatchRecovered);
-                            line.field("page_views", &left_over).field("window_age_ms", &opened_ms_ago).field("reason", WINDOW_TAKEN_OVER);
-                            log::write(line);
-                        }
-                    });
+                    let mut line = Line::new(label, Decision::BatchRecovered);
+                    line.field("destination", destination.name())
+                        .field("page_views", &left_over)
+                        .field("window_age_ms", &opened_ms_ago)
+                        .field("reason", WINDOW_TAKEN_OVER);
+                    log::write(line);
                     i32::try_from(wait_ms).unwrap_or(i32::MAX)
                 }
                 Admission::SendNow => 0,
@@ -84,45 +88,59 @@ pub fn prepare(label: RequestLabel, delivery: &'static Delivery, outgoing: Outgo
     }
 }
 
-/// Takes the batch for sending; `None` when it is empty (already sent because it was full).
-pub fn take(endpoint: &'static MetaEndpoint) -> Option<PendingDelivery> {
-    let groups = BATCH.with(|b| b.borrow_mut().take());
+/// Takes every destination's batch for sending: one request per destination, or per page
+/// view for a destination that takes one client per request (GA4). Empty when there is
+/// nothing to send. The halvings of refused batches share one budget of parts, less one for
+/// each request beyond the first, so that everything this send does stays within the
+/// subrequests one invocation may make.
+pub fn take(routes: &'static Routes) -> Vec<PendingDelivery> {
     let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
-    PendingDelivery::new(endpoint, groups, deadline_ms, Rc::new(Cell::new(batching::MAX_SPLIT_PARTS)))
+    let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
+    let mut out = Vec::new();
+    BATCHES.with(|b| {
+        for (route, batch) in routes.on.iter().zip(b.borrow_mut().iter_mut()) {
+            let groups = batch.take();
+            if groups.is_empty() {
+                continue;
+            }
+            let per_request = route.destination.limits().page_views_per_request;
+            if per_request >= groups.len() {
+                out.extend(PendingDelivery::new(route, groups, deadline_ms, Rc::clone(&parts_left)));
+            } else {
+                let mut groups = groups.into_iter().peekable();
+                while groups.peek().is_some() {
+                    let part: Vec<Group> = groups.by_ref().take(per_request).collect();
+                    out.extend(PendingDelivery::new(route, part, deadline_ms, Rc::clone(&parts_left)));
+                }
+            }
+        }
+    });
+    let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    parts_left.set(parts_left.get().saturating_sub(extra));
+    out
 }
 
 /// Adds the count, names and ids of the events to a line: every line about them has them.
-fn summarize(line: &mut Line, events: &[ServerEvent], replay: bool) {
-    line.field("events", &events.len())
-        .field("event_names", &EachEvent(events, |e| &e.event_name))
-        .field("event_ids", &EachEvent(events, |e| &e.event_id))
-        .field("cache_replay", &replay);
+fn summarize(line: &mut Line, mapped: &Mapped, replay: bool) {
+    line.field("events", &mapped.ids.len()).field("event_names", &mapped.names).field("event_ids", &mapped.ids).field("cache_replay", &replay);
 }
 
-/// Serializes as the array of one field of each event, without collecting it first.
-struct EachEvent<'a>(&'a [ServerEvent], fn(&ServerEvent) -> &String);
+/// Serializes as a JSON object of string pairs, for the request's headers.
+struct HeaderPairs(Vec<(&'static str, String)>);
 
-impl Serialize for EachEvent<'_> {
+impl Serialize for HeaderPairs {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(self.1))
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
 }
 
-/// The request body of several page views' events: [`EventsRequest`], borrowed.
-#[derive(Serialize)]
-struct Body<'a> {
-    data: Vec<&'a ServerEvent>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    test_event_code: Option<&'a str>,
-}
-
-/// One CAPI request in flight, for the events of one or more page views: what to POST, and
-/// the policy for its attempts. The same body, so the same `event_id`s, goes out on every
-/// attempt.
+/// One request in flight to one destination, for the events of one or more page views: what
+/// to POST, and the policy for its attempts. The same body, so the same `event_id`s, goes out
+/// on every attempt.
 #[wasm_bindgen]
 pub struct PendingDelivery {
     groups: Vec<Group>,
-    endpoint: &'static MetaEndpoint,
+    route: &'static Route,
     started_ms: u64,
     /// When the whole delivery (this request and every part of its halvings) must end.
     deadline_ms: u64,
@@ -134,11 +152,11 @@ impl PendingDelivery {
     /// A request for `groups`; `None` when there are none. The body is serialized only when
     /// asked for ([`PendingDelivery::body`]), so taking a batch costs a page view's response
     /// nothing.
-    fn new(endpoint: &'static MetaEndpoint, groups: Vec<Group>, deadline_ms: u64, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
+    fn new(route: &'static Route, groups: Vec<Group>, deadline_ms: u64, parts_left: Rc<Cell<u32>>) -> Option<PendingDelivery> {
         if groups.is_empty() {
             return None;
         }
-        Some(PendingDelivery { groups, endpoint, started_ms: js::now_ms(), deadline_ms, parts_left })
+        Some(PendingDelivery { groups, route, started_ms: js::now_ms(), deadline_ms, parts_left })
     }
 
     /// Milliseconds before the delivery's deadline.
@@ -162,7 +180,8 @@ impl PendingDelivery {
         let shared = SharedFields::new(shared);
         for g in &self.groups {
             let mut line = Line::new(&g.label, decision);
-            summarize(&mut line, &g.events, g.replay);
+            line.field("destination", self.route.destination.name());
+            summarize(&mut line, &g.mapped, g.replay);
             line.fields(&shared);
             if page_views > 1 {
                 line.field("batch_page_views", &page_views);
@@ -174,36 +193,30 @@ impl PendingDelivery {
 
 #[wasm_bindgen]
 impl PendingDelivery {
-    /// The events URL (no token in it).
+    /// The URL to POST to (GA4's holds its API secret: never log it).
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
-        self.endpoint.events_url.clone()
+        self.route.destination.url()
     }
 
-    /// The JSON body, the same for every attempt; `undefined` (and logged for each page view)
-    /// when it cannot be serialized.
-    pub fn body(&self) -> Option<String> {
-        let test_event_code = self.groups.first().and_then(|g| g.test_event_code.as_deref());
-        let body = Body { data: self.groups.iter().flat_map(|g| &g.events).collect(), test_event_code };
-        match serde_json::to_string(&body) {
-            Ok(body) => Some(body),
-            Err(e) => {
-                self.log_each(Decision::Failed, vec![("reason", json!(format!("could not serialize the events: {e}")))]);
-                None
-            }
-        }
+    /// The request's headers as a JSON object, credentials included.
+    #[wasm_bindgen(getter)]
+    pub fn headers(&self) -> String {
+        let mut pairs = vec![("content-type", "application/json".to_string())];
+        pairs.extend(self.route.destination.headers());
+        serde_json::to_string(&HeaderPairs(pairs)).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The JSON body, the same for every attempt.
+    pub fn body(&self) -> String {
+        let parts: Vec<&str> = self.groups.iter().map(|g| g.mapped.part.as_str()).collect();
+        self.route.destination.body(&parts)
     }
 
     /// How many page views' events this request carries.
     #[wasm_bindgen(getter, js_name = pageViews)]
     pub fn page_views(&self) -> u32 {
         self.groups.len() as u32
-    }
-
-    /// The `Authorization` header value.
-    #[wasm_bindgen(getter)]
-    pub fn authorization(&self) -> String {
-        format!("Bearer {}", self.endpoint.access_token)
     }
 
     /// Milliseconds after which the next attempt (request and answer body) is aborted: the
@@ -224,17 +237,14 @@ impl PendingDelivery {
         } else if let Some(message) = error {
             Err(Failure::NetworkError(message))
         } else {
-            graph_response::parse(status, text).map_err(Failure::Refused)
+            self.route.destination.read_answer(status, text).map_err(Failure::Refused)
         };
         let elapsed = js::now_ms().saturating_sub(self.started_ms);
         let failure = match result {
             Ok(accepted) => {
-                self.log_each(Decision::Sent, vec![
-                    ("events_received", json!(accepted.events_received)),
-                    ("fbtrace_id", json!(accepted.fbtrace_id)),
-                    ("attempts", json!(attempt)),
-                    ("ms", json!(elapsed)),
-                ]);
+                let mut shared = accepted.fields;
+                shared.extend([("attempts", json!(attempt)), ("ms", json!(elapsed))]);
+                self.log_each(Decision::Sent, shared);
                 return DONE;
             }
             Err(failure) => failure,
@@ -258,12 +268,8 @@ impl PendingDelivery {
         }
         let mut shared = vec![("reason", json!(failure.describe())), ("attempts", json!(attempt)), ("ms", json!(elapsed))];
         if let Failure::Refused(e) = &failure {
-            shared.extend([
-                ("http_status", json!(e.status)),
-                ("code", json!(e.code)),
-                ("subcode", json!(e.subcode)),
-                ("fbtrace_id", json!(e.fbtrace_id)),
-            ]);
+            shared.extend([("http_status", json!(e.status)), ("code", json!(e.code)), ("subcode", json!(e.subcode))]);
+            shared.extend(e.details.iter().cloned());
         }
         self.log_each(Decision::Failed, shared);
         DONE
@@ -274,7 +280,7 @@ impl PendingDelivery {
         let (first, second) = batching::halves(std::mem::take(&mut self.groups));
         [first, second]
             .into_iter()
-            .filter_map(|part| PendingDelivery::new(self.endpoint, part, self.deadline_ms, Rc::clone(&self.parts_left)))
+            .filter_map(|part| PendingDelivery::new(self.route, part, self.deadline_ms, Rc::clone(&self.parts_left)))
             .collect()
     }
 }

@@ -27,7 +27,7 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, consentCookies, analytics } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 
@@ -48,12 +48,15 @@ function isPage(request, response) {
  * Whether an untracked page (see `isPage`) may need a first-party `_fbp`/`_fbc` cookie set or
  * expired (src/visitor/first_party.rs decides): its visitor has no valid `_fbp`, arrives from
  * an ad click (`fbclid`), or may have said no (GPC or a consent cookie: existing ids are then
- * expired). Every other response goes back untouched without entering wasm: a returning
+ * expired), or, with GA4 on, has no `_ga`, or, with TikTok on, arrives from a TikTok ad
+ * (`ttclid`). Every other response goes back untouched without entering wasm: a returning
  * visitor with `_fbp` and no consent cookie costs a regex test.
  */
 function maybeNeedsCookies(request) {
   const cookie = request.headers.get("cookie");
   if (cookie === null || !VALID_FBP.test(cookie) || request.url.includes("fbclid=")) return true;
+  if (rules.gaCookie && !cookie.includes("_ga=")) return true;
+  if (rules.ttclid && request.url.includes("ttclid=")) return true;
   return request.headers.get("sec-gpc") !== null || consentCookie.test(cookie);
 }
 
@@ -196,9 +199,7 @@ async function deliver(job, born = generation) {
   let parts = [];
   try {
     if (!current()) return droppedAfterRestart(0);
-    const body = job.body();
-    if (body === undefined) return;
-    const init = { method: "POST", headers: { "content-type": "application/json", authorization: job.authorization }, body };
+    const init = { method: "POST", headers: JSON.parse(job.headers), body: job.body() };
     for (let attempt = 1; ; attempt++) {
       let status = 0, text = "", error, timedOut = false;
       try {
@@ -252,17 +253,21 @@ function track(request, env, value, status, source, headers) {
   // and POSTed after a timer, so that work does not delay this page's response; this page
   // view's own events alone (BATCH_WINDOW_MS=0) take ~2 µs to serialize, less than the timer
   // (~9 µs, bench/NOTES.md), so they go at once.
-  const job = wasm.take_batch(env);
-  if (job === undefined) return undefined;
+  const jobs = wasm.take_batch(env);
+  if (jobs.length === 0) return undefined;
   const born = generation;
-  return job.pageViews > 1 ? sleep(0).then(() => deliver(job, born)) : deliver(job, born);
+  const sendAll = () => Promise.all(jobs.map((job) => deliver(job, born)));
+  return jobs.length > 1 || jobs[0].pageViews > 1 ? sleep(0).then(sendAll) : sendAll();
 }
 
-/** Waits `wait` ms for the batch's window to close, then sends the batch. */
+/**
+ * Waits `wait` ms for the batch's window to close, then sends every destination's batch, each
+ * on its own: one platform's retries never hold up another's.
+ */
 async function sendBatch(env, wait) {
   await sleep(wait);
-  const job = wasm.take_batch(env);
-  if (job !== undefined) await deliver(job);
+  const born = generation;
+  await Promise.all(wasm.take_batch(env).map((job) => deliver(job, born)));
 }
 
 // Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's

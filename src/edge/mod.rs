@@ -21,7 +21,7 @@ mod settings;
 use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::skip_rule;
-use crate::tracking::{plan, Inputs, Plan};
+use crate::tracking::{plan, Inputs, Outcome, Plan};
 use crate::visitor::first_party::FBP_RANDOM_MAX;
 use crate::visitor::{visit, Visit};
 use crate::origin_rewrite::OriginRewrite;
@@ -36,7 +36,8 @@ use web_sys::{Headers, Request, Response};
 /// string[], protectedPrefixes: string[]}`, or `{error: string}` when `ORIGIN_URL` or
 /// `TRACKING_HEADER` is invalid. `connectionKeep` and `protectedPrefixes` name what a
 /// `Connection` token never removes. Also `firstParty` (whether `_fbp`/`_fbc` are set) and
-/// `consentCookies` (the names of the cookies that may say no), for the JS pre-check of
+/// `consentCookies` (the names of the cookies that may say no), `gaCookie` (GA4 is on: `_ga`
+/// is set) and `ttclid` (TikTok is on: its click id is kept), for the JS pre-check of
 /// untracked pages. `analytics`: `{counting, flushMs, statsPath}` (see `analytics::rules`).
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
@@ -55,8 +56,10 @@ pub fn configure(env: &JsValue) -> JsValue {
             set("dropHeaders", &drop);
             set("connectionKeep", &keep);
             set("protectedPrefixes", &list(&mut PROTECTED_REQUEST_PREFIXES.iter().copied()));
-            let first_party = config.first_party.as_ref().is_ok_and(|f| f.enabled);
-            set("firstParty", &JsValue::from_bool(first_party));
+            let first_party = config.first_party.as_ref().ok().filter(|f| f.enabled);
+            set("firstParty", &JsValue::from_bool(first_party.is_some()));
+            set("gaCookie", &JsValue::from_bool(first_party.is_some_and(|f| f.ga)));
+            set("ttclid", &JsValue::from_bool(first_party.is_some_and(|f| f.ttclid)));
             let consent_cookies = config.consent.as_ref().map(crate::visitor::consent::signals::cookie_names).unwrap_or_default();
             set("consentCookies", &list(&mut consent_cookies.into_iter()));
             set("analytics", &analytics::rules(&config.analytics, env));
@@ -186,31 +189,71 @@ pub fn track(
     };
     let response = ResponseFacts { status, cf_cache_status, age, content_type };
     let label = label_of(&request, status);
-    let meta = match &config.meta {
+    let shared = match &config.meta {
         Ok(meta) => meta,
         Err(err) => {
             log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
             return NOTHING_TO_SEND;
         }
     };
+    let routes = settings::routes(config);
     let now_ms = js::now_ms();
     let Some((visit, skip)) = visitor(config, &request, &response, &label, headers, now_ms) else { return NOTHING_TO_SEND };
-    let inputs = Inputs { request: &request, response: &response, meta, skip, visit: &visit, now_ms };
+    let inputs = Inputs { request: &request, response: &response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
-    match decision {
+    let routed = match decision {
         Plan::Skip(rule) => {
             log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
-            NOTHING_TO_SEND
-        }
-        Plan::Withheld { rule, source } => {
-            log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("consent_source", json!(source.code()))]);
-            NOTHING_TO_SEND
+            return NOTHING_TO_SEND;
         }
         Plan::Reject(err) => {
             log::line(&label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
-            NOTHING_TO_SEND
+            return NOTHING_TO_SEND;
         }
-        Plan::Send(outgoing) => delivery::prepare(label, &meta.delivery, *outgoing),
+        Plan::Route(routed) => routed,
+    };
+    for (name, err) in &routes.broken {
+        log::line(&label, Decision::Disabled, [("destination", json!(name)), ("reason", json!(err.to_string()))]);
+    }
+    let mut wait = NOTHING_TO_SEND;
+    for (index, (route, outcome)) in routes.on.iter().zip(routed.outcomes).enumerate() {
+        let destination = json!(route.destination.name());
+        let next = match outcome {
+            Outcome::NotListed => NOTHING_TO_SEND,
+            Outcome::Withheld { rule, source } => {
+                log::line(&label, Decision::Skipped, [("destination", destination), ("rule", json!(rule.code())), ("consent_source", json!(source.code()))]);
+                NOTHING_TO_SEND
+            }
+            Outcome::Mapped { mapped, dropped } => {
+                for d in &dropped {
+                    log::line(&label, Decision::Rejected, [
+                        ("destination", destination.clone()),
+                        ("code", json!(DROPPED_CODE)),
+                        ("event_names", json!([d.event_name])),
+                        ("event_ids", json!([d.event_id])),
+                        ("reason", json!(d.reason)),
+                    ]);
+                }
+                match mapped {
+                    Some(mapped) => delivery::prepare(&label, index, route, mapped, routed.replay, shared.batch_window_ms),
+                    None => NOTHING_TO_SEND,
+                }
+            }
+        };
+        wait = combine_waits(wait, next);
+    }
+    wait
+}
+
+/// `code` of a `rejected` line for an event one destination cannot express.
+const DROPPED_CODE: &str = "unmappable";
+
+/// What a page view must do when two destinations asked `a` and `b`: send now (0) wins, then
+/// the shorter wait; [`NOTHING_TO_SEND`] only when neither needs anything.
+fn combine_waits(a: i32, b: i32) -> i32 {
+    match (a, b) {
+        (NOTHING_TO_SEND, x) | (x, NOTHING_TO_SEND) => x,
+        (x, y) => x.min(y),
     }
 }
 
@@ -299,12 +342,12 @@ fn visitor(
     Some((visit, skip))
 }
 
-/// The isolate's batch of events, to send now (after the wait [`track`] asked for); `None`
-/// when there is nothing to send.
+/// The isolate's batches of events, to send now (after the wait [`track`] asked for): one
+/// delivery per destination (per page view for GA4); empty when there is nothing to send.
 #[wasm_bindgen]
-pub fn take_batch(env: &JsValue) -> Option<PendingDelivery> {
-    match settings::config(env).ok().map(|c| c.meta.as_ref().map(|m| &m.delivery)) {
-        Some(Ok(crate::config::Delivery::Live(endpoint))) => delivery::take(endpoint),
-        _ => None,
+pub fn take_batch(env: &JsValue) -> Vec<PendingDelivery> {
+    match settings::config(env) {
+        Ok(config) => delivery::take(settings::routes(config)),
+        Err(_) => Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 use crate::bots::{BotMatcher, BotTableError};
 use crate::config::{Config, ConfigError, VarValue, ALL_VARS};
 use crate::decode_cache::DecodeCache;
+use crate::destinations::{routes as routes_of, Routes};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -12,6 +13,7 @@ use wasm_bindgen::JsValue;
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 static BOTS: OnceLock<Result<BotMatcher, BotTableError>> = OnceLock::new();
+static ROUTES: OnceLock<Routes> = OnceLock::new();
 
 thread_local! {
     /// Tracking headers decoded before (a Worker isolate runs one thread).
@@ -29,6 +31,11 @@ pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
             Config::parse(|name| values.get(name).cloned())
         })
         .as_ref()
+}
+
+/// The destinations that are on (and those misconfigured), from the configuration.
+pub fn routes(config: &'static Config) -> &'static Routes {
+    ROUTES.get_or_init(|| routes_of(config))
 }
 
 /// A binding as a variable's value: `None` when it is missing (or `null`).

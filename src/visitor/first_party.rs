@@ -7,6 +7,11 @@
 //!   `fb.<subdomain index>.<ms>.<fbclid byte for byte>`.
 //! - An explicit denial of marketing expires both.
 //!
+//! With GA4 on, `_ga` too, as Google's tag sets it (`GA1.1.<random>.<seconds>`), when the
+//! visitor has none and has agreed to statistics (an explicit denial expires it); with TikTok
+//! on, a `ttclid` from the URL is kept in a first-party `ttclid` cookie for 30 days, with
+//! marketing consent.
+//!
 //! Every cookie is written by [`set_cookie`], the one cookie writer.
 
 use super::consent::Verdict;
@@ -25,8 +30,18 @@ pub const VAR_FIRST_PARTY_COOKIES: &str = "FIRST_PARTY_COOKIES";
 pub const VAR_COOKIE_DOMAIN: &str = "COOKIE_DOMAIN";
 /// 90 days, as Meta's pixel and Parameter Builder keep them.
 pub const MAX_AGE_SECONDS: u32 = 7_776_000;
-/// The largest random part of a new `_fbp` (Meta uses a 31-bit number).
+/// The largest random part of a new `_fbp` or `_ga` (Meta and Google use a 31-bit number).
 pub const FBP_RANDOM_MAX: u32 = 2_147_483_647;
+/// `_ga`: GA4's client id cookie.
+pub const GA: &str = "_ga";
+/// Two years, as Google's tag keeps `_ga`.
+pub const GA_MAX_AGE_SECONDS: u32 = 63_072_000;
+/// `ttclid`: TikTok's click id, kept first-party.
+pub const TTCLID: &str = "ttclid";
+/// 30 days, as TikTok's pixel keeps its click id.
+pub const TTCLID_MAX_AGE_SECONDS: u32 = 2_592_000;
+/// Longest `ttclid` accepted.
+const MAX_TTCLID_LEN: usize = 500;
 
 /// `FIRST_PARTY_COOKIES` and `COOKIE_DOMAIN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +50,15 @@ pub struct FirstPartySettings {
     pub enabled: bool,
     /// The shop's cookie domain, overriding the computed registrable domain.
     pub cookie_domain: Option<String>,
+    /// GA4 is on: `_ga` is set too.
+    pub ga: bool,
+    /// TikTok is on: `ttclid` is kept too.
+    pub ttclid: bool,
 }
 
 impl Default for FirstPartySettings {
     fn default() -> Self {
-        FirstPartySettings { enabled: true, cookie_domain: None }
+        FirstPartySettings { enabled: true, cookie_domain: None, ga: false, ttclid: false }
     }
 }
 
@@ -50,6 +69,10 @@ pub struct BrowserIds {
     pub fbp: Option<String>,
     /// `fbc` for the event.
     pub fbc: Option<String>,
+    /// The GA4 client id of a `_ga` set on this response (`None`: the cookie's, if any).
+    pub ga_client_id: Option<String>,
+    /// The TikTok click id of a `ttclid` set on this response.
+    pub ttclid: Option<String>,
     /// `Set-Cookie` values to add to the response.
     pub set_cookies: Vec<String>,
 }
@@ -62,6 +85,8 @@ pub struct PageView<'a, 'r> {
     pub cookie: Option<&'a str>,
     /// The visitor's marketing consent.
     pub marketing: Verdict,
+    /// The visitor's statistics consent.
+    pub statistics: Verdict,
     /// Now, in Unix ms (the ids' creation time).
     pub now_ms: u64,
     /// Draws the random part of a new `_fbp` (at most [`FBP_RANDOM_MAX`]); called only when
@@ -75,29 +100,58 @@ pub struct PageView<'a, 'r> {
 /// (in a country that requires it): nothing is set, expired or used.
 pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -> BrowserIds {
     let header = view.cookie.unwrap_or("");
-    let (cookie_fbp, cookie_fbc) = (cookie(header, FBP), cookie(header, FBC));
     // The scope is worked out only when a cookie is written: most page views write none.
     let mut scope_cache = None;
-    let mut scope = || scope_cache.get_or_insert_with(|| scope_of(view.url, settings.cookie_domain.as_deref())).clone();
-    let secure = view.url.starts_with("https:");
+    let mut writer = Writer { scope: &mut scope_cache, url: view.url, configured: settings.cookie_domain.as_deref(), secure: view.url.starts_with("https:") };
+    let mut ids = BrowserIds::default();
+    meta_ids(header, view, &mut writer, &mut ids);
+    if settings.ga {
+        ga_id(header, view, &mut writer, &mut ids);
+    }
+    if settings.ttclid {
+        tiktok_click(header, view, &mut writer, &mut ids);
+    }
+    ids
+}
+
+/// Writes cookies on the registrable domain of the page (worked out once, when needed).
+struct Writer<'a> {
+    scope: &'a mut Option<CookieScope>,
+    url: &'a str,
+    configured: Option<&'a str>,
+    secure: bool,
+}
+
+impl Writer<'_> {
+    fn scope(&mut self) -> CookieScope {
+        self.scope.get_or_insert_with(|| scope_of(self.url, self.configured)).clone()
+    }
+
+    fn set(&mut self, ids: &mut BrowserIds, name: &str, value: &str, max_age: u32) {
+        let scope = self.scope();
+        ids.set_cookies.push(set_cookie(name, value, max_age, &scope, self.secure));
+    }
+}
+
+/// `_fbp` and `_fbc` (see the module's rules).
+fn meta_ids(header: &str, view: &mut PageView<'_, '_>, writer: &mut Writer<'_>, ids: &mut BrowserIds) {
+    let (cookie_fbp, cookie_fbc) = (cookie(header, FBP), cookie(header, FBC));
     if !view.marketing.granted() {
-        let mut ids = BrowserIds::default();
         if view.marketing.explicitly_denied() {
             for (name, present) in [(FBP, cookie_fbp.is_some()), (FBC, cookie_fbc.is_some())] {
                 if present {
-                    ids.set_cookies.push(set_cookie(name, "", 0, &scope(), secure));
+                    writer.set(ids, name, "", 0);
                 }
             }
         }
-        return ids;
+        return;
     }
-    let mut ids = BrowserIds::default();
     match click_ids::fbp(cookie_fbp) {
         Some(v) => ids.fbp = Some(v),
         None => {
-            let scope = scope();
+            let scope = writer.scope();
             let value = meta_id(scope.subdomain_index, view.now_ms, (view.random)().min(FBP_RANDOM_MAX));
-            ids.set_cookies.push(set_cookie(FBP, &value, MAX_AGE_SECONDS, &scope, secure));
+            writer.set(ids, FBP, &value, MAX_AGE_SECONDS);
             ids.fbp = Some(value);
         }
     }
@@ -105,14 +159,59 @@ pub fn browser_ids(settings: &FirstPartySettings, view: &mut PageView<'_, '_>) -
     let valid_fbc = cookie_fbc.filter(|v| is_valid_meta_id(v));
     match (fbclid_from_query(query), valid_fbc) {
         (Some(click), current) if current.and_then(fbclid_of) != Some(click) => {
-            let scope = scope();
+            let scope = writer.scope();
             let value = meta_id(scope.subdomain_index, view.now_ms, click);
-            ids.set_cookies.push(set_cookie(FBC, &value, MAX_AGE_SECONDS, &scope, secure));
+            writer.set(ids, FBC, &value, MAX_AGE_SECONDS);
             ids.fbc = Some(value);
         }
         (_, current) => ids.fbc = current.map(str::to_string),
     }
-    ids
+}
+
+/// `_ga`: kept when valid, minted when missing with statistics agreed to, expired on an
+/// explicit denial.
+fn ga_id(header: &str, view: &mut PageView<'_, '_>, writer: &mut Writer<'_>, ids: &mut BrowserIds) {
+    let current = cookie(header, GA);
+    if view.statistics.explicitly_denied() {
+        if current.is_some() {
+            writer.set(ids, GA, "", 0);
+        }
+        return;
+    }
+    if !view.statistics.granted() || current.and_then(crate::destinations::ga4::client_id_of).is_some() {
+        return;
+    }
+    let client_id = format!("{}.{}", (view.random)().min(FBP_RANDOM_MAX), view.now_ms / 1000);
+    writer.set(ids, GA, &format!("GA1.1.{client_id}"), GA_MAX_AGE_SECONDS);
+    ids.ga_client_id = Some(client_id);
+}
+
+/// `ttclid`: a new click id in the URL is kept, with marketing agreed to; an explicit denial
+/// expires it.
+fn tiktok_click(header: &str, view: &mut PageView<'_, '_>, writer: &mut Writer<'_>, ids: &mut BrowserIds) {
+    let current = cookie(header, TTCLID);
+    if view.marketing.explicitly_denied() {
+        if current.is_some() {
+            writer.set(ids, TTCLID, "", 0);
+        }
+        return;
+    }
+    if !view.marketing.granted() {
+        return;
+    }
+    if let Some(click) = ttclid_from_query(view.url).filter(|c| current != Some(*c)) {
+        writer.set(ids, TTCLID, click, TTCLID_MAX_AGE_SECONDS);
+        ids.ttclid = Some(click.to_string());
+    }
+}
+
+/// The raw `ttclid` query parameter of `url`, when it is a plain token.
+pub fn ttclid_from_query(url: &str) -> Option<&str> {
+    let query = path_and_query(url).split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ttclid="))
+        .filter(|v| !v.is_empty() && v.len() <= MAX_TTCLID_LEN && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
 /// The cookie scope of `url`'s host.
@@ -144,7 +243,7 @@ mod tests {
     const GRANTED: Verdict = Verdict::Granted(Source::Region);
 
     fn ids(url: &str, cookie: Option<&str>, marketing: Verdict) -> BrowserIds {
-        browser_ids(&FirstPartySettings::default(), &mut PageView { url, cookie, marketing, now_ms: NOW, random: &mut || 42 })
+        browser_ids(&FirstPartySettings::default(), &mut PageView { url, cookie, marketing, statistics: marketing, now_ms: NOW, random: &mut || 42 })
     }
 
     #[test]
@@ -192,8 +291,40 @@ mod tests {
 
     #[test]
     fn cookie_domain_setting() {
-        let settings = FirstPartySettings { enabled: true, cookie_domain: Some("shop.example.it".into()) };
-        let got = browser_ids(&settings, &mut PageView { url: "https://www.shop.example.it/", cookie: None, marketing: GRANTED, now_ms: NOW, random: &mut || 7 });
+        let settings = FirstPartySettings { enabled: true, cookie_domain: Some("shop.example.it".into()), ..Default::default() };
+        let got = browser_ids(&settings, &mut PageView { url: "https://www.shop.example.it/", cookie: None, marketing: GRANTED, statistics: GRANTED, now_ms: NOW, random: &mut || 7 });
         assert_eq!(got.set_cookies, ["_fbp=fb.2.1764000000123.7; Max-Age=7776000; Path=/; Domain=shop.example.it; SameSite=Lax; Secure"]);
+    }
+
+    #[test]
+    fn ga_client_id_is_minted_once_with_statistics_consent() {
+        let on = FirstPartySettings { ga: true, ..Default::default() };
+        let run = |cookie: Option<&str>, statistics: Verdict| {
+            browser_ids(&on, &mut PageView { url: "https://www.spesati.it/", cookie, marketing: GRANTED, statistics, now_ms: NOW, random: &mut || 42 })
+        };
+        let fresh = run(Some("_fbp=fb.1.1700000000000.1"), GRANTED);
+        assert_eq!(fresh.ga_client_id.as_deref(), Some("42.1764000000"));
+        assert_eq!(fresh.set_cookies, ["_ga=GA1.1.42.1764000000; Max-Age=63072000; Path=/; Domain=spesati.it; SameSite=Lax; Secure"]);
+        let returning = run(Some("_fbp=fb.1.1700000000000.1; _ga=GA1.1.42.1764000000"), GRANTED);
+        assert!(returning.set_cookies.is_empty() && returning.ga_client_id.is_none(), "the cookie's id is used as it is");
+        let waiting = run(Some("_fbp=fb.1.1700000000000.1"), Verdict::Denied(DenialRule::NoConsent, Source::Region));
+        assert!(waiting.set_cookies.is_empty() && waiting.ga_client_id.is_none());
+        let denied = run(Some("_fbp=fb.1.1700000000000.1; _ga=GA1.1.1.2"), Verdict::Denied(DenialRule::ConsentDenied, Source::Cookiebot));
+        assert_eq!(denied.set_cookies, ["_ga=; Max-Age=0; Path=/; Domain=spesati.it; SameSite=Lax; Secure"]);
+    }
+
+    #[test]
+    fn ttclid_is_kept_thirty_days_with_marketing_consent() {
+        let on = FirstPartySettings { ttclid: true, ..Default::default() };
+        let run = |url: &str, cookie: Option<&str>, marketing: Verdict| {
+            browser_ids(&on, &mut PageView { url, cookie, marketing, statistics: marketing, now_ms: NOW, random: &mut || 42 })
+        };
+        let fbp = "_fbp=fb.1.1700000000000.1";
+        let click = run("https://shop.example/?ttclid=E.C.P.abc-1_2", Some(fbp), GRANTED);
+        assert_eq!(click.ttclid.as_deref(), Some("E.C.P.abc-1_2"));
+        assert_eq!(click.set_cookies, ["ttclid=E.C.P.abc-1_2; Max-Age=2592000; Path=/; Domain=shop.example; SameSite=Lax; Secure"]);
+        assert!(run("https://shop.example/?ttclid=E.C.P.abc-1_2", Some(&format!("{fbp}; ttclid=E.C.P.abc-1_2")), GRANTED).set_cookies.is_empty());
+        assert!(run("https://shop.example/?ttclid=x", Some(fbp), Verdict::Denied(DenialRule::NoConsent, Source::Region)).set_cookies.is_empty());
+        assert_eq!(ttclid_from_query("https://s.example/p?a=1&ttclid=<script>"), None);
     }
 }

@@ -45,6 +45,7 @@ pub fn visit(
             url: &request.url,
             cookie: request.cookie.as_deref(),
             marketing: consent.marketing,
+            statistics: consent.statistics,
             now_ms,
             random,
         })
@@ -74,7 +75,7 @@ mod tests {
         assert!(run(&req, &response(200, "text/html"), Some(SkipRule::CrawlerUserAgent)).is_none());
         let post = RequestFacts { method: "POST".into(), ..req.clone() };
         assert!(run(&post, &response(200, "text/html"), None).is_none());
-        let off = FirstPartySettings { enabled: false, cookie_domain: None };
+        let off = FirstPartySettings { enabled: false, ..Default::default() };
         assert!(visit(&ConsentSettings::default(), &off, &req, &response(200, "text/html"), None, 1, &mut || 5).browser_ids.is_none());
     }
 }

@@ -1,7 +1,16 @@
 //! Reading the Graph API's answer to an events POST.
 
+use crate::destinations::answer::{self, Refusal};
 use serde::Deserialize;
+use serde_json::json;
 use std::fmt;
+
+/// Graph error codes Meta documents as temporary: unknown, service, app and user rate limits.
+pub const RETRYABLE_GRAPH_CODES: [i64; 4] = [1, 2, 4, 17];
+/// Graph error code of an invalid or expired access token: every part of a batch would fail.
+pub const TOKEN_ERROR_CODE: i64 = 190;
+/// HTTP status of a request Meta refused as invalid.
+const BAD_REQUEST: u16 = 400;
 
 /// Longest error message kept for the log.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -45,6 +54,31 @@ impl fmt::Display for GraphError {
             write!(f, ": {m}")?;
         }
         Ok(())
+    }
+}
+
+impl GraphError {
+    /// The error in the shape the retry policy reads: transient when Meta says so or the
+    /// code is a rate limit; splittable when a 400 that a bad token did not cause.
+    pub fn into_refusal(self) -> Refusal {
+        let transient = self.is_transient || self.code.is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c));
+        Refusal {
+            status: self.status,
+            code: self.code,
+            subcode: self.subcode,
+            message: self.message,
+            transient,
+            splittable: self.status == BAD_REQUEST && self.code != Some(TOKEN_ERROR_CODE),
+            details: vec![("fbtrace_id", json!(self.fbtrace_id))],
+        }
+    }
+}
+
+/// Reads an answer into the shared shape ([`parse`], then [`GraphError::into_refusal`]).
+pub fn read(status: u16, body: &str) -> Result<answer::Accepted, Refusal> {
+    match parse(status, body) {
+        Ok(a) => Ok(answer::Accepted { fields: vec![("events_received", json!(a.events_received)), ("fbtrace_id", json!(a.fbtrace_id))] }),
+        Err(e) => Err(e.into_refusal()),
     }
 }
 
@@ -106,5 +140,21 @@ mod tests {
         assert_eq!(e.to_string(), "HTTP 400, code 100, subcode 2804003: Invalid parameter");
         let e = parse(502, "<html>bad gateway</html>").unwrap_err();
         assert_eq!((e.status, e.code), (502, None));
+    }
+
+    #[test]
+    fn rate_limits_are_transient_and_only_a_bad_request_splits() {
+        let refusal = |status, code, is_transient| GraphError { status, code, is_transient, ..Default::default() }.into_refusal();
+        for code in RETRYABLE_GRAPH_CODES {
+            let r = refusal(400, Some(code), false);
+            assert!(r.transient && r.splittable, "code {code}");
+        }
+        assert!(refusal(400, Some(100), true).transient);
+        let invalid = refusal(400, Some(100), false);
+        assert!(!invalid.transient && invalid.splittable);
+        assert!(!refusal(400, Some(TOKEN_ERROR_CODE), false).splittable, "a bad token fails every part");
+        assert!(!refusal(500, None, false).splittable);
+        let read = read(400, r#"{"error":{"code":100,"fbtrace_id":"Xy"}}"#).unwrap_err();
+        assert_eq!(read.details, vec![("fbtrace_id", json!("Xy"))]);
     }
 }

@@ -1,0 +1,61 @@
+//! A platform's answer in the one shape every destination reads it into, so the retry policy
+//! ([`crate::retry`]) and the halving of refused batches ([`crate::batching`]) are the same
+//! for all of them.
+
+use serde_json::Value;
+use std::fmt;
+
+/// Longest platform message kept for the log.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// The platform took the request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accepted {
+    /// What the `sent` lines add: Meta's `events_received` and `fbtrace_id`, TikTok's
+    /// `request_id`, GA4's `validation_messages` in validate mode.
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+/// The platform refused the request (or answered in a way that means it did).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// The platform's error code (Graph's `code`, TikTok's `code`).
+    pub code: Option<i64>,
+    /// The platform's error subcode, if it has them.
+    pub subcode: Option<i64>,
+    /// The platform's message, shortened to [`MAX_MESSAGE_CHARS`].
+    pub message: Option<String>,
+    /// Trying again later may work (the platform says so, or a rate limit), besides what
+    /// the HTTP status says ([`crate::retry::Failure::is_transient`]).
+    pub transient: bool,
+    /// The request was refused as invalid for a reason a smaller batch could avoid (one bad
+    /// event), not one that fails every part too (a bad token).
+    pub splittable: bool,
+    /// What the `failed` lines add: Meta's `fbtrace_id`, TikTok's `request_id`.
+    pub details: Vec<(&'static str, Value)>,
+}
+
+impl Refusal {
+    /// A message as kept for the log.
+    pub fn shorten(message: &str) -> String {
+        message.chars().take(MAX_MESSAGE_CHARS).collect()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = self.code {
+            write!(f, ", code {code}")?;
+        }
+        if let Some(sub) = self.subcode {
+            write!(f, ", subcode {sub}")?;
+        }
+        if let Some(m) = &self.message {
+            write!(f, ": {m}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,524 @@
+//! Google Analytics 4 through the Measurement Protocol
+//! (<https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference>).
+//!
+//! One request per page view (a request carries one client), at most
+//! [`MAX_EVENTS_PER_REQUEST`] events. The client id comes from the `_ga` cookie (which the
+//! edge sets when the visitor has none and statistics are agreed to), the session from
+//! `_ga_<stream>` (GS1 or GS2). Meta's event names map to GA4's recommended ones; user data
+//! is normalized by Google's rules, which differ from Meta's, and sent only with marketing
+//! consent. GA4 answers 2xx even to a payload it drops: `GA4_VALIDATE=true` sends to the
+//! validation server instead and logs its messages.
+
+use super::answer::{Accepted, Refusal};
+use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
+use crate::config::{parse_api_base, parse_bool, parse_secret, ConfigError, Get};
+use crate::cookies::cookie;
+use crate::destinations::meta::capi_event::REDACTED;
+use crate::pii::{is_sha256_hex, sha256_hex};
+use crate::query_filter::without_query;
+use crate::visitor::first_party::GA;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+/// The destination's name.
+pub const NAME: &str = "ga4";
+/// Variable: the web stream's measurement id, `G-…`.
+pub const VAR_MEASUREMENT_ID: &str = "GA4_MEASUREMENT_ID";
+/// Secret: the stream's Measurement Protocol API secret.
+pub const VAR_API_SECRET: &str = "GA4_API_SECRET";
+/// Variable: the collection host.
+pub const VAR_API_BASE: &str = "GA4_API_BASE";
+/// Variable: `true` sends to the validation server and logs its messages.
+pub const VAR_VALIDATE: &str = "GA4_VALIDATE";
+/// Default collection host (`https://region1.google-analytics.com` collects in the EU).
+pub const DEFAULT_API_BASE: &str = "https://www.google-analytics.com";
+/// Most events GA4 takes in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 25;
+/// Page views whose requests one send makes: each is a subrequest.
+const PAGE_VIEWS_PER_SEND: usize = 8;
+/// `engagement_time_msec` sent with each event: GA4 shows events without it in no report.
+const ENGAGEMENT_TIME_MSEC: u64 = 100;
+/// Longest event name GA4 accepts.
+const MAX_NAME_CHARS: usize = 40;
+/// Prefixes GA4 reserves.
+const RESERVED_PREFIXES: [&str; 5] = ["_", "firebase_", "ga_", "google_", "gtag."];
+/// Names GA4 reserves for its own events.
+const RESERVED_NAMES: [&str; 13] = [
+    "ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure", "error", "first_open",
+    "first_visit", "in_app_purchase", "session_start", "session_start_with_rollout", "user_engagement",
+];
+/// Meta's standard names and GA4's recommended ones.
+const EVENT_NAMES: [(&str, &str); 10] = [
+    ("PageView", "page_view"),
+    ("ViewContent", "view_item"),
+    ("AddToCart", "add_to_cart"),
+    ("AddToWishlist", "add_to_wishlist"),
+    ("InitiateCheckout", "begin_checkout"),
+    ("AddPaymentInfo", "add_payment_info"),
+    ("Purchase", "purchase"),
+    ("Lead", "generate_lead"),
+    ("CompleteRegistration", "sign_up"),
+    ("Search", "search"),
+];
+
+/// GA4 settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ga4 {
+    measurement_id: String,
+    api_secret: Option<String>,
+    base: String,
+    validate: bool,
+}
+
+impl fmt::Debug for Ga4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ga4").field("measurement_id", &self.measurement_id).field("base", &self.base).field("validate", &self.validate).finish_non_exhaustive()
+    }
+}
+
+impl Ga4 {
+    /// The settings; `None` when GA4 is not configured (neither the id nor the secret set).
+    pub fn parse(get: Get<'_>) -> Option<Result<Ga4, ConfigError>> {
+        let id = match get(VAR_MEASUREMENT_ID) {
+            Ok(id) => id,
+            Err(e) => return Some(Err(e)),
+        };
+        let secret = match parse_secret(get, VAR_API_SECRET, "the API secret exactly as GA4 shows it (Admin > Data streams > Measurement Protocol)") {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        if id.is_none() && secret.is_none() {
+            return None;
+        }
+        Some(Ga4::parse_set(get, id, secret))
+    }
+
+    fn parse_set(get: Get<'_>, id: Option<String>, api_secret: Option<String>) -> Result<Ga4, ConfigError> {
+        const EXPECTED: &str = "the web stream's measurement id, G- and letters or digits (Admin > Data streams)";
+        let measurement_id = id.ok_or_else(|| ConfigError::invalid(VAR_MEASUREMENT_ID, EXPECTED, ""))?;
+        let valid = measurement_id.strip_prefix("G-").is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !valid {
+            return Err(ConfigError::invalid(VAR_MEASUREMENT_ID, EXPECTED, &measurement_id));
+        }
+        let base = parse_api_base(get, VAR_API_BASE, DEFAULT_API_BASE, "an http(s) URL such as https://www.google-analytics.com or https://region1.google-analytics.com")?;
+        let validate = match get(VAR_VALIDATE)? {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_VALIDATE, "true or false", &v))?,
+        };
+        Ok(Ga4 { measurement_id, api_secret, base, validate })
+    }
+
+    fn path(&self) -> &'static str {
+        if self.validate { "/debug/mp/collect" } else { "/mp/collect" }
+    }
+}
+
+impl Destination for Ga4 {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn purpose(&self) -> Purpose {
+        Purpose::Statistics
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: 1, page_views_per_send: PAGE_VIEWS_PER_SEND }
+    }
+
+    fn map(&self, page: &PageView<'_>, events: &[Event<'_>]) -> (Option<Mapped>, Vec<Dropped>) {
+        let mut dropped = Vec::new();
+        let drop_all = |reason: &str| -> Vec<Dropped> {
+            events.iter().map(|e| Dropped { event_id: e.id.to_string(), event_name: e.header.event_name.clone(), reason: reason.to_string() }).collect()
+        };
+        let Some(client_id) = client_id(page) else {
+            return (None, drop_all("the visitor has no GA4 client id: no valid _ga cookie, and the edge sets none (FIRST_PARTY_COOKIES is off, or statistics were not agreed to)"));
+        };
+        let session_id = cookie(page.request.cookie.as_deref().unwrap_or(""), &format!("_ga_{}", &self.measurement_id[2..])).and_then(session_id);
+        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new() };
+        let mut items = Vec::new();
+        for event in events {
+            let name = match event_name(&event.header.event_name) {
+                Ok(name) => name,
+                Err(reason) => {
+                    dropped.push(Dropped { event_id: event.id.to_string(), event_name: event.header.event_name.clone(), reason });
+                    continue;
+                }
+            };
+            if items.len() == MAX_EVENTS_PER_REQUEST {
+                dropped.push(Dropped {
+                    event_id: event.id.to_string(),
+                    event_name: event.header.event_name.clone(),
+                    reason: format!("GA4 takes at most {MAX_EVENTS_PER_REQUEST} events per page view"),
+                });
+                continue;
+            }
+            items.push(json!({"name": name, "params": params(event, page, session_id)}));
+            mapped.names.push(name);
+            mapped.ids.push(event.id.to_string());
+        }
+        if items.is_empty() {
+            return (None, dropped);
+        }
+        let marketing = if page.visit.consent.marketing.granted() { "GRANTED" } else { "DENIED" };
+        let mut body = Map::new();
+        body.insert("client_id".into(), json!(if page.redact { REDACTED.to_string() } else { client_id }));
+        body.insert("timestamp_micros".into(), json!(page.now_ms * 1000));
+        body.insert("consent".into(), json!({"ad_user_data": marketing, "ad_personalization": marketing}));
+        if let Some(ip) = page.ip {
+            body.insert("ip_override".into(), json!(if page.redact { REDACTED } else { ip }));
+        }
+        if let Some(ua) = page.user_agent {
+            body.insert("user_agent".into(), json!(if page.redact { REDACTED } else { ua }));
+        }
+        if page.visit.consent.marketing.granted() && !page.replay {
+            let data = user_data(events);
+            if !data.is_empty() {
+                body.insert("user_data".into(), Value::Object(data));
+            }
+        }
+        body.insert("events".into(), Value::Array(items));
+        mapped.part = Value::Object(body).to_string();
+        (Some(mapped), dropped)
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "{}{}?measurement_id={}&api_secret={}",
+            self.base,
+            self.path(),
+            self.measurement_id,
+            crate::percent::encode_component(self.api_secret.as_deref().unwrap_or(""))
+        )
+    }
+
+    fn shown_url(&self) -> String {
+        format!("{}{}?measurement_id={}", self.base, self.path(), self.measurement_id)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    fn body(&self, parts: &[&str]) -> String {
+        // One page view per request (`page_views_per_request`): its part is the whole body.
+        parts.first().map_or_else(String::new, |p| (*p).to_string())
+    }
+
+    fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal> {
+        if !(200..300).contains(&status) {
+            return Err(Refusal { status, message: Some(Refusal::shorten(body.trim())), ..Default::default() });
+        }
+        if !self.validate {
+            return Ok(Accepted::default());
+        }
+        let messages = serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("validationMessages").cloned()).unwrap_or(json!([]));
+        match messages.as_array().and_then(|m| m.first()) {
+            None => Ok(Accepted { fields: vec![("validation_messages", messages)] }),
+            Some(first) => Err(Refusal {
+                status,
+                message: Some(Refusal::shorten(&format!(
+                    "GA4 validation: {}",
+                    first.get("description").and_then(Value::as_str).unwrap_or("invalid payload")
+                ))),
+                details: vec![("validation_messages", messages)],
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn missing_setting(&self) -> Option<&'static str> {
+        self.api_secret.is_none().then_some("GA4_API_SECRET is not set")
+    }
+}
+
+/// The client id: the one set on this response, else the `_ga` cookie's.
+fn client_id(page: &PageView<'_>) -> Option<String> {
+    if let Some(id) = page.visit.browser_ids.as_ref().and_then(|ids| ids.ga_client_id.clone()) {
+        return Some(id);
+    }
+    cookie(page.request.cookie.as_deref().unwrap_or(""), GA).and_then(client_id_of).map(str::to_string)
+}
+
+/// `<a>.<b>` of a `_ga` value `GA1.<n>.<a>.<b>`, when both are digits.
+pub fn client_id_of(ga: &str) -> Option<&str> {
+    let rest = ga.strip_prefix("GA1.")?;
+    let (_, id) = rest.split_once('.')?;
+    let (a, b) = id.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then_some(id)
+}
+
+/// The session id of a `_ga_<stream>` value: `GS1.1.<session>.…` or `GS2.1.s<session>$o…`.
+pub fn session_id(value: &str) -> Option<u64> {
+    let id = if let Some(rest) = value.strip_prefix("GS1.1.") {
+        rest.split('.').next()?
+    } else if let Some(rest) = value.strip_prefix("GS2.1.") {
+        rest.split('$').find_map(|part| part.strip_prefix('s'))?
+    } else {
+        return None;
+    };
+    id.parse().ok()
+}
+
+/// GA4's name for a header event: the recommended one for Meta's standard names, else
+/// snake_case within GA4's rules; an error says why a name cannot be made valid.
+pub fn event_name(name: &str) -> Result<String, String> {
+    if let Some((_, ga4)) = EVENT_NAMES.iter().find(|(meta, _)| *meta == name) {
+        return Ok((*ga4).to_string());
+    }
+    let snake = snake_case(name);
+    let invalid = |why: &str| Err(format!("event name {name:?} cannot be a GA4 event name ({why}); use letters, digits and underscores, starting with a letter"));
+    if snake.is_empty() || !snake.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return invalid("it must start with a letter");
+    }
+    if snake.len() > MAX_NAME_CHARS {
+        return invalid("GA4 takes at most 40 characters");
+    }
+    if RESERVED_PREFIXES.iter().any(|p| snake.starts_with(p)) || RESERVED_NAMES.contains(&snake.as_str()) {
+        return invalid("GA4 reserves it");
+    }
+    Ok(snake)
+}
+
+/// `AddToCart` → `add_to_cart`, `Newsletter Signup` → `newsletter_signup`: words split at
+/// case changes and non-alphanumerics, joined by `_`, lowercase ASCII.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            let boundary = c.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
+            if boundary && !out.ends_with('_') && !out.is_empty() {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+        prev = Some(c);
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// An event's params.
+fn params(event: &Event<'_>, page: &PageView<'_>, session_id: Option<u64>) -> Value {
+    let mut p = Map::new();
+    let location = match &event.header.event_source_url {
+        Some(url) => page.strip.apply(url).into_owned(),
+        None => page.url.to_string(),
+    };
+    p.insert("page_location".into(), json!(if page.redact { without_query(&location).to_string() } else { location }));
+    if let Some(r) = page.referrer {
+        p.insert("page_referrer".into(), json!(if page.redact { without_query(r) } else { r }));
+    }
+    p.insert("engagement_time_msec".into(), json!(ENGAGEMENT_TIME_MSEC));
+    if let Some(id) = session_id {
+        p.insert("session_id".into(), json!(id.to_string()));
+    }
+    if let Some(data) = &event.header.custom_data {
+        for (from, to) in [("currency", "currency"), ("value", "value"), ("order_id", "transaction_id"), ("search_string", "search_term")] {
+            if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
+                p.insert(to.into(), if to == "transaction_id" { json!(text(v)) } else { v.clone() });
+            }
+        }
+        let items = items(data);
+        if !items.is_empty() {
+            p.insert("items".into(), Value::Array(items));
+        }
+    }
+    Value::Object(p)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// GA4 `items` from Meta's `contents` (`id`, `quantity`, `item_price`, `title`), else from
+/// `content_ids`; a single item takes `content_name` as its name.
+fn items(data: &Map<String, Value>) -> Vec<Value> {
+    let mut items: Vec<Value> = match (data.get("contents"), data.get("content_ids")) {
+        (Some(Value::Array(contents)), _) => contents
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|c| {
+                let mut item = Map::new();
+                item.insert("item_id".into(), json!(text(c.get("id")?)));
+                if let Some(q) = c.get("quantity").filter(|q| q.is_number()) {
+                    item.insert("quantity".into(), q.clone());
+                }
+                if let Some(p) = c.get("item_price").filter(|p| p.is_number()) {
+                    item.insert("price".into(), p.clone());
+                }
+                if let Some(n) = c.get("title").or_else(|| c.get("name")).filter(|n| n.is_string()) {
+                    item.insert("item_name".into(), n.clone());
+                }
+                Some(Value::Object(item))
+            })
+            .collect(),
+        (_, Some(Value::Array(ids))) => ids.iter().map(|id| json!({"item_id": text(id)})).collect(),
+        _ => Vec::new(),
+    };
+    if let ([Value::Object(only)], Some(name)) = (&mut items[..], data.get("content_name").filter(|n| n.is_string())) {
+        only.entry("item_name").or_insert_with(|| name.clone());
+    }
+    items
+}
+
+/// `user_data` from the header's user data (every event's: they are one visitor), by
+/// Google's rules: email and phone hashed in lists, one address with the name hashed and
+/// city, region, postal code and country in clear.
+fn user_data(events: &[Event<'_>]) -> Map<String, Value> {
+    let mut emails: Vec<String> = Vec::new();
+    let mut phones: Vec<String> = Vec::new();
+    let mut address = Map::new();
+    for event in events {
+        for (key, values) in &event.header.user_data {
+            for value in values {
+                match key.as_str() {
+                    "em" => push_unique(&mut emails, hashed(value, normalize_email)),
+                    "ph" => push_unique(&mut phones, hashed(value, normalize_phone)),
+                    "fn" | "ln" => {
+                        let field = if key == "fn" { "sha256_first_name" } else { "sha256_last_name" };
+                        if let Some(h) = hashed(value, |v| Some(letters_only(v)).filter(|s| !s.is_empty())) {
+                            address.entry(field).or_insert(json!(h));
+                        }
+                    }
+                    "ct" | "st" => {
+                        let field = if key == "ct" { "city" } else { "region" };
+                        if let Some(v) = Some(letters_only(value)).filter(|s| !s.is_empty() && !is_sha256_hex(value.trim())) {
+                            address.entry(field).or_insert(json!(v));
+                        }
+                    }
+                    "zp" => {
+                        let zip = value.trim();
+                        if !zip.is_empty() && !is_sha256_hex(zip) {
+                            address.entry("postal_code").or_insert(json!(zip));
+                        }
+                    }
+                    "country" => {
+                        let c = value.trim();
+                        if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                            address.entry("country").or_insert(json!(c.to_ascii_uppercase()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut data = Map::new();
+    if !emails.is_empty() {
+        data.insert("sha256_email_address".into(), json!(emails));
+    }
+    if !phones.is_empty() {
+        data.insert("sha256_phone_number".into(), json!(phones));
+    }
+    if !address.is_empty() {
+        data.insert("address".into(), json!([address]));
+    }
+    data
+}
+
+fn push_unique(list: &mut Vec<String>, value: Option<String>) {
+    if let Some(v) = value {
+        if !list.contains(&v) {
+            list.push(v);
+        }
+    }
+}
+
+/// The SHA-256 of `normalize(value)`; a value already hashed (64 hex digits) passes as is.
+fn hashed(value: &str, normalize: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let v = value.trim();
+    if is_sha256_hex(v) {
+        return Some(v.to_ascii_lowercase());
+    }
+    normalize(v).map(|n| sha256_hex(&n))
+}
+
+/// Google's email rule: trimmed, lowercase, and for gmail.com and googlemail.com addresses
+/// no dots before the `@`.
+pub fn normalize_email(value: &str) -> Option<String> {
+    let email = value.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    if local.is_empty() || domain.is_empty() {
+        return None;
+    }
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        return Some(format!("{}@{domain}", local.replace('.', "")));
+    }
+    Some(email)
+}
+
+/// E.164: `+` and the digits (the origin sends the country code, as Meta also requires;
+/// a leading international `00` is dropped). `None` unless 8 to 15 digits remain.
+pub fn normalize_phone(value: &str) -> Option<String> {
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_start_matches('0');
+    (8..=15).contains(&digits.len()).then(|| format!("+{digits}"))
+}
+
+/// Names, city and region: letters and inner spaces only, lowercase, trimmed.
+fn letters_only(value: &str) -> String {
+    let kept: String = value.chars().filter(|c| c.is_alphabetic() || c.is_whitespace()).flat_map(char::to_lowercase).collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_names_map_to_recommended_ones_and_others_become_snake_case() {
+        assert_eq!(event_name("ViewContent").unwrap(), "view_item");
+        assert_eq!(event_name("Purchase").unwrap(), "purchase");
+        assert_eq!(event_name("CompleteRegistration").unwrap(), "sign_up");
+        assert_eq!(event_name("Lead").unwrap(), "generate_lead");
+        assert_eq!(event_name("NewsletterSignup").unwrap(), "newsletter_signup");
+        assert_eq!(event_name("Newsletter Sign-up 2").unwrap(), "newsletter_sign_up_2");
+        assert_eq!(event_name("video_played").unwrap(), "video_played");
+        for bad in ["42nd", "★", "first_visit", "ga_thing", "Google Thing", &"a".repeat(41)] {
+            let err = event_name(bad).unwrap_err();
+            assert!(err.contains("cannot be a GA4 event name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn client_and_session_ids_come_from_gas_cookies() {
+        assert_eq!(client_id_of("GA1.1.1234567890.1700000000"), Some("1234567890.1700000000"));
+        assert_eq!(client_id_of("GA1.2.99.1"), Some("99.1"));
+        for bad in ["GA2.1.1.1", "GA1.1.x.1", "GA1.1.123", "", "GA1.1..1"] {
+            assert_eq!(client_id_of(bad), None, "{bad}");
+        }
+        assert_eq!(session_id("GS1.1.1700000123.4.1.1700000200.0.0.0"), Some(1_700_000_123));
+        assert_eq!(session_id("GS2.1.s1700000123$o4$g1$t1700000200$j60$l0$h0"), Some(1_700_000_123));
+        assert_eq!(session_id("GS2.1.o4$g1"), None);
+        assert_eq!(session_id("junk"), None);
+    }
+
+    #[test]
+    fn googles_normalization_differs_from_metas() {
+        // Google's documented examples: dots removed before a gmail.com domain only.
+        assert_eq!(normalize_email(" John.Doe@Gmail.com ").as_deref(), Some("johndoe@gmail.com"));
+        assert_eq!(normalize_email("jane.doe@googlemail.com").as_deref(), Some("janedoe@googlemail.com"));
+        assert_eq!(normalize_email("jane.doe@example.com").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(normalize_email("nobody"), None);
+        // E.164, where Meta wants the digits alone.
+        assert_eq!(normalize_phone("+1 (800) 555-0100").as_deref(), Some("+18005550100"));
+        assert_eq!(normalize_phone("0039 333 123 4567").as_deref(), Some("+393331234567"));
+        assert_eq!(normalize_phone("12"), None);
+        assert_eq!(sha256_hex("+18005550100"), hashed("+1 800 555 0100", normalize_phone).unwrap());
+        assert_eq!(letters_only("  Mary-Ann  O'Neil 2 "), "maryann oneil");
+    }
+
+    #[test]
+    fn snake_case_handles_runs_and_separators() {
+        assert_eq!(snake_case("AddToCart"), "add_to_cart");
+        assert_eq!(snake_case("  spaced  out  "), "spaced_out");
+        assert_eq!(snake_case("ABTest"), "abtest");
+    }
+}

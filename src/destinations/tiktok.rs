@@ -1,0 +1,338 @@
+//! TikTok's Events API 2.0 (`POST /open_api/v1.3/event/track/`, `event_source: web`).
+//!
+//! Page views are batched as Meta's are. Each event carries the id Meta gets, for
+//! deduplication with the TikTok pixel; the visitor's IP, user agent, `ttclid` (from the URL,
+//! kept by the edge in a first-party `ttclid` cookie) and `_ttp`; and email, phone and
+//! external id hashed by TikTok's rules. TikTok answers HTTP 200 with a `code` that is not 0
+//! when it refuses: rate limits and server errors are retried, the rest logged with their
+//! `code`, `message` and `request_id`.
+
+use super::answer::{Accepted, Refusal};
+use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
+use crate::config::{parse_api_base, parse_secret, ConfigError, Get};
+use crate::cookies::cookie;
+use crate::destinations::ga4::normalize_phone;
+use crate::destinations::meta::capi_event::REDACTED;
+use crate::pii::{is_sha256_hex, sha256_hex};
+use crate::query_filter::without_query;
+use crate::visitor::first_party::{ttclid_from_query, TTCLID};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+/// The destination's name.
+pub const NAME: &str = "tiktok";
+/// Variable: the TikTok pixel code.
+pub const VAR_PIXEL_CODE: &str = "TIKTOK_PIXEL_CODE";
+/// Secret: the Events API access token, sent as the `Access-Token` header.
+pub const VAR_ACCESS_TOKEN: &str = "TIKTOK_ACCESS_TOKEN";
+/// Variable: the API host (tests point it at a mock).
+pub const VAR_API_BASE: &str = "TIKTOK_API_BASE";
+/// Variable: Events Manager's test event code.
+pub const VAR_TEST_EVENT_CODE: &str = "TIKTOK_TEST_EVENT_CODE";
+/// Default API host.
+pub const DEFAULT_API_BASE: &str = "https://business-api.tiktok.com";
+/// The Events API 2.0 path.
+pub const TRACK_PATH: &str = "/open_api/v1.3/event/track/";
+/// Most events TikTok takes in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// TikTok's code for "too many requests".
+const RATE_LIMIT_CODE: i64 = 40100;
+/// TikTok's codes from this one up are its own server errors: worth another try.
+const FIRST_SERVER_ERROR_CODE: i64 = 50000;
+/// TikTok's code for a parameter error: one bad event refuses the whole request.
+const INVALID_PARAMETER_CODE: i64 = 40002;
+/// The `_ttp` cookie: TikTok pixel's browser id.
+const TTP: &str = "_ttp";
+/// Meta's standard names that TikTok also has, under the same name.
+const SAME_NAMES: [&str; 16] = [
+    "ViewContent", "AddToCart", "AddToWishlist", "InitiateCheckout", "AddPaymentInfo", "Purchase", "CompleteRegistration",
+    "Search", "Lead", "Contact", "Subscribe", "StartTrial", "Schedule", "FindLocation", "SubmitApplication", "CustomizeProduct",
+];
+/// Meta's names TikTok spells otherwise.
+const RENAMED: [(&str, &str); 1] = [("PageView", "Pageview")];
+
+/// TikTok settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TikTok {
+    pixel_code: String,
+    access_token: Option<String>,
+    base: String,
+    test_event_code: Option<String>,
+}
+
+impl fmt::Debug for TikTok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TikTok").field("pixel_code", &self.pixel_code).field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl TikTok {
+    /// The settings; `None` when TikTok is not configured (neither pixel code nor token set).
+    pub fn parse(get: Get<'_>) -> Option<Result<TikTok, ConfigError>> {
+        let code = match get(VAR_PIXEL_CODE) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let token = match parse_secret(get, VAR_ACCESS_TOKEN, "the Events API access token exactly as TikTok Events Manager shows it") {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        if code.is_none() && token.is_none() {
+            return None;
+        }
+        Some(TikTok::parse_set(get, code, token))
+    }
+
+    fn parse_set(get: Get<'_>, code: Option<String>, access_token: Option<String>) -> Result<TikTok, ConfigError> {
+        const EXPECTED: &str = "the pixel code from TikTok Events Manager (letters and digits)";
+        let pixel_code = code.ok_or_else(|| ConfigError::invalid(VAR_PIXEL_CODE, EXPECTED, ""))?;
+        if pixel_code.len() > 64 || !pixel_code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ConfigError::invalid(VAR_PIXEL_CODE, EXPECTED, &pixel_code));
+        }
+        let base = parse_api_base(get, VAR_API_BASE, DEFAULT_API_BASE, "an http(s) URL such as https://business-api.tiktok.com")?;
+        let test_event_code = get(VAR_TEST_EVENT_CODE)?;
+        if let Some(c) = &test_event_code {
+            if c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ConfigError::invalid(VAR_TEST_EVENT_CODE, "the test event code from TikTok Events Manager (letters and digits)", c));
+            }
+        }
+        Ok(TikTok { pixel_code, access_token, base, test_event_code })
+    }
+}
+
+impl Destination for TikTok {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn purpose(&self) -> Purpose {
+        Purpose::Marketing
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX }
+    }
+
+    fn map(&self, page: &PageView<'_>, events: &[Event<'_>]) -> (Option<Mapped>, Vec<Dropped>) {
+        let cookies = page.request.cookie.as_deref().unwrap_or("");
+        let ttclid = page
+            .visit
+            .browser_ids
+            .as_ref()
+            .and_then(|ids| ids.ttclid.clone())
+            .or_else(|| ttclid_from_query(&page.request.url).map(str::to_string))
+            .or_else(|| cookie(cookies, TTCLID).map(str::to_string));
+        let ttp = cookie(cookies, TTP).filter(|v| !v.is_empty() && v.len() <= 200);
+        let shown = |v: &str| if page.redact { REDACTED.to_string() } else { v.to_string() };
+        let mut user = Map::new();
+        if let Some(ip) = page.ip {
+            user.insert("ip".into(), json!(shown(ip)));
+        }
+        if let Some(ua) = page.user_agent {
+            user.insert("user_agent".into(), json!(shown(ua)));
+        }
+        if let Some(t) = ttclid {
+            user.insert("ttclid".into(), json!(shown(&t)));
+        }
+        if let Some(t) = ttp {
+            user.insert("ttp".into(), json!(shown(t)));
+        }
+        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new() };
+        let mut items = Vec::with_capacity(events.len());
+        for event in events {
+            let name = event_name(&event.header.event_name);
+            let mut user = user.clone();
+            if !page.replay {
+                hashed_user_data(event, &mut user);
+            }
+            let location = match &event.header.event_source_url {
+                Some(url) => page.strip.apply(url).into_owned(),
+                None => page.url.to_string(),
+            };
+            let mut page_json = Map::new();
+            page_json.insert("url".into(), json!(if page.redact { without_query(&location).to_string() } else { location }));
+            if let Some(r) = page.referrer {
+                page_json.insert("referrer".into(), json!(if page.redact { without_query(r) } else { r }));
+            }
+            let mut item = Map::new();
+            item.insert("event".into(), json!(name));
+            item.insert("event_time".into(), json!(page.now_ms / 1000));
+            item.insert("event_id".into(), json!(event.id));
+            item.insert("user".into(), Value::Object(user));
+            item.insert("page".into(), Value::Object(page_json));
+            let properties = properties(event);
+            if !properties.is_empty() {
+                item.insert("properties".into(), Value::Object(properties));
+            }
+            items.push(Value::Object(item).to_string());
+            mapped.names.push(name);
+            mapped.ids.push(event.id.to_string());
+        }
+        mapped.part = items.join(",");
+        (Some(mapped), Vec::new())
+    }
+
+    fn url(&self) -> String {
+        format!("{}{TRACK_PATH}", self.base)
+    }
+
+    fn shown_url(&self) -> String {
+        self.url()
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        self.access_token.iter().map(|t| ("access-token", t.clone())).collect()
+    }
+
+    fn body(&self, parts: &[&str]) -> String {
+        let mut body = format!(r#"{{"event_source":"web","event_source_id":{}"#, json!(self.pixel_code));
+        if let Some(code) = &self.test_event_code {
+            body.push_str(&format!(r#","test_event_code":{}"#, json!(code)));
+        }
+        body.push_str(r#","data":["#);
+        body.push_str(&parts.join(","));
+        body.push_str("]}");
+        body
+    }
+
+    fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal> {
+        read_answer(status, body)
+    }
+
+    fn missing_setting(&self) -> Option<&'static str> {
+        self.access_token.is_none().then_some("TIKTOK_ACCESS_TOKEN is not set")
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    code: Option<i64>,
+    message: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Reads TikTok's answer: `{"code":0,"message":"OK","request_id":…}` is success; any other
+/// code is a refusal, even with HTTP 200.
+pub fn read_answer(status: u16, body: &str) -> Result<Accepted, Refusal> {
+    let answer: Option<Answer> = serde_json::from_str(body).ok();
+    let (code, message, request_id) = answer.map_or((None, None, None), |a| (a.code, a.message, a.request_id));
+    if (200..300).contains(&status) && code == Some(0) {
+        return Ok(Accepted { fields: vec![("request_id", json!(request_id))] });
+    }
+    let message = message.map(|m| Refusal::shorten(&m)).or_else(|| {
+        Some(if (200..300).contains(&status) { "the answer has no code 0".into() } else { Refusal::shorten(body.trim()) })
+    });
+    Err(Refusal {
+        status,
+        code,
+        subcode: None,
+        message,
+        transient: code.is_some_and(|c| c == RATE_LIMIT_CODE || c >= FIRST_SERVER_ERROR_CODE),
+        splittable: code == Some(INVALID_PARAMETER_CODE),
+        details: vec![("request_id", json!(request_id))],
+    })
+}
+
+/// TikTok's name for a header event: its standard names, else the origin's (TikTok takes
+/// custom events).
+pub fn event_name(name: &str) -> String {
+    if SAME_NAMES.contains(&name) {
+        return name.to_string();
+    }
+    RENAMED.iter().find(|(meta, _)| *meta == name).map_or_else(|| name.to_string(), |(_, t)| (*t).to_string())
+}
+
+/// `email`, `phone` and `external_id`, SHA-256 by TikTok's rules: email trimmed and
+/// lowercase, phone in E.164, external id trimmed. The first valid value of each.
+fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
+    for (key, values) in &event.header.user_data {
+        let (field, normalize): (&str, fn(&str) -> Option<String>) = match key.as_str() {
+            "em" => ("email", |v| Some(v.trim().to_lowercase()).filter(|e| e.contains('@'))),
+            "ph" => ("phone", normalize_phone),
+            "external_id" => ("external_id", |v| Some(v.trim().to_string()).filter(|s| !s.is_empty())),
+            _ => continue,
+        };
+        let hash = values.iter().find_map(|v| {
+            let t = v.trim();
+            if is_sha256_hex(t) { Some(t.to_ascii_lowercase()) } else { normalize(t).map(|n| sha256_hex(&n)) }
+        });
+        if let Some(h) = hash {
+            user.insert(field.into(), json!(h));
+        }
+    }
+}
+
+/// `properties`: `currency`, `value`, `contents` (`content_id`, `content_name`, `price`,
+/// `quantity`), `content_type`, `order_id`, `query`.
+fn properties(event: &Event<'_>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(data) = &event.header.custom_data else { return out };
+    for (from, to) in [("currency", "currency"), ("value", "value"), ("content_type", "content_type"), ("order_id", "order_id"), ("search_string", "query")] {
+        if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
+            out.insert(to.into(), v.clone());
+        }
+    }
+    let id_text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let contents: Vec<Value> = match (data.get("contents"), data.get("content_ids")) {
+        (Some(Value::Array(contents)), _) => contents
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|c| {
+                let mut item = Map::new();
+                item.insert("content_id".into(), json!(id_text(c.get("id")?)));
+                if let Some(n) = c.get("title").or_else(|| c.get("name")).filter(|n| n.is_string()) {
+                    item.insert("content_name".into(), n.clone());
+                }
+                if let Some(p) = c.get("item_price").filter(|p| p.is_number()) {
+                    item.insert("price".into(), p.clone());
+                }
+                if let Some(q) = c.get("quantity").filter(|q| q.is_number()) {
+                    item.insert("quantity".into(), q.clone());
+                }
+                Some(Value::Object(item))
+            })
+            .collect(),
+        (_, Some(Value::Array(ids))) => ids.iter().map(|id| json!({"content_id": id_text(id)})).collect(),
+        _ => Vec::new(),
+    };
+    if !contents.is_empty() {
+        out.insert("contents".into(), Value::Array(contents));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_tiktoks_standard_events() {
+        assert_eq!(event_name("PageView"), "Pageview");
+        assert_eq!(event_name("Purchase"), "Purchase");
+        assert_eq!(event_name("ViewContent"), "ViewContent");
+        assert_eq!(event_name("MyCustom"), "MyCustom");
+    }
+
+    #[test]
+    fn a_code_other_than_zero_is_a_refusal_classified_by_code() {
+        let ok = read_answer(200, r#"{"code":0,"message":"OK","request_id":"r1","data":{}}"#).unwrap();
+        assert_eq!(ok.fields, vec![("request_id", json!("r1"))]);
+        let limited = read_answer(200, r#"{"code":40100,"message":"Too many requests","request_id":"r2"}"#).unwrap_err();
+        assert!(limited.transient && !limited.splittable);
+        assert_eq!((limited.code, limited.message.as_deref()), (Some(40100), Some("Too many requests")));
+        let server = read_answer(200, r#"{"code":50002,"message":"Internal error"}"#).unwrap_err();
+        assert!(server.transient);
+        let invalid = read_answer(200, r#"{"code":40002,"message":"Invalid param","request_id":"r3"}"#).unwrap_err();
+        assert!(!invalid.transient && invalid.splittable);
+        assert_eq!(invalid.details, vec![("request_id", json!("r3"))]);
+        let token = read_answer(200, r#"{"code":40105,"message":"Access token invalid"}"#).unwrap_err();
+        assert!(!token.transient && !token.splittable);
+        let gateway = read_answer(502, "<html>bad gateway</html>").unwrap_err();
+        assert_eq!((gateway.status, gateway.code), (502, None));
+        assert!(read_answer(200, "not json").is_err(), "no code 0: not taken as delivered");
+    }
+}

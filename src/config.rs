@@ -45,7 +45,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 36] = [
+pub const ALL_VARS: [&str; 37] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -82,6 +82,7 @@ pub const ALL_VARS: [&str; 36] = [
     tiktok::VAR_ACCESS_TOKEN,
     tiktok::VAR_API_BASE,
     tiktok::VAR_TEST_EVENT_CODE,
+    crate::debug_report::VAR_DEBUG_TOKEN,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -335,6 +336,8 @@ pub struct Config {
     pub ga4: Option<Result<Ga4, ConfigError>>,
     /// TikTok settings: `None` when TikTok is not configured.
     pub tiktok: Option<Result<TikTok, ConfigError>>,
+    /// `DEBUG_TOKEN`: a request presenting it gets the `Tagrelay-Debug` report.
+    pub debug_token: Option<String>,
 }
 
 impl Config {
@@ -376,6 +379,7 @@ impl Config {
             analytics: AnalyticsSettings::parse(&get),
             ga4,
             tiktok,
+            debug_token: get(crate::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }
 }

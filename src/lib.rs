@@ -23,6 +23,7 @@ pub mod click_ids;
 pub mod client_ip;
 pub mod config;
 pub mod cookies;
+pub mod debug_report;
 pub mod decode_cache;
 pub mod destinations;
 pub mod event_id;

@@ -27,7 +27,7 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 
@@ -244,7 +244,8 @@ function track(request, env, value, status, source, headers) {
     h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
     request.cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
     status, source.get("content-type") ?? undefined,
-    source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined, headers,
+    source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
+    rules.debug ? h.get("tagrelay-debug") ?? undefined : undefined, headers,
   );
   if (wait < 0) return undefined;
   if (wait > 0) return sendBatch(env, wait);
@@ -547,7 +548,8 @@ export default {
       }
     }
     const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(request);
-    if (value === null && changes === undefined && !cookies) return response;
+    const debug = rules.debug && value === null ? request.headers.get("tagrelay-debug") : null;
+    if (value === null && changes === undefined && !cookies && debug === null) return response;
 
     let rebuilt;
     try {
@@ -567,12 +569,11 @@ export default {
       }
     }
     if (value === null) {
-      if (cookies) {
-        try {
-          firstPartyCookies(request, env, response, rebuilt.headers);
-        } catch (error) {
-          trackingFailed(error);
-        }
+      try {
+        if (cookies) firstPartyCookies(request, env, response, rebuilt.headers);
+        if (debug !== null) wasm.debug_untracked(env, debug, rebuilt.headers);
+      } catch (error) {
+        trackingFailed(error);
       }
       return rebuilt;
     }

@@ -21,6 +21,9 @@ mod settings;
 use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::skip_rule;
+use crate::config::Config;
+use crate::debug_report::{self, Report};
+use crate::destinations::Mode;
 use crate::tracking::{plan, Inputs, Outcome, Plan};
 use crate::visitor::first_party::FBP_RANDOM_MAX;
 use crate::visitor::{visit, Visit};
@@ -39,6 +42,8 @@ use web_sys::{Headers, Request, Response};
 /// `consentCookies` (the names of the cookies that may say no), `gaCookie` (GA4 is on: `_ga`
 /// is set) and `ttclid` (TikTok is on: its click id is kept), for the JS pre-check of
 /// untracked pages. `analytics`: `{counting, flushMs, statsPath}` (see `analytics::rules`).
+/// `debug`: whether `DEBUG_TOKEN` is set (a request may then ask for the `Tagrelay-Debug`
+/// report, and the request header is never forwarded: it is in `dropHeaders`).
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
     let rules = js_sys::Object::new();
@@ -49,7 +54,7 @@ pub fn configure(env: &JsValue) -> JsValue {
     match settings::config(env) {
         Ok(config) => {
             let origin = config.origin.as_ref().map_or(JsValue::NULL, |o| JsValue::from_str(o.as_str()));
-            let drop = list(&mut HOP_BY_HOP_REQUEST_HEADERS.iter().copied().chain([config.tracking_header.as_str()]));
+            let drop = list(&mut HOP_BY_HOP_REQUEST_HEADERS.iter().copied().chain([config.tracking_header.as_str(), debug_report::HEADER]));
             let keep = list(&mut CONNECTION_OPTIONS.iter().chain(&PROTECTED_REQUEST_HEADERS).copied());
             set("origin", &origin);
             set("trackingHeader", &JsValue::from_str(&config.tracking_header));
@@ -63,6 +68,7 @@ pub fn configure(env: &JsValue) -> JsValue {
             let consent_cookies = config.consent.as_ref().map(crate::visitor::consent::signals::cookie_names).unwrap_or_default();
             set("consentCookies", &list(&mut consent_cookies.into_iter()));
             set("analytics", &analytics::rules(&config.analytics, env));
+            set("debug", &JsValue::from_bool(config.debug_token.is_some()));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }
@@ -167,6 +173,7 @@ pub fn track(
     content_type: Option<String>,
     cf_cache_status: Option<String>,
     age: Option<String>,
+    debug: Option<String>,
     headers: &Headers,
 ) -> i32 {
     let Ok(config) = settings::config(env) else { return NOTHING_TO_SEND };
@@ -189,53 +196,102 @@ pub fn track(
     };
     let response = ResponseFacts { status, cf_cache_status, age, content_type };
     let label = label_of(&request, status);
+    let mut report = debug_report::wanted(debug.as_deref(), config.debug_token.as_deref()).then(Report::default);
+    let wait = decide(config, header_value, &request, &response, &label, headers, report.as_mut());
+    if let Some(report) = report {
+        let _ = headers.set(debug_report::HEADER, &report.header_value());
+    }
+    wait
+}
+
+/// [`track`]'s decision, logged line by line and, when asked for, written into `report` too.
+fn decide(
+    config: &'static Config,
+    header_value: &str,
+    request: &RequestFacts,
+    response: &ResponseFacts,
+    label: &RequestLabel,
+    headers: &Headers,
+    mut report: Option<&mut Report>,
+) -> i32 {
+    let mut note = |destination: Option<&str>, decision: &str, fields: Vec<(&'static str, serde_json::Value)>| {
+        if let Some(r) = report.as_deref_mut() {
+            match destination {
+                Some(name) => r.destination(name, decision, fields),
+                None => r.page(decision, fields),
+            }
+        }
+    };
     let shared = match &config.meta {
         Ok(meta) => meta,
         Err(err) => {
-            log::line(&label, Decision::Disabled, [("reason", json!(err.to_string()))]);
+            log::line(label, Decision::Disabled, [("reason", json!(err.to_string()))]);
+            note(None, "disabled", vec![("reason", json!(err.to_string()))]);
             return NOTHING_TO_SEND;
         }
     };
     let routes = settings::routes(config);
     let now_ms = js::now_ms();
-    let Some((visit, skip)) = visitor(config, &request, &response, &label, headers, now_ms) else { return NOTHING_TO_SEND };
-    let inputs = Inputs { request: &request, response: &response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms };
+    let Some((visit, skip)) = visitor(config, request, response, label, headers, now_ms) else {
+        note(None, "disabled", vec![("reason", json!("a setting is unusable: see the disabled log line"))]);
+        return NOTHING_TO_SEND;
+    };
+    let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
     let routed = match decision {
         Plan::Skip(rule) => {
-            log::line(&label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
+            log::line(label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
+            note(None, "skipped", vec![("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
             return NOTHING_TO_SEND;
         }
         Plan::Reject(err) => {
-            log::line(&label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
+            log::line(label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
+            note(None, "rejected", vec![("code", json!(err.code())), ("reason", json!(err.to_string()))]);
             return NOTHING_TO_SEND;
         }
         Plan::Route(routed) => routed,
     };
     for (name, err) in &routes.broken {
-        log::line(&label, Decision::Disabled, [("destination", json!(name)), ("reason", json!(err.to_string()))]);
+        log::line(label, Decision::Disabled, [("destination", json!(name)), ("reason", json!(err.to_string()))]);
+        note(Some(name), "disabled", vec![("reason", json!(err.to_string()))]);
     }
     let mut wait = NOTHING_TO_SEND;
     for (index, (route, outcome)) in routes.on.iter().zip(routed.outcomes).enumerate() {
-        let destination = json!(route.destination.name());
+        let name = route.destination.name();
         let next = match outcome {
-            Outcome::NotListed => NOTHING_TO_SEND,
+            Outcome::NotListed => {
+                note(Some(name), "not_listed", Vec::new());
+                NOTHING_TO_SEND
+            }
             Outcome::Withheld { rule, source } => {
-                log::line(&label, Decision::Skipped, [("destination", destination), ("rule", json!(rule.code())), ("consent_source", json!(source.code()))]);
+                let fields = [("rule", json!(rule.code())), ("consent_source", json!(source.code()))];
+                log::line(label, Decision::Skipped, [("destination", json!(name)), fields[0].clone(), fields[1].clone()]);
+                note(Some(name), "skipped", fields.to_vec());
                 NOTHING_TO_SEND
             }
             Outcome::Mapped { mapped, dropped } => {
                 for d in &dropped {
-                    log::line(&label, Decision::Rejected, [
-                        ("destination", destination.clone()),
+                    let fields = vec![
                         ("code", json!(DROPPED_CODE)),
                         ("event_names", json!([d.event_name])),
                         ("event_ids", json!([d.event_id])),
                         ("reason", json!(d.reason)),
-                    ]);
+                    ];
+                    log::line(label, Decision::Rejected, std::iter::once(("destination", json!(name))).chain(fields.iter().cloned()));
+                    note(Some(name), "rejected", fields);
                 }
                 match mapped {
-                    Some(mapped) => delivery::prepare(&label, index, route, mapped, routed.replay, shared.batch_window_ms),
+                    Some(mapped) => {
+                        let ids = vec![("event_names", json!(mapped.names)), ("event_ids", json!(mapped.ids))];
+                        let next = delivery::prepare(label, index, route, mapped, routed.replay, shared.batch_window_ms);
+                        let decision = match (route.mode, next) {
+                            (Mode::DryRun { .. }, _) => "dry_run",
+                            (Mode::Live, 0) => "sending",
+                            (Mode::Live, _) => "batched",
+                        };
+                        note(Some(name), decision, ids);
+                        next
+                    }
                     None => NOTHING_TO_SEND,
                 }
             }
@@ -255,6 +311,20 @@ fn combine_waits(a: i32, b: i32) -> i32 {
         (NOTHING_TO_SEND, x) | (x, NOTHING_TO_SEND) => x,
         (x, y) => x.min(y),
     }
+}
+
+/// The `Tagrelay-Debug` report of a response without the tracking header, when `presented`
+/// is the `DEBUG_TOKEN`: sets it on `headers` (the rebuilt response's). The JS entry calls
+/// this only when `DEBUG_TOKEN` is set and the request carries the header.
+#[wasm_bindgen]
+pub fn debug_untracked(env: &JsValue, presented: &str, headers: &Headers) {
+    let Ok(config) = settings::config(env) else { return };
+    if !debug_report::wanted(Some(presented), config.debug_token.as_deref()) {
+        return;
+    }
+    let mut report = Report::default();
+    report.page("untracked", [("reason", json!(format!("the response has no {} header", config.tracking_header)))]);
+    let _ = headers.set(debug_report::HEADER, &report.header_value());
 }
 
 /// First-party cookies for a response without the tracking header (an ad click often lands

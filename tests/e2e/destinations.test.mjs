@@ -11,6 +11,7 @@ const GA4_SECRET = "ga4-secret-do-not-log";
 const TIKTOK_CODE = "CTEST0PIXEL1";
 const TIKTOK_TOKEN = "tiktok-token-do-not-log";
 const IP = "203.0.113.7";
+const DEBUG_TOKEN = "debug-token-do-not-log-0123";
 
 let origin, graph, ga4, tiktok, worker;
 let event = { event_name: "PageView" };
@@ -20,6 +21,7 @@ const hash = (s) => createHash("sha256").update(s).digest("hex");
 before(async () => {
   origin = await startServer(async (req, res) => {
     await readBody(req);
+    origin.lastHeaders = req.headers;
     const headers = { "content-type": "text/html; charset=utf-8" };
     if (event) headers["worker-tracking"] = JSON.stringify(event);
     res.writeHead(200, headers);
@@ -35,14 +37,17 @@ before(async () => {
 after(async () => { await worker?.close(); origin?.close(); graph?.close(); ga4?.close(); tiktok?.close(); });
 
 function start(extra = {}) {
-  return startWorker({
+  const vars = {
     ORIGIN_URL: origin.url,
     META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url,
     GA4_MEASUREMENT_ID: GA4_ID, GA4_API_SECRET: GA4_SECRET, GA4_API_BASE: ga4.url,
     TIKTOK_PIXEL_CODE: TIKTOK_CODE, TIKTOK_ACCESS_TOKEN: TIKTOK_TOKEN, TIKTOK_API_BASE: tiktok.url,
     BATCH_WINDOW_MS: "0",
+    DEBUG_TOKEN,
     ...extra,
-  });
+  };
+  for (const k of Object.keys(vars)) if (vars[k] === undefined) delete vars[k];
+  return startWorker(vars);
 }
 
 let n = 0;
@@ -294,5 +299,41 @@ test("GA4 validate mode sends to the validation server and logs its messages", a
     assert.deepEqual(sent.validation_messages, []);
   } finally {
     await validating.close();
+  }
+});
+
+test("the debug header: each destination's decision for the right token, nothing otherwise", async () => {
+  const cookie = "cmplz_statistics=allow; cmplz_marketing=deny; _ga=GA1.1.5.6";
+  const header = [{ event_name: "ViewContent", event_id: "dbg-1" }, { event_name: "42 bad name", event_id: "dbg-2" }];
+  const { res, path } = await view(header, { country: "IT", cookie, headers: { "tagrelay-debug": DEBUG_TOKEN } });
+  assert.equal(origin.lastHeaders["tagrelay-debug"], undefined, "the token never reaches the origin");
+  const report = JSON.parse(res.headers.get("tagrelay-debug"));
+  assert.equal(report.decision, "tracked");
+  const of = (d) => report.destinations.filter((e) => e.destination === d);
+  assert.deepEqual(of("meta"), [{ destination: "meta", decision: "skipped", rule: "consent_denied", consent_source: "complianz" }]);
+  assert.deepEqual(of("tiktok"), [{ destination: "tiktok", decision: "skipped", rule: "consent_denied", consent_source: "complianz" }]);
+  const [rejected, sending] = of("ga4");
+  assert.equal(rejected.decision, "rejected");
+  assert.deepEqual(rejected.event_ids, ["dbg-2"]);
+  assert.match(rejected.reason, /cannot be a GA4 event name/);
+  assert.deepEqual(sending, { destination: "ga4", decision: "sending", event_names: ["view_item"], event_ids: ["dbg-1"] });
+  const text = res.headers.get("tagrelay-debug");
+  for (const secret of [IP, "GA1.1.5.6", "5.6", BROWSER_UA, "cmplz"]) assert.ok(!text.includes(secret), `${secret} in the report`);
+  await delivered(path, ["ga4"]);
+
+  const wrong = await view(header, { headers: { "tagrelay-debug": "not-the-token" } });
+  assert.equal(wrong.res.headers.get("tagrelay-debug"), null);
+  const untracked = await view(null, { headers: { "tagrelay-debug": DEBUG_TOKEN } });
+  assert.deepEqual(JSON.parse(untracked.res.headers.get("tagrelay-debug")), { decision: "untracked", reason: "the response has no Worker-Tracking header" });
+  const bot = await view(header, { headers: { "tagrelay-debug": DEBUG_TOKEN, "user-agent": "Googlebot/2.1" } });
+  assert.equal(JSON.parse(bot.res.headers.get("tagrelay-debug")).decision, "skipped");
+
+  const noSecret = await start({ DEBUG_TOKEN: undefined });
+  try {
+    const none = await view(header, { w: noSecret, headers: { "tagrelay-debug": DEBUG_TOKEN } });
+    assert.equal(none.res.headers.get("tagrelay-debug"), null, "without the secret nothing is echoed");
+    assert.equal(origin.lastHeaders["tagrelay-debug"], undefined);
+  } finally {
+    await noSecret.close();
   }
 });

@@ -10,6 +10,8 @@ DEV_PORT ?= 8787
 DEMO_ORIGIN_PORT ?= 8788
 # The stats page's token in `make dev` only; a deployment sets its own secret.
 DEV_STATS_TOKEN ?= dev-stats-token-0123456789
+# The Tagrelay-Debug header's token in `make dev` only.
+DEV_DEBUG_TOKEN ?= dev-debug-token
 
 .PHONY: setup build dev test test-native test-e2e bench clean
 
@@ -33,10 +35,12 @@ dev: build
 	node demo/origin.mjs --port $(DEMO_ORIGIN_PORT) &
 	trap 'kill %1 2>/dev/null' EXIT
 	npx wrangler d1 migrations apply TAGRELAY_DB --local > /dev/null
-	echo "tagrelay: open http://127.0.0.1:$(DEV_PORT)/ (demo origin on :$(DEMO_ORIGIN_PORT)); events are logged, not sent"
+	echo "tagrelay: open http://127.0.0.1:$(DEV_PORT)/ (demo origin on :$(DEMO_ORIGIN_PORT)); events for Meta, GA4 and TikTok are logged, not sent"
+	echo "tagrelay: add the header 'Tagrelay-Debug: $(DEV_DEBUG_TOKEN)' to a request to see each destination's decision"
 	echo "tagrelay: stats on http://127.0.0.1:$(DEV_PORT)/_tagrelay/ (user: anything, password: $(DEV_STATS_TOKEN))"
 	npx wrangler dev --port $(DEV_PORT) --ip 127.0.0.1 \
 	  --var ORIGIN_URL:http://127.0.0.1:$(DEMO_ORIGIN_PORT) --var DRY_RUN:true --var META_PIXEL_ID:1234567890 \
+	  --var GA4_MEASUREMENT_ID:G-DEMO0000 --var TIKTOK_PIXEL_CODE:CDEMO0PIXEL0000 --var DEBUG_TOKEN:$(DEV_DEBUG_TOKEN) \
 	  --var STATS_TOKEN:$(DEV_STATS_TOKEN) --var STATS_FLUSH_MS:2000
 
 ## test: every test, native unit tests then end-to-end tests in workerd

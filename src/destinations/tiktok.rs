@@ -264,7 +264,8 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
 }
 
 /// `properties`: `currency`, `value`, `contents` (`content_id`, `content_name`, `price`,
-/// `quantity`), `content_type`, `order_id`, `query`.
+/// `quantity`; a single item takes `content_name` as its name), `content_type`, `order_id`,
+/// `query`.
 fn properties(event: &Event<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(data) = &event.header.custom_data else { return out };
@@ -299,6 +300,10 @@ fn properties(event: &Event<'_>) -> Map<String, Value> {
         (_, Some(Value::Array(ids))) => ids.iter().map(|id| json!({"content_id": id_text(id)})).collect(),
         _ => Vec::new(),
     };
+    let mut contents = contents;
+    if let ([Value::Object(only)], Some(name)) = (&mut contents[..], data.get("content_name").filter(|n| n.is_string())) {
+        only.entry("content_name").or_insert_with(|| name.clone());
+    }
     if !contents.is_empty() {
         out.insert("contents".into(), Value::Array(contents));
     }

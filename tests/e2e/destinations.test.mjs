@@ -135,7 +135,7 @@ test("a product view reaches all three platforms, each in its own shape, with on
   assert.deepEqual(t.page, { url: `https://www.spesati.it${path}?fbclid=IwAR-click_1&ttclid=E.C.P.tt-click_9`, referrer: "https://www.tiktok.com/" });
   assert.deepEqual(t.properties, {
     currency: "EUR", value: 12.5, content_type: "product",
-    contents: [{ content_id: "SKU-42", price: 12.5, quantity: 1 }],
+    contents: [{ content_id: "SKU-42", content_name: "Pecorino Sardo", price: 12.5, quantity: 1 }],
   });
 
   for (const destination of ["meta", "ga4", "tiktok"]) {

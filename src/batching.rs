@@ -75,11 +75,13 @@ pub struct Batch<G> {
     events: usize,
     /// When the open window opened and how long it lasts; `None` when no window is open.
     window: Option<(u64, u32)>,
+    /// The batch must be sent now (it is full, or batching is off), whatever its window.
+    full: bool,
 }
 
 impl<G> Default for Batch<G> {
     fn default() -> Self {
-        Batch { groups: Vec::new(), events: 0, window: None }
+        Batch { groups: Vec::new(), events: 0, window: None, full: false }
     }
 }
 
@@ -94,6 +96,7 @@ impl<G> Batch<G> {
         let full = (limits.page_views_per_request > 1 && self.events > limits.events_per_request.saturating_sub(MAX_EVENTS))
             || self.groups.len() >= limits.page_views_per_send;
         if window_ms == 0 || full {
+            self.full = true;
             return Admission::SendNow;
         }
         let wait_ms = window_ms.min(MAX_WINDOW_MS);
@@ -110,6 +113,12 @@ impl<G> Batch<G> {
         }
     }
 
+    /// Whether the batch must be sent now ([`Admission::SendNow`] since the last take): a
+    /// send of full batches takes this one, and leaves the others to their windows.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
     /// The page view added last.
     pub fn newest(&self) -> Option<&G> {
         self.groups.last()
@@ -120,6 +129,7 @@ impl<G> Batch<G> {
     pub fn take(&mut self) -> Vec<G> {
         self.events = 0;
         self.window = None;
+        self.full = false;
         std::mem::take(&mut self.groups)
     }
 }
@@ -155,6 +165,9 @@ mod tests {
         assert_eq!(b.admit(1, 25, 250, T0, ga4), Admission::OpenedWindow(250), "25 events each: not a batch-wide count");
         assert_eq!(b.admit(2, 25, 250, T0, ga4), Admission::Joined);
         assert_eq!(b.admit(3, 25, 250, T0, ga4), Admission::SendNow);
+        assert!(b.is_full());
+        assert_eq!(b.take().len(), 3);
+        assert!(!b.is_full());
     }
 
     fn refused(status: u16, code: Option<i64>, is_transient: bool) -> Failure {

@@ -269,15 +269,15 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
 fn properties(event: &Event<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(data) = &event.header.custom_data else { return out };
-    for (from, to) in [("currency", "currency"), ("value", "value"), ("content_type", "content_type"), ("order_id", "order_id"), ("search_string", "query")] {
-        if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
-            out.insert(to.into(), v.clone());
-        }
-    }
     let id_text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    for (from, to) in [("currency", "currency"), ("value", "value"), ("content_type", "content_type"), ("order_id", "order_id"), ("search_string", "query")] {
+        if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
+            out.insert(to.into(), if to == "order_id" { json!(id_text(v)) } else { v.clone() });
+        }
+    }
     let contents: Vec<Value> = match (data.get("contents"), data.get("content_ids")) {
         (Some(Value::Array(contents)), _) => contents
             .iter()
@@ -320,6 +320,27 @@ mod tests {
         assert_eq!(event_name("Purchase"), "Purchase");
         assert_eq!(event_name("ViewContent"), "ViewContent");
         assert_eq!(event_name("MyCustom"), "MyCustom");
+    }
+
+    #[test]
+    fn user_data_is_hashed_by_tiktoks_rules_and_properties_are_mapped() {
+        let events = crate::tracking_header::decode(
+            r#"{"event_name":"Purchase","custom_data":{"currency":"EUR","value":"9.5","order_id":77,"content_type":"product","search_string":"x"},"contents":[{"id":3,"quantity":2,"item_price":4.75,"title":"Fregola"}],"user_data":{"em":["  Test@Example.COM "],"ph":"+1 (213) 373-4253","external_id":" u-1 ","fn":"Ann"}}"#,
+        )
+        .unwrap();
+        let event = Event { header: &events[0], id: "e-1" };
+        let mut user = Map::new();
+        hashed_user_data(&event, &mut user);
+        // TikTok's examples: email trimmed and lowercase, phone in E.164, then SHA-256.
+        assert_eq!(user["email"], json!(sha256_hex("test@example.com")));
+        assert_eq!(user["phone"], json!(sha256_hex("+12133734253")));
+        assert_eq!(user["external_id"], json!(sha256_hex("u-1")));
+        assert!(user.get("fn").is_none(), "TikTok takes no name");
+        assert_eq!(
+            Value::Object(properties(&event)),
+            json!({"currency": "EUR", "value": 9.5, "content_type": "product", "order_id": "77", "query": "x",
+                   "contents": [{"content_id": "3", "content_name": "Fregola", "price": 4.75, "quantity": 2}]})
+        );
     }
 
     #[test]

@@ -16,8 +16,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-/// [`prepare`]'s answer when the page view has nothing more to do.
-pub const NOTHING_TO_SEND: i32 = -1;
 /// [`PendingDelivery::attempt_done`]'s answer when the delivery is over (and logged).
 const DONE: i32 = -1;
 /// [`PendingDelivery::attempt_done`]'s answer when the batch must be sent in parts.
@@ -42,10 +40,20 @@ thread_local! {
     static BATCHES: RefCell<Vec<Batch<Group>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// What a page view must still do (in its `waitUntil`) after adding its events to a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Nothing: another page view sends the batch.
+    Nothing,
+    /// It opened a window: wait this many milliseconds, then send every batch.
+    Window(u32),
+    /// The batch is full (or batching is off): send the full batches now.
+    SendFull,
+}
+
 /// A page view's events for `route` (number `index` of the routes): logged in a dry run,
-/// else added to the route's batch. Returns what the page view must still do (in its
-/// `waitUntil`): [`NOTHING_TO_SEND`], 0 (send now) or the milliseconds to wait before sending.
-pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped: Mapped, replay: bool, window_ms: u32) -> i32 {
+/// else added to the route's batch. Returns what the page view must still do.
+pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped: Mapped, replay: bool, window_ms: u32) -> After {
     let destination = &*route.destination;
     match route.mode {
         Mode::DryRun { reason } => {
@@ -53,9 +61,11 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
             line.field("destination", destination.name());
             summarize(&mut line, &mapped, replay);
             let payload: Value = serde_json::from_str(&destination.body(&[&mapped.part])).unwrap_or(Value::Null);
-            line.field("reason", reason).field("events_url", &destination.shown_url()).field("payload", &payload);
+            // Meta without a pixel id has no URL yet: `null`, as the reason says why.
+            let url = Some(destination.shown_url()).filter(|u| !u.is_empty());
+            line.field("reason", reason).field("events_url", &url).field("payload", &payload);
             log::write(line);
-            NOTHING_TO_SEND
+            After::Nothing
         }
         Mode::Live => {
             let count = mapped.ids.len();
@@ -71,7 +81,7 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
                 batches[index].admit(group, count, window_ms, now_ms, limits)
             });
             match admission {
-                Admission::OpenedWindow(ms) => i32::try_from(ms).unwrap_or(i32::MAX),
+                Admission::OpenedWindow(ms) => After::Window(ms),
                 Admission::TookOverExpired { wait_ms, left_over, opened_ms_ago } => {
                     let mut line = Line::new(label, Decision::BatchRecovered);
                     line.field("destination", destination.name())
@@ -79,26 +89,30 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
                         .field("window_age_ms", &opened_ms_ago)
                         .field("reason", WINDOW_TAKEN_OVER);
                     log::write(line);
-                    i32::try_from(wait_ms).unwrap_or(i32::MAX)
+                    After::Window(wait_ms)
                 }
-                Admission::SendNow => 0,
-                Admission::Joined => NOTHING_TO_SEND,
+                Admission::SendNow => After::SendFull,
+                Admission::Joined => After::Nothing,
             }
         }
     }
 }
 
-/// Takes every destination's batch for sending: one request per destination, or per page
-/// view for a destination that takes one client per request (GA4). Empty when there is
-/// nothing to send. The halvings of refused batches share one budget of parts, less one for
+/// Takes the destinations' batches for sending (only the full ones with `full_only`, when a
+/// page view filled a batch: the others wait for their windows): one request per
+/// destination, or per page view for a destination that takes one client per request (GA4).
+/// Empty when there is nothing to send. The halvings of refused batches share one budget of parts, less one for
 /// each request beyond the first, so that everything this send does stays within the
 /// subrequests one invocation may make.
-pub fn take(routes: &'static Routes) -> Vec<PendingDelivery> {
+pub fn take(routes: &'static Routes, full_only: bool) -> Vec<PendingDelivery> {
     let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
     let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
     let mut out = Vec::new();
     BATCHES.with(|b| {
         for (route, batch) in routes.on.iter().zip(b.borrow_mut().iter_mut()) {
+            if full_only && !batch.is_full() {
+                continue;
+            }
             let groups = batch.take();
             if groups.is_empty() {
                 continue;

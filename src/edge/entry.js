@@ -237,7 +237,7 @@ function droppedAfterRestart(attempts) {
 function track(request, env, value, status, source, headers) {
   const h = request.headers;
   const bot = request.cf?.botManagement;
-  const wait = wasm.track(
+  const code = wasm.track(
     env, value, request.method, request.url,
     h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
     h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
@@ -247,14 +247,28 @@ function track(request, env, value, status, source, headers) {
     source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
     rules.debug ? h.get("tagrelay-debug") ?? undefined : undefined, headers,
   );
-  if (wait < 0) return undefined;
-  if (wait > 0) return sendBatch(env, wait);
-  // Send now (the batch is full, or BATCH_WINDOW_MS=0): take these page views' events at
-  // once, so no later page view joins them. A full batch (up to 1,000 events) is serialized
-  // and POSTed after a timer, so that work does not delay this page's response; this page
-  // view's own events alone (BATCH_WINDOW_MS=0) take ~2 µs to serialize, less than the timer
-  // (~9 µs, bench/NOTES.md), so they go at once.
-  const jobs = wasm.take_batch(env);
+  if (code < 0) return undefined;
+  const window = code & NO_WINDOW;
+  if ((code & SEND_FULL) === 0) return sendBatch(env, window);
+  const now = sendFull(env);
+  return window === NO_WINDOW ? now : Promise.all([now, sendBatch(env, window)]);
+}
+
+// `track`'s answer (src/edge/mod.rs): the low 16 bits the window to wait for (NO_WINDOW:
+// none), SEND_FULL set when a batch is full.
+const NO_WINDOW = 0xffff;
+const SEND_FULL = 1 << 16;
+
+/**
+ * Sends the full batches now (a batch reached its destination's limits, or
+ * BATCH_WINDOW_MS=0): take them at once, so no later page view joins them. A batch of
+ * several page views (up to 1,000 events) is serialized and POSTed after a timer, so that
+ * work does not delay this page's response; this page view's own events alone
+ * (BATCH_WINDOW_MS=0) take ~2 µs to serialize, less than the timer (~9 µs, bench/NOTES.md),
+ * so they go at once. Every destination's request is sent on its own.
+ */
+function sendFull(env) {
+  const jobs = wasm.take_batch(env, true);
   if (jobs.length === 0) return undefined;
   const born = generation;
   const sendAll = () => Promise.all(jobs.map((job) => deliver(job, born)));
@@ -268,7 +282,7 @@ function track(request, env, value, status, source, headers) {
 async function sendBatch(env, wait) {
   await sleep(wait);
   const born = generation;
-  await Promise.all(wasm.take_batch(env).map((job) => deliver(job, born)));
+  await Promise.all(wasm.take_batch(env, false).map((job) => deliver(job, born)));
 }
 
 // Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's

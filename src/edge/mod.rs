@@ -29,7 +29,7 @@ use crate::visitor::first_party::FBP_RANDOM_MAX;
 use crate::visitor::{visit, Visit};
 use crate::origin_rewrite::OriginRewrite;
 use crate::upstream::{CONNECTION_OPTIONS, HOP_BY_HOP_REQUEST_HEADERS, PROTECTED_REQUEST_HEADERS, PROTECTED_REQUEST_PREFIXES};
-use delivery::{PendingDelivery, NOTHING_TO_SEND};
+use delivery::{After, PendingDelivery};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use web_sys::{Headers, Request, Response};
@@ -148,8 +148,10 @@ pub fn public_headers(
 /// Tracking for one response that carried the header, run as the response is handed back:
 /// decides consent, sets the first-party cookies on `headers` (the response's, already
 /// without the tracking header), decides and logs, and adds the events to the isolate's
-/// batch. Returns -1 when this page view has nothing more to do, else the milliseconds to
-/// wait (0: none) before sending the batch with [`take_batch`]. The JS entry reads the
+/// batches. Returns -1 when this page view has nothing more to do, else a code: its low 16
+/// bits the milliseconds to wait before sending every batch with [`take_batch`] (`0xFFFF`:
+/// no window to wait for), and bit 16 set when a batch is full and must be sent now
+/// (`take_batch(env, true)`). The JS entry reads the
 /// request's facts and passes them in this one call, so tracking crosses into wasm once per
 /// response (reading them through `web_sys` took a crossing per header).
 #[wasm_bindgen]
@@ -255,19 +257,19 @@ fn decide(
         log::line(label, Decision::Disabled, [("destination", json!(name)), ("reason", json!(err.to_string()))]);
         note(Some(name), "disabled", vec![("reason", json!(err.to_string()))]);
     }
-    let mut wait = NOTHING_TO_SEND;
+    let mut due = Due::default();
     for (index, (route, outcome)) in routes.on.iter().zip(routed.outcomes).enumerate() {
         let name = route.destination.name();
         let next = match outcome {
             Outcome::NotListed => {
                 note(Some(name), "not_listed", Vec::new());
-                NOTHING_TO_SEND
+                After::Nothing
             }
             Outcome::Withheld { rule, source } => {
                 let fields = [("rule", json!(rule.code())), ("consent_source", json!(source.code()))];
                 log::line(label, Decision::Skipped, [("destination", json!(name)), fields[0].clone(), fields[1].clone()]);
                 note(Some(name), "skipped", fields.to_vec());
-                NOTHING_TO_SEND
+                After::Nothing
             }
             Outcome::Mapped { mapped, dropped } => {
                 for d in &dropped {
@@ -286,30 +288,55 @@ fn decide(
                         let next = delivery::prepare(label, index, route, mapped, routed.replay, shared.batch_window_ms);
                         let decision = match (route.mode, next) {
                             (Mode::DryRun { .. }, _) => "dry_run",
-                            (Mode::Live, 0) => "sending",
+                            (Mode::Live, After::SendFull) => "sending",
                             (Mode::Live, _) => "batched",
                         };
                         note(Some(name), decision, ids);
                         next
                     }
-                    None => NOTHING_TO_SEND,
+                    None => After::Nothing,
                 }
             }
         };
-        wait = combine_waits(wait, next);
+        due.add(next);
     }
-    wait
+    due.code()
 }
 
 /// `code` of a `rejected` line for an event one destination cannot express.
 const DROPPED_CODE: &str = "unmappable";
 
-/// What a page view must do when two destinations asked `a` and `b`: send now (0) wins, then
-/// the shorter wait; [`NOTHING_TO_SEND`] only when neither needs anything.
-fn combine_waits(a: i32, b: i32) -> i32 {
-    match (a, b) {
-        (NOTHING_TO_SEND, x) | (x, NOTHING_TO_SEND) => x,
-        (x, y) => x.min(y),
+/// [`track`]'s answer when the page view has nothing more to do.
+pub const NOTHING_TO_SEND: i32 = -1;
+/// In [`track`]'s answer: no window was opened (the low bits).
+const NO_WINDOW: i32 = 0xFFFF;
+/// In [`track`]'s answer: a batch is full, send the full batches now (a high bit).
+const SEND_FULL: i32 = 1 << 16;
+
+/// What a page view must still do, for all its destinations: the shortest window it opened
+/// (the low 16 bits, [`NO_WINDOW`] when none) and whether a batch is full ([`SEND_FULL`]);
+/// [`NOTHING_TO_SEND`] when neither. One number, so crossing back to JS allocates nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Due {
+    window_ms: Option<u32>,
+    full: bool,
+}
+
+impl Due {
+    fn add(&mut self, next: After) {
+        match next {
+            After::Nothing => {}
+            After::Window(ms) => self.window_ms = Some(self.window_ms.map_or(ms, |w| w.min(ms))),
+            After::SendFull => self.full = true,
+        }
+    }
+
+    fn code(self) -> i32 {
+        if self.window_ms.is_none() && !self.full {
+            return NOTHING_TO_SEND;
+        }
+        let window = self.window_ms.map_or(NO_WINDOW, |ms| i32::try_from(ms).unwrap_or(NO_WINDOW - 1).min(NO_WINDOW - 1));
+        window | if self.full { SEND_FULL } else { 0 }
     }
 }
 
@@ -412,12 +439,13 @@ fn visitor(
     Some((visit, skip))
 }
 
-/// The isolate's batches of events, to send now (after the wait [`track`] asked for): one
+/// The isolate's batches of events, to send now: every one after the window [`track`] asked
+/// to wait for, or only the full ones (`full_only`) when it said a batch is full. One
 /// delivery per destination (per page view for GA4); empty when there is nothing to send.
 #[wasm_bindgen]
-pub fn take_batch(env: &JsValue) -> Vec<PendingDelivery> {
+pub fn take_batch(env: &JsValue, full_only: bool) -> Vec<PendingDelivery> {
     match settings::config(env) {
-        Ok(config) => delivery::take(settings::routes(config)),
+        Ok(config) => delivery::take(settings::routes(config), full_only),
         Err(_) => Vec::new(),
     }
 }

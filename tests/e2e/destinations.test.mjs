@@ -337,3 +337,23 @@ test("the debug header: each destination's decision for the right token, nothing
     await noSecret.close();
   }
 });
+
+test("batched: Meta and TikTok get one request per window, GA4 one per page view, a full GA4 batch holds up no other", async () => {
+  const batched = await start({ BATCH_WINDOW_MS: "400" });
+  try {
+    const metaBefore = graph.requests.length;
+    const ttBefore = tiktok.requests.length;
+    const views = await Promise.all(Array.from({ length: 10 }, () => view({ event_name: "ViewContent" }, { w: batched, cookie: "_ga=GA1.1.11.22; _fbp=fb.1.1764600000000.5" })));
+    for (const { path } of views) await delivered(path);
+    const metaRequests = graph.requests.slice(metaBefore);
+    const ttRequests = tiktok.requests.slice(ttBefore);
+    assert.equal(metaRequests.flatMap((r) => r.json.data).length, 10);
+    assert.equal(metaRequests.length, 1, "GA4's sends (every 8 page views) did not take Meta's batch early");
+    assert.equal(ttRequests.length, 1);
+    for (const { path } of views) assert.equal(ga4Requests(path).length, 1, "one GA4 request per page view");
+    const sent = batched.lines().filter((l) => l.decision === "sent" && l.destination === "meta");
+    assert.ok(sent.every((l) => l.batch_page_views === 10), "each page view's line names the shared request");
+  } finally {
+    await batched.close();
+  }
+});

@@ -11,7 +11,7 @@
 
 use super::answer::{Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
-use crate::config::{parse_api_base, parse_bool, parse_secret, ConfigError, Get};
+use crate::config::{parse_api_base, parse_bool, ConfigError, Get};
 use crate::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
 use crate::pii::{is_sha256_hex, sha256_hex};
@@ -79,18 +79,8 @@ impl fmt::Debug for Ga4 {
 impl Ga4 {
     /// The settings; `None` when GA4 is not configured (neither the id nor the secret set).
     pub fn parse(get: Get<'_>) -> Option<Result<Ga4, ConfigError>> {
-        let id = match get(VAR_MEASUREMENT_ID) {
-            Ok(id) => id,
-            Err(e) => return Some(Err(e)),
-        };
-        let secret = match parse_secret(get, VAR_API_SECRET, "the API secret exactly as GA4 shows it (Admin > Data streams > Measurement Protocol)") {
-            Ok(s) => s,
-            Err(e) => return Some(Err(e)),
-        };
-        if id.is_none() && secret.is_none() {
-            return None;
-        }
-        Some(Ga4::parse_set(get, id, secret))
+        let expected = "the API secret exactly as GA4 shows it (Admin > Data streams > Measurement Protocol)";
+        super::id_and_secret(get, VAR_MEASUREMENT_ID, VAR_API_SECRET, expected).map(|r| r.and_then(|(id, secret)| Ga4::parse_set(get, id, secret)))
     }
 
     fn parse_set(get: Get<'_>, id: Option<String>, api_secret: Option<String>) -> Result<Ga4, ConfigError> {

@@ -168,6 +168,25 @@ pub struct Routes {
     pub broken: Vec<(&'static str, ConfigError)>,
 }
 
+/// A destination's id and secret, as given (either may be missing).
+pub(crate) type IdAndSecret = (Option<String>, Option<String>);
+
+/// The two settings that turn a destination on, an id (`id_var`) and a secret (`secret_var`,
+/// never shown: `expected` says what it must be): `None` when neither is set (the
+/// destination is off), else both as given (either may still be missing).
+pub(crate) fn id_and_secret(
+    get: crate::config::Get<'_>,
+    id_var: &'static str,
+    secret_var: &'static str,
+    expected: &'static str,
+) -> Option<Result<IdAndSecret, ConfigError>> {
+    let both = get(id_var).and_then(|id| Ok((id, crate::config::parse_secret(get, secret_var, expected)?)));
+    match both {
+        Ok((None, None)) => None,
+        other => Some(other),
+    }
+}
+
 /// A destination's parsed settings, or why they are unusable.
 type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
 
@@ -208,4 +227,48 @@ pub fn routes(config: &Config) -> Routes {
         })
         .collect();
     routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VarValue;
+
+    fn routes_of(vars: &[(&str, &str)]) -> Routes {
+        let config = Config::parse(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| VarValue::Text(v.to_string()))).unwrap();
+        routes(&config)
+    }
+
+    fn on(r: &Routes) -> Vec<(&'static str, Mode)> {
+        r.on.iter().map(|route| (route.destination.name(), route.mode)).collect()
+    }
+
+    #[test]
+    fn a_destination_is_on_when_its_settings_are_present() {
+        assert_eq!(on(&routes_of(&[])), [("meta", Mode::DryRun { reason: "META_PIXEL_ID is not set" })], "a fresh install shows Meta's events");
+        assert_eq!(on(&routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_SECRET", "s")])), [("ga4", Mode::Live)], "no Meta fallback");
+        let all = routes_of(&[
+            ("META_PIXEL_ID", "1"),
+            ("META_ACCESS_TOKEN", "t"),
+            ("GA4_MEASUREMENT_ID", "G-A1"),
+            ("TIKTOK_PIXEL_CODE", "C1"),
+            ("TIKTOK_ACCESS_TOKEN", "k"),
+        ]);
+        assert_eq!(on(&all), [("meta", Mode::Live), ("ga4", Mode::DryRun { reason: "GA4_API_SECRET is not set" }), ("tiktok", Mode::Live)]);
+        let dry = routes_of(&[("DRY_RUN", "true"), ("META_PIXEL_ID", "1"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "k")]);
+        assert_eq!(on(&dry), [("meta", Mode::DryRun { reason: "DRY_RUN is true" }), ("tiktok", Mode::DryRun { reason: "DRY_RUN is true" })]);
+    }
+
+    #[test]
+    fn a_broken_destination_is_off_alone_and_its_secret_never_shown() {
+        let r = routes_of(&[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("GA4_MEASUREMENT_ID", "UA-123"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "bad token")]);
+        assert_eq!(on(&r), [("meta", Mode::Live)]);
+        let broken: Vec<String> = r.broken.iter().map(|(name, e)| format!("{name}: {e}")).collect();
+        assert!(broken[0].starts_with("ga4: GA4_MEASUREMENT_ID is invalid (\"UA-123\")"), "{}", broken[0]);
+        assert!(broken[1].starts_with("tiktok: TIKTOK_ACCESS_TOKEN is invalid (\"<hidden>\")"), "{}", broken[1]);
+        let only_secret = routes_of(&[("GA4_API_SECRET", "s")]);
+        assert!(only_secret.broken[0].1.to_string().contains("GA4_MEASUREMENT_ID"), "a secret alone names the missing id");
+        let base = routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_BASE", "ftp://x")]);
+        assert!(base.broken[0].1.to_string().contains("GA4_API_BASE"));
+    }
 }

@@ -9,7 +9,7 @@
 
 use super::answer::{Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
-use crate::config::{parse_api_base, parse_secret, ConfigError, Get};
+use crate::config::{parse_api_base, ConfigError, Get};
 use crate::cookies::cookie;
 use crate::destinations::ga4::normalize_phone;
 use crate::destinations::meta::capi_event::REDACTED;
@@ -70,18 +70,8 @@ impl fmt::Debug for TikTok {
 impl TikTok {
     /// The settings; `None` when TikTok is not configured (neither pixel code nor token set).
     pub fn parse(get: Get<'_>) -> Option<Result<TikTok, ConfigError>> {
-        let code = match get(VAR_PIXEL_CODE) {
-            Ok(c) => c,
-            Err(e) => return Some(Err(e)),
-        };
-        let token = match parse_secret(get, VAR_ACCESS_TOKEN, "the Events API access token exactly as TikTok Events Manager shows it") {
-            Ok(t) => t,
-            Err(e) => return Some(Err(e)),
-        };
-        if code.is_none() && token.is_none() {
-            return None;
-        }
-        Some(TikTok::parse_set(get, code, token))
+        let expected = "the Events API access token exactly as TikTok Events Manager shows it";
+        super::id_and_secret(get, VAR_PIXEL_CODE, VAR_ACCESS_TOKEN, expected).map(|r| r.and_then(|(code, token)| TikTok::parse_set(get, code, token)))
     }
 
     fn parse_set(get: Get<'_>, code: Option<String>, access_token: Option<String>) -> Result<TikTok, ConfigError> {

@@ -42,18 +42,9 @@ pub struct GraphError {
 }
 
 impl fmt::Display for GraphError {
+    /// As every refusal reads in the log ([`Refusal`]'s form).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {}", self.status)?;
-        if let Some(code) = self.code {
-            write!(f, ", code {code}")?;
-        }
-        if let Some(sub) = self.subcode {
-            write!(f, ", subcode {sub}")?;
-        }
-        if let Some(m) = &self.message {
-            write!(f, ": {m}")?;
-        }
-        Ok(())
+        self.clone().into_refusal().fmt(f)
     }
 }
 

@@ -5,7 +5,7 @@
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
 
 use crate::analytics::settings::{self as analytics, AnalyticsSettings};
-use crate::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
+use crate::delivery::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use crate::destinations::ga4::{self, Ga4};
 use crate::destinations::tiktok::{self, TikTok};
 use crate::query_filter::QueryFilter;
@@ -32,7 +32,7 @@ pub const VAR_DRY_RUN: &str = "DRY_RUN";
 /// Variable: requests whose Cloudflare bot score is below this are bots (0 disables).
 pub const VAR_BOT_SCORE_THRESHOLD: &str = "BOT_SCORE_THRESHOLD";
 /// Variable: milliseconds during which page views' events are collected into one request
-/// (0 sends each page view's events on their own); see [`crate::batching`].
+/// (0 sends each page view's events on their own); see [`crate::delivery::batching`].
 pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
 /// Variable: query parameters removed from URLs before they go to a platform; see
 /// [`crate::query_filter`].

@@ -1,6 +1,6 @@
 //! The e2e tests observe the retry policy through tests/e2e/policy.mjs; this keeps that file
 //! and src/retry.rs from drifting apart.
-use tagrelay::retry::{ATTEMPT_TIMEOUT_MS, BACKOFF_BASE_MS, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WORST_CASE_MS};
+use tagrelay::delivery::retry::{ATTEMPT_TIMEOUT_MS, BACKOFF_BASE_MS, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WORST_CASE_MS};
 
 fn number_after(text: &str, key: &str) -> u64 {
     let start = text.find(key).unwrap_or_else(|| panic!("{key} missing")) + key.len();
@@ -18,6 +18,6 @@ fn e2e_policy_file_matches_the_rust_constants() {
     assert_eq!(number_after(js, "deadlineMs:"), DELIVERY_DEADLINE_MS);
     let backoffs = js.split("minBackoffMs: [").nth(1).unwrap().split(']').next().unwrap();
     let mins: Vec<u64> = backoffs.split(',').map(|n| n.trim().parse().unwrap()).collect();
-    assert_eq!(mins, [tagrelay::retry::backoff_ms(1, 0.0), tagrelay::retry::backoff_ms(2, 0.0)]);
+    assert_eq!(mins, [tagrelay::delivery::retry::backoff_ms(1, 0.0), tagrelay::delivery::retry::backoff_ms(2, 0.0)]);
     assert_eq!(BACKOFF_BASE_MS, 300);
 }

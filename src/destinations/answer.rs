@@ -1,5 +1,5 @@
 //! A platform's answer in the one shape every destination reads it into, so the retry policy
-//! ([`crate::retry`]) and the halving of refused batches ([`crate::batching`]) are the same
+//! ([`crate::delivery::retry`]) and the halving of refused batches ([`crate::delivery::batching`]) are the same
 //! for all of them.
 
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub struct Refusal {
     /// The platform's message, shortened to [`MAX_MESSAGE_CHARS`].
     pub message: Option<String>,
     /// Trying again later may work (the platform says so, or a rate limit), besides what
-    /// the HTTP status says ([`crate::retry::Failure::is_transient`]).
+    /// the HTTP status says ([`crate::delivery::retry::Failure::is_transient`]).
     pub transient: bool,
     /// The request was refused as invalid for a reason a smaller batch could avoid (one bad
     /// event), not one that fails every part too (a bad token).

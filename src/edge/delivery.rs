@@ -1,15 +1,15 @@
 //! Delivering events: dry runs are logged here; live events join their destination's batch
-//! ([`crate::batching`]) and leave it as [`PendingDelivery`]s that the JS entry sends (its
+//! ([`crate::delivery::batching`]) and leave it as [`PendingDelivery`]s that the JS entry sends (its
 //! own `fetch` costs far less CPU than one driven from wasm through futures and closures),
 //! asking this module after each attempt what to do next, so the retry policy of
-//! [`crate::retry`] and every log line stay in Rust. Each destination has its own batch, and
+//! [`crate::delivery::retry`] and every log line stay in Rust. Each destination has its own batch, and
 //! each request its own attempts: one platform failing or slow holds up no other.
 
 use super::{js, log};
-use crate::batching::{self, Admission, Batch};
+use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
-use crate::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
+use crate::delivery::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};

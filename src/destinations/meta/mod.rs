@@ -71,7 +71,7 @@ impl Destination for Meta {
     }
 
     fn limits(&self) -> Limits {
-        crate::batching::META_LIMITS
+        crate::delivery::batching::META_LIMITS
     }
 
     fn map(&self, page: &PageView<'_>, events: &[Event<'_>]) -> (Option<Mapped>, Vec<Dropped>) {

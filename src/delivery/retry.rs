@@ -28,7 +28,7 @@ pub const WAIT_UNTIL_LIMIT_MS: u64 = 30_000;
 /// A delivery (a batch's request, its retries and every part of its halvings) ends within
 /// this long after the batch is taken: what is still unsent then is logged `failed` with
 /// reason `deadline`. With the longest batch window before it, this stays inside
-/// [`WAIT_UNTIL_LIMIT_MS`] (checked in [`crate::batching`]).
+/// [`WAIT_UNTIL_LIMIT_MS`] (checked in [`crate::delivery::batching`]).
 pub const DELIVERY_DEADLINE_MS: u64 = 20_000;
 // One request's whole policy fits the deadline with room for a halving.
 const _: () = assert!(WORST_CASE_MS < DELIVERY_DEADLINE_MS / 2, "the retry policy must fit well inside the deadline");

@@ -13,7 +13,7 @@
 //! costs no other page view, in about two requests per halving. The halvings of one batch are
 //! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.
 
-use crate::retry::{Failure, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS};
+use crate::delivery::retry::{Failure, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS};
 use crate::destinations::Limits;
 use crate::tracking_header::MAX_EVENTS;
 
@@ -27,7 +27,7 @@ pub const META_LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQU
 /// Default window: invisible in Events Manager, long enough to batch under load.
 pub const DEFAULT_WINDOW_MS: u32 = 250;
 /// Longest window: the sending `waitUntil` must fit the window and the whole delivery
-/// ([`crate::retry::DELIVERY_DEADLINE_MS`]) within the 30 s Workers allow after a response.
+/// ([`crate::delivery::retry::DELIVERY_DEADLINE_MS`]) within the 30 s Workers allow after a response.
 pub const MAX_WINDOW_MS: u32 = 5000;
 /// A window still open this long after it should have closed was never sent: its opener's
 /// `waitUntil` was cut off (CPU limit, a trap). The next page view takes it over.
@@ -42,7 +42,7 @@ pub const MAX_SPLIT_PARTS: u32 = (SUBREQUESTS_PER_INVOCATION - MAX_ATTEMPTS) / M
 
 // The window, then the whole delivery with its halvings, with a margin for the last log lines.
 const _: () = assert!(
-    MAX_WINDOW_MS as u64 + DELIVERY_DEADLINE_MS + 2 * crate::retry::MIN_ATTEMPT_MS <= WAIT_UNTIL_LIMIT_MS,
+    MAX_WINDOW_MS as u64 + DELIVERY_DEADLINE_MS + 2 * crate::delivery::retry::MIN_ATTEMPT_MS <= WAIT_UNTIL_LIMIT_MS,
     "a window plus a delivery's deadline must fit inside waitUntil"
 );
 

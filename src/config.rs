@@ -45,7 +45,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 37] = [
+pub const ALL_VARS: [&str; 38] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -83,6 +83,7 @@ pub const ALL_VARS: [&str; 37] = [
     tiktok::VAR_API_BASE,
     tiktok::VAR_TEST_EVENT_CODE,
     crate::debug_report::VAR_DEBUG_TOKEN,
+    crate::delivery::queue::VAR_DELIVERY,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -303,6 +304,8 @@ pub struct MetaConfig {
     pub delivery: Delivery,
     /// `DRY_RUN`: every destination logs its events and sends nothing.
     pub dry_run: bool,
+    /// `DELIVERY`: through the queue or direct; `None`: the queue when its binding exists.
+    pub delivery_mode: Option<crate::delivery::queue::DeliveryMode>,
     /// How long events are collected before a send; 0 sends each page view's at once.
     pub batch_window_ms: u32,
     /// `test_event_code` to include in every request.
@@ -436,7 +439,8 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
-    Ok(MetaConfig { delivery, dry_run, batch_window_ms, test_event_code, bot_score_threshold, strip_query_params })
+    let delivery_mode = crate::delivery::queue::parse_mode(get(crate::delivery::queue::VAR_DELIVERY)?.as_deref())?;
+    Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, test_event_code, bot_score_threshold, strip_query_params })
 }
 
 /// A platform's API base URL from `var` (`default` when unset): http(s), with no query,

@@ -42,6 +42,14 @@ pub enum Decision {
     StatsCleaned,
     /// The stats could not be read from D1; the client got a 503.
     StatsError,
+    /// Events were put on the delivery queue; the queue consumer logs `sent` or `failed`.
+    Queued,
+    /// Putting events on the queue failed: they are delivered directly instead.
+    QueueFailed,
+    /// A queued delivery failed for now: the queue tries the message again later.
+    Retrying,
+    /// Events whose message was tried the most times the queue allows, now in the dead-letter queue.
+    DeadLettered,
 }
 
 impl Decision {
@@ -64,19 +72,36 @@ impl Decision {
             Decision::StatsOff => "stats_off",
             Decision::StatsCleaned => "stats_cleaned",
             Decision::StatsError => "stats_error",
+            Decision::Queued => "queued",
+            Decision::QueueFailed => "queue_failed",
+            Decision::Retrying => "retrying",
+            Decision::DeadLettered => "dead_lettered",
         }
     }
 
     /// `info`, `warn` or `error`.
     pub fn level(&self) -> &'static str {
         match self {
-            Decision::Sent | Decision::DryRun | Decision::Skipped | Decision::StatsFlushed | Decision::StatsOff | Decision::StatsCleaned => "info",
+            Decision::Sent
+            | Decision::DryRun
+            | Decision::Skipped
+            | Decision::StatsFlushed
+            | Decision::StatsOff
+            | Decision::StatsCleaned
+            | Decision::Queued => "info",
             Decision::Rejected
+            | Decision::QueueFailed
+            | Decision::Retrying
             | Decision::Disabled
             | Decision::BatchRecovered
             | Decision::ConsentUnreadable
             | Decision::StatsFlushFailed => "warn",
-            Decision::Failed | Decision::OriginError | Decision::ConfigError | Decision::StatsLost | Decision::StatsError => "error",
+            Decision::Failed
+            | Decision::OriginError
+            | Decision::ConfigError
+            | Decision::StatsLost
+            | Decision::StatsError
+            | Decision::DeadLettered => "error",
         }
     }
 }

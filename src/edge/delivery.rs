@@ -9,6 +9,7 @@ use super::{js, log};
 use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
+use crate::delivery::queue::{self, QueuedGroup};
 use crate::delivery::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -20,6 +21,9 @@ use wasm_bindgen::prelude::*;
 const DONE: i32 = -1;
 /// [`PendingDelivery::attempt_done`]'s answer when the batch must be sent in parts.
 const SPLIT: i32 = -2;
+/// [`PendingDelivery::attempt_done`]'s answer, from the queue consumer, when the messages must
+/// be tried again later ([`PendingDelivery::retry_delay_s`]).
+const RETRY_LATER: i32 = -3;
 
 /// Why a `batch_recovered` line is written.
 const WINDOW_TAKEN_OVER: &str =
@@ -33,6 +37,8 @@ struct Group {
     label: RequestLabel,
     mapped: Mapped,
     replay: bool,
+    /// The index of the queue message it came from, in the consumer's batch (0 otherwise).
+    message: u32,
 }
 
 thread_local! {
@@ -70,7 +76,7 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
         Mode::Live => {
             let count = mapped.ids.len();
             // The line's fields are rendered from the events when the outcome is known.
-            let group = Group { label: label.clone(), mapped, replay };
+            let group = Group { label: label.clone(), mapped, replay, message: 0 };
             let now_ms = js::now_ms();
             let limits = destination.limits();
             let admission = BATCHES.with(|b| {
@@ -160,6 +166,10 @@ pub struct PendingDelivery {
     deadline_ms: u64,
     /// Parts the halvings of the batch this came from may still send, shared by them all.
     parts_left: Rc<Cell<u32>>,
+    /// For a delivery from the queue consumer: how many times its messages have been tried
+    /// (the most of them). It makes one attempt; a transient failure retries the messages
+    /// later, through the queue.
+    queue_attempts: Option<u32>,
 }
 
 impl PendingDelivery {
@@ -170,7 +180,7 @@ impl PendingDelivery {
         if groups.is_empty() {
             return None;
         }
-        Some(PendingDelivery { groups, route, started_ms: js::now_ms(), deadline_ms, parts_left })
+        Some(PendingDelivery { groups, route, started_ms: js::now_ms(), deadline_ms, parts_left, queue_attempts: None })
     }
 
     /// Milliseconds before the delivery's deadline.
@@ -227,6 +237,51 @@ impl PendingDelivery {
         self.route.destination.body(&parts)
     }
 
+    /// The queue message bodies that carry this request's page views (under the size limit).
+    pub fn messages(&self) -> Vec<String> {
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| QueuedGroup {
+                method: g.label.method.clone(),
+                path: g.label.path.clone(),
+                status: g.label.status,
+                ray: g.label.ray.clone(),
+                names: g.mapped.names.clone(),
+                ids: g.mapped.ids.clone(),
+                replay: g.replay,
+                part: g.mapped.part.clone(),
+            })
+            .collect();
+        queue::messages(self.route.destination.name(), js::now_ms(), groups)
+    }
+
+    /// The events are on the queue: logs `queued` for each page view.
+    pub fn queued(&self) {
+        self.log_each(Decision::Queued, Vec::new());
+    }
+
+    /// Putting the events on the queue failed (`reason`): logs `queue_failed` for each page
+    /// view; the JS entry then delivers them directly.
+    #[wasm_bindgen(js_name = queueFailed)]
+    pub fn queue_failed(&self, reason: &str) {
+        self.log_each(Decision::QueueFailed, vec![("reason", json!(format!("queue send failed: {reason}"))), ("fallback", json!("direct"))]);
+    }
+
+    /// The indexes, in the consumer's batch, of the messages this request's page views came from.
+    #[wasm_bindgen(js_name = messageIndexes)]
+    pub fn message_indexes(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = self.groups.iter().map(|g| g.message).collect();
+        out.dedup();
+        out
+    }
+
+    /// Seconds the queue waits before trying this request's messages again.
+    #[wasm_bindgen(getter, js_name = retryDelayS)]
+    pub fn retry_delay_s(&self) -> u32 {
+        queue::retry_delay_s(self.queue_attempts.unwrap_or(1))
+    }
+
     /// How many page views' events this request carries.
     #[wasm_bindgen(getter, js_name = pageViews)]
     pub fn page_views(&self) -> u32 {
@@ -254,6 +309,8 @@ impl PendingDelivery {
             self.route.destination.read_answer(status, text).map_err(Failure::Refused)
         };
         let elapsed = js::now_ms().saturating_sub(self.started_ms);
+        // From the queue, the attempts that count are the queue's.
+        let attempt = self.queue_attempts.unwrap_or(attempt);
         let failure = match result {
             Ok(accepted) => {
                 let mut shared = accepted.fields;
@@ -263,6 +320,14 @@ impl PendingDelivery {
             }
             Err(failure) => failure,
         };
+        if self.queue_attempts.is_some() && failure.is_transient() {
+            self.log_each(Decision::Retrying, vec![
+                ("reason", json!(failure.describe())),
+                ("attempts", json!(attempt)),
+                ("retry_in_s", json!(queue::retry_delay_s(attempt))),
+            ]);
+            return RETRY_LATER;
+        }
         let time_left = self.time_left_ms();
         match retry::next(attempt, &failure, js::random(), time_left) {
             Next::RetryAfter(ms) => return i32::try_from(ms).unwrap_or(i32::MAX),
@@ -294,7 +359,99 @@ impl PendingDelivery {
         let (first, second) = batching::halves(std::mem::take(&mut self.groups));
         [first, second]
             .into_iter()
-            .filter_map(|part| PendingDelivery::new(self.route, part, self.deadline_ms, Rc::clone(&self.parts_left)))
+            .filter_map(|part| {
+                let mut part = PendingDelivery::new(self.route, part, self.deadline_ms, Rc::clone(&self.parts_left))?;
+                part.queue_attempts = self.queue_attempts;
+                Some(part)
+            })
             .collect()
     }
 }
+
+/// The queue consumer's requests for a batch of message `bodies` (each tried `attempts[i]`
+/// times): the messages of one destination merged into as few requests as it takes. A message
+/// that cannot be read, or is for a destination that is off, is logged (its event ids
+/// included) and left out: the JS entry acknowledges it.
+pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> Vec<PendingDelivery> {
+    let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
+    let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
+    let mut per_route: Vec<Vec<(Group, u32)>> = routes.on.iter().map(|_| Vec::new()).collect();
+    for (index, body) in bodies.iter().enumerate() {
+        let tries = attempts.get(index).copied().unwrap_or(1);
+        let message = match queue::decode(body) {
+            Ok(m) => m,
+            Err(e) => {
+                log::background(Decision::Failed, [("reason", json!(e.to_string()))]);
+                continue;
+            }
+        };
+        let Some(route_index) = routes.on.iter().position(|r| r.destination.name() == message.destination) else {
+            let e = queue::MessageError::UnknownDestination(message.destination.clone());
+            for g in &message.groups {
+                let mut line = Line::new(&g.label(), Decision::Failed);
+                line.field("destination", &message.destination).field("event_ids", &g.ids).field("reason", &e.to_string());
+                log::write(line);
+            }
+            continue;
+        };
+        for g in message.groups {
+            let label = g.label();
+            let mapped = Mapped { names: g.names, ids: g.ids, part: g.part };
+            per_route[route_index].push((Group { label, mapped, replay: g.replay, message: index as u32 }, tries));
+        }
+    }
+    let mut out = Vec::new();
+    for (route, groups) in routes.on.iter().zip(per_route) {
+        let limits = route.destination.limits();
+        let mut request: Vec<Group> = Vec::new();
+        let mut events = 0;
+        let mut tries = 1;
+        let mut flush = |request: &mut Vec<Group>, tries: u32| {
+            if let Some(mut d) = PendingDelivery::new(route, std::mem::take(request), deadline_ms, Rc::clone(&parts_left)) {
+                d.queue_attempts = Some(tries);
+                out.push(d);
+            }
+        };
+        for (group, t) in groups {
+            let n = group.mapped.ids.len();
+            if !request.is_empty() && (request.len() >= limits.page_views_per_request || events + n > limits.events_per_request) {
+                flush(&mut request, tries);
+                events = 0;
+                tries = 1;
+            }
+            events += n;
+            tries = tries.max(t);
+            request.push(group);
+        }
+        flush(&mut request, tries);
+    }
+    let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    parts_left.set(parts_left.get().saturating_sub(extra));
+    out
+}
+
+/// The dead-letter queue's consumer: logs `dead_lettered` for every page view of every
+/// message, with its destination and event ids.
+pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
+    for (index, body) in bodies.iter().enumerate() {
+        match queue::decode(body) {
+            Ok(message) => {
+                for g in &message.groups {
+                    let mut line = Line::new(&g.label(), Decision::DeadLettered);
+                    line.field("destination", &message.destination)
+                        .field("events", &g.ids.len())
+                        .field("event_names", &g.names)
+                        .field("event_ids", &g.ids)
+                        .field("queued_ms", &message.queued_ms)
+                        .field("dlq_attempts", &attempts.get(index))
+                        .field("reason", DEAD_LETTER_REASON);
+                    log::write(line);
+                }
+            }
+            Err(e) => log::background(Decision::DeadLettered, [("reason", json!(e.to_string()))]),
+        }
+    }
+}
+
+/// Why a `dead_lettered` line is written.
+const DEAD_LETTER_REASON: &str = "the platform refused or was unreachable on every try the queue allows (max_retries); the events were not delivered";

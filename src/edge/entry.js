@@ -31,6 +31,17 @@ let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, prot
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 
+/** Reads the rules from the configuration on an isolate's first request (or queue batch). */
+function ensureRules(env) {
+  if (rules !== null) return;
+  rules = wasm.configure(env);
+  if (rules.error === undefined) {
+    connectionKeep = new Set(rules.connectionKeep);
+    const names = rules.consentCookies.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&"));
+    consentCookie = new RegExp(`(?:^|;)\\s*(?:${names.join("|")})=`);
+  }
+}
+
 // A Cookie header whose `_fbp` has the shape Meta's ids have (src/click_ids.rs checks it
 // exactly): the visitor needs no new one.
 const VALID_FBP = /(?:^|;)\s*_fbp=fb\.\d\.\d{1,13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?\s*(?:;|$)/;
@@ -178,10 +189,12 @@ function applyHeaderChanges(headers, changes) {
   }
 }
 
-// `attemptDone` answers: the delivery is over; or Meta refused a batch as a whole, so send
-// its two halves instead (src/batching.rs).
+// `attemptDone` answers: the delivery is over; or the platform refused a batch as a whole, so
+// send its two halves instead (src/delivery/batching.rs); or, from the queue, try its
+// messages again later.
 const DONE = -1;
 const SPLIT = -2;
+const RETRY_LATER = -3;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -194,7 +207,7 @@ const errorText = (e) => String(e?.message ?? e);
  * instance was replaced meanwhile (a trap elsewhere) is dropped, logged here: its object
  * belongs to the old instance's memory and must not touch the new one.
  */
-async function deliver(job, born = generation) {
+async function deliver(job, born = generation, later) {
   const current = () => born === generation;
   let parts = [];
   try {
@@ -213,14 +226,93 @@ async function deliver(job, born = generation) {
       if (!current()) return droppedAfterRestart(attempt);
       const next = job.attemptDone(attempt, status, text, error, timedOut);
       if (next === SPLIT) parts = job.split();
-      if (next === DONE || next === SPLIT) break;
+      if (next === RETRY_LATER) later(job.messageIndexes(), job.retryDelayS);
+      if (next === DONE || next === SPLIT || next === RETRY_LATER) break;
       await sleep(next);
       if (!current()) return droppedAfterRestart(attempt);
     }
   } finally {
     if (current()) job.free();
   }
-  await Promise.all(parts.map((part) => deliver(part, born)));
+  await Promise.all(parts.map((part) => deliver(part, born, later)));
+}
+
+// Delivery through a Cloudflare Queue (src/delivery/queue.rs): with DELIVERY=queue, or by
+// default when the TAGRELAY_QUEUE binding exists. `sendBatch` takes at most 100 messages and
+// 256 KB in one call.
+const QUEUE_SEND_MESSAGES = 100;
+const QUEUE_SEND_BYTES = 250_000;
+// A dead-letter queue's name ends so (wrangler.toml: tagrelay-events-dlq).
+const DLQ_SUFFIX = "-dlq";
+
+/** The queue to deliver through, or null for direct delivery. */
+function queueOf(env) {
+  if (rules.delivery === "direct") return null;
+  return env.TAGRELAY_QUEUE ?? null;
+}
+
+/** Sends taken deliveries: onto the queue, or directly. */
+function dispatch(env, jobs, born) {
+  const queue = queueOf(env);
+  if (queue === null) return Promise.all(jobs.map((job) => deliver(job, born)));
+  return enqueue(queue, jobs, born);
+}
+
+/**
+ * Puts the deliveries' messages on the queue, in as few `sendBatch` calls as the limits
+ * allow. The deliveries of a send that fails are logged `queue_failed` and delivered directly.
+ */
+async function enqueue(queue, jobs, born) {
+  const current = () => born === generation;
+  const fallback = [];
+  let chunk = [], owners = [], bytes = 0;
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const messages = chunk.map((body) => ({ body, contentType: "text" }));
+    const sent = owners;
+    chunk = []; owners = []; bytes = 0;
+    try {
+      await queue.sendBatch(messages);
+      if (!current()) return;
+      for (const job of sent) { job.queued(); job.free(); }
+    } catch (e) {
+      if (!current()) return droppedAfterRestart(0);
+      for (const job of sent) job.queueFailed(errorText(e));
+      fallback.push(...sent);
+    }
+  };
+  for (const job of jobs) {
+    if (!current()) return droppedAfterRestart(0);
+    const bodies = job.messages();
+    const size = bodies.reduce((n, b) => n + b.length, 0);
+    if (chunk.length + bodies.length > QUEUE_SEND_MESSAGES || bytes + size > QUEUE_SEND_BYTES) await flush();
+    chunk.push(...bodies);
+    owners.push(job);
+    bytes += size;
+  }
+  await flush();
+  await Promise.all(fallback.map((job) => deliver(job, born)));
+}
+
+/**
+ * The queue consumer: merges the messages of each destination into requests, tries each once,
+ * and acknowledges every message, or retries it later (with a growing delay) when its request
+ * failed for now. A wasm restart meanwhile retries them all: at least once, never lost.
+ */
+async function consumeQueue(batch, env) {
+  const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
+  const attempts = Uint32Array.from(batch.messages, (m) => m.attempts);
+  if (batch.queue.endsWith(DLQ_SUFFIX)) {
+    wasm.dead_letters(bodies, attempts);
+    batch.ackAll();
+    return;
+  }
+  const born = generation;
+  const retry = new Map(); // message index -> seconds
+  const later = (indexes, seconds) => { for (const i of indexes) retry.set(i, Math.max(retry.get(i) ?? 0, seconds)); };
+  await Promise.all(wasm.consume(env, bodies, attempts).map((job) => deliver(job, born, later)));
+  if (born !== generation) return batch.retryAll();
+  batch.messages.forEach((m, i) => (retry.has(i) ? m.retry({ delaySeconds: retry.get(i) }) : m.ack()));
 }
 
 /** A delivery of a replaced wasm instance stops here (see `deliver`). */
@@ -271,7 +363,7 @@ function sendFull(env) {
   const jobs = wasm.take_batch(env, true);
   if (jobs.length === 0) return undefined;
   const born = generation;
-  const sendAll = () => Promise.all(jobs.map((job) => deliver(job, born)));
+  const sendAll = () => dispatch(env, jobs, born);
   return jobs.length > 1 || jobs[0].pageViews > 1 ? sleep(0).then(sendAll) : sendAll();
 }
 
@@ -282,7 +374,7 @@ function sendFull(env) {
 async function sendBatch(env, wait) {
   await sleep(wait);
   const born = generation;
-  await Promise.all(wasm.take_batch(env, false).map((job) => deliver(job, born)));
+  await dispatch(env, wasm.take_batch(env, false), born);
 }
 
 // Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's
@@ -522,14 +614,7 @@ export default {
   async fetch(request, env, ctx) {
     let response, publicOrigin;
     try {
-      if (rules === null) {
-        rules = wasm.configure(env);
-        if (rules.error === undefined) {
-          connectionKeep = new Set(rules.connectionKeep);
-          const names = rules.consentCookies.map((n) => n.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&"));
-          consentCookie = new RegExp(`(?:^|;)\\s*(?:${names.join("|")})=`);
-        }
-      }
+      ensureRules(env);
       if (rules.error !== undefined) return wasm.config_error(rules.error, request);
       if (rules.analytics.statsPath !== null && isStatsPath(request.url, rules.analytics.statsPath)) return serveStats(request, env);
       publicOrigin = rules.origin === null ? null : originOf(request.url);
@@ -604,6 +689,23 @@ export default {
     }
     if (send !== undefined) ctx.waitUntil(send.catch(trackingFailed));
     return rebuilt;
+  },
+
+  /** The queue consumers: delivery (tagrelay-events) and dead letters (tagrelay-events-dlq). */
+  async queue(batch, env, ctx) {
+    try {
+      ensureRules(env);
+      if (rules.error !== undefined) {
+        // Misconfigured: keep the messages for when it is fixed.
+        logLine("error", "config_error", { reason: rules.error, queue: batch.queue });
+        return batch.retryAll();
+      }
+      await consumeQueue(batch, env);
+    } catch (error) {
+      // A bug: nothing is lost, the queue tries the batch again.
+      internalError(error, "failed", { queue: batch.queue });
+      batch.retryAll();
+    }
   },
 
   /** The daily Cron Trigger: deletes the stats rows older than STATS_RETENTION_DAYS and expired salts. */

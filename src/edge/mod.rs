@@ -42,7 +42,8 @@ use web_sys::{Headers, Request, Response};
 /// `consentCookies` (the names of the cookies that may say no), `gaCookie` (GA4 is on: `_ga`
 /// is set) and `ttclid` (TikTok is on: its click id is kept), for the JS pre-check of
 /// untracked pages. `analytics`: `{counting, flushMs, statsPath}` (see `analytics::rules`).
-/// `debug`: whether `DEBUG_TOKEN` is set (a request may then ask for the `Tagrelay-Debug`
+/// `delivery`: `"queue"`, `"direct"` or `null` (`DELIVERY` unset: the queue when its
+/// binding exists). `debug`: whether `DEBUG_TOKEN` is set (a request may then ask for the `Tagrelay-Debug`
 /// report, and the request header is never forwarded: it is in `dropHeaders`).
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
@@ -69,6 +70,12 @@ pub fn configure(env: &JsValue) -> JsValue {
             set("consentCookies", &list(&mut consent_cookies.into_iter()));
             set("analytics", &analytics::rules(&config.analytics, env));
             set("debug", &JsValue::from_bool(config.debug_token.is_some()));
+            let delivery = match config.meta.as_ref().ok().and_then(|m| m.delivery_mode) {
+                Some(crate::delivery::queue::DeliveryMode::Queue) => JsValue::from_str("queue"),
+                Some(crate::delivery::queue::DeliveryMode::Direct) => JsValue::from_str("direct"),
+                None => JsValue::NULL,
+            };
+            set("delivery", &delivery);
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }
@@ -437,6 +444,21 @@ fn visitor(
         }
     }
     Some((visit, skip))
+}
+
+/// The queue consumer's requests for a batch of message `bodies` (see [`delivery::consume`]).
+#[wasm_bindgen]
+pub fn consume(env: &JsValue, bodies: Vec<String>, attempts: Vec<u32>) -> Vec<PendingDelivery> {
+    match settings::config(env) {
+        Ok(config) => delivery::consume(settings::routes(config), &bodies, &attempts),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The dead-letter queue's consumer: logs each message's event ids ([`delivery::dead_letters`]).
+#[wasm_bindgen]
+pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>) {
+    delivery::dead_letters(&bodies, &attempts);
 }
 
 /// The isolate's batches of events, to send now: every one after the window [`track`] asked

@@ -81,10 +81,19 @@ export async function applyMigrations(db) {
  * local D1 database as TAGRELAY_DB, kept in a fresh directory (`worker.d1Dir`), with the
  * schema applied unless `migrate: false`.
  */
-export async function startWorker(vars, { d1 = false, migrate = true } = {}) {
+export async function startWorker(vars, { d1 = false, migrate = true, queue } = {}) {
   const logs = [];
   const d1Dir = d1 ? fs.mkdtempSync(path.join(os.tmpdir(), "tagrelay-d1-")) : undefined;
   const storage = d1 ? { d1Databases: { TAGRELAY_DB: "tagrelay-test" }, d1Persist: d1Dir } : {};
+  // `queue`: the delivery queue and its dead-letter queue, as wrangler.toml declares them
+  // (consumer settings overridable: maxBatchSize, maxBatchTimeout, maxRetries).
+  if (queue) {
+    storage.queueProducers = { TAGRELAY_QUEUE: { queueName: "tagrelay-events" } };
+    storage.queueConsumers = {
+      "tagrelay-events": { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 10, deadLetterQueue: "tagrelay-events-dlq", ...queue },
+      "tagrelay-events-dlq": { maxBatchSize: 100, maxBatchTimeout: 1 },
+    };
+  }
   const mf = new Miniflare({
     ...storage,
     modules: true,

@@ -1,0 +1,197 @@
+//! Durable delivery through a Cloudflare Queue: what a queue message holds, how batches are
+//! cut into messages under the size limit, and how long a message waits before its next try.
+//!
+//! A message is one destination's share of one batch: the page views' mapped events (their
+//! request parts, as the destination's `body` joins them) with what their log lines say. The
+//! consumer (the same Worker's `queue` handler) merges the messages of one destination into as
+//! few requests as the platform takes, POSTs them once, and acks each message, or retries it
+//! later with a growing delay. The same parts, so the same event ids, go out on every try.
+
+use crate::log_line::RequestLabel;
+use serde::{Deserialize, Serialize};
+
+/// `DELIVERY`.
+pub const VAR_DELIVERY: &str = "DELIVERY";
+/// The producer binding's name.
+pub const BINDING: &str = "TAGRELAY_QUEUE";
+/// Largest message body sent, in bytes: Cloudflare's limit is 128 KB per message.
+pub const MAX_MESSAGE_BYTES: usize = 120_000;
+/// The message format's version.
+const VERSION: u32 = 1;
+/// Seconds before the 1st, 2nd, … retry of a message; the last repeats. Within a day (a queue's
+/// retention on the Free plan) and far within the 7 days Meta takes an event's age.
+const RETRY_DELAYS_S: [u32; 8] = [10, 30, 60, 120, 300, 600, 1800, 3600];
+
+/// How events leave the Worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Through the queue (`TAGRELAY_QUEUE`): retried for hours, never lost silently.
+    Queue,
+    /// POSTed from `waitUntil` after the response, retried for seconds.
+    Direct,
+}
+
+/// `DELIVERY`: `queue` or `direct`; `None` when unset (queue when the binding exists).
+pub fn parse_mode(value: Option<&str>) -> Result<Option<DeliveryMode>, crate::config::ConfigError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("queue") => Ok(Some(DeliveryMode::Queue)),
+        Some("direct") => Ok(Some(DeliveryMode::Direct)),
+        Some(_) => Err(crate::config::ConfigError::invalid(VAR_DELIVERY, "queue or direct", value.unwrap_or_default())),
+    }
+}
+
+/// One page view's events in a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedGroup {
+    /// Method, path, status and ray of the page view, for its log lines.
+    pub method: String,
+    /// Path, without query.
+    pub path: String,
+    /// Status returned to the client.
+    pub status: Option<u16>,
+    /// `CF-Ray`.
+    pub ray: Option<String>,
+    /// The events' names, as the destination calls them.
+    pub names: Vec<String>,
+    /// The events' ids.
+    pub ids: Vec<String>,
+    /// Whether the response was a cache replay.
+    pub replay: bool,
+    /// The mapped events' JSON text (the destination's request part).
+    pub part: String,
+}
+
+impl QueuedGroup {
+    /// The page view's log label.
+    pub fn label(&self) -> RequestLabel {
+        RequestLabel { method: self.method.clone(), path: self.path.clone(), status: self.status, ray: self.ray.clone() }
+    }
+}
+
+/// A queue message: one destination's share of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Format version.
+    pub v: u32,
+    /// The destination's name (`meta`, `ga4`, `tiktok`).
+    pub destination: String,
+    /// When the batch was enqueued, Unix ms.
+    pub queued_ms: u64,
+    /// The page views.
+    pub groups: Vec<QueuedGroup>,
+}
+
+/// Why a message cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageError {
+    /// Not a message of this format (another producer, or a version this build does not know).
+    Unreadable(String),
+    /// It names a destination that is not on in this Worker (settings changed since).
+    UnknownDestination(String),
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageError::Unreadable(e) => write!(f, "the queue message is not a tagrelay batch this version reads ({e}); it is acknowledged and dropped"),
+            MessageError::UnknownDestination(d) => write!(f, "the queue message is for destination {d:?}, which is not on in this Worker; set its settings again to deliver such messages"),
+        }
+    }
+}
+
+/// Cuts `groups` for `destination` into message bodies of at most [`MAX_MESSAGE_BYTES`] each
+/// (a page view is never cut: one holds at most 16 KB of header).
+pub fn messages(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<QueuedGroup> = Vec::new();
+    let mut size = 0;
+    // The envelope and the separators, generously.
+    const ENVELOPE_BYTES: usize = 128;
+    for group in groups {
+        let bytes = serde_json::to_string(&group).map_or(0, |s| s.len()) + 1;
+        if !current.is_empty() && size + bytes + ENVELOPE_BYTES > MAX_MESSAGE_BYTES {
+            out.push(encode(destination, queued_ms, std::mem::take(&mut current)));
+            size = 0;
+        }
+        size += bytes;
+        current.push(group);
+    }
+    if !current.is_empty() {
+        out.push(encode(destination, queued_ms, current));
+    }
+    out
+}
+
+fn encode(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> String {
+    let message = Message { v: VERSION, destination: destination.to_string(), queued_ms, groups };
+    serde_json::to_string(&message).unwrap_or_default()
+}
+
+/// Reads a message body.
+pub fn decode(body: &str) -> Result<Message, MessageError> {
+    let message: Message = serde_json::from_str(body).map_err(|e| MessageError::Unreadable(e.to_string()))?;
+    if message.v != VERSION {
+        return Err(MessageError::Unreadable(format!("version {}", message.v)));
+    }
+    Ok(message)
+}
+
+/// Seconds before retrying a message that has been tried `attempts` times (from 1).
+pub fn retry_delay_s(attempts: u32) -> u32 {
+    let i = (attempts.max(1) - 1) as usize;
+    RETRY_DELAYS_S[i.min(RETRY_DELAYS_S.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(i: usize, part_bytes: usize) -> QueuedGroup {
+        QueuedGroup {
+            method: "GET".into(),
+            path: format!("/p/{i}"),
+            status: Some(200),
+            ray: None,
+            names: vec!["ViewContent".into()],
+            ids: vec![format!("id-{i}")],
+            replay: false,
+            part: format!("{{\"x\":\"{}\"}}", "a".repeat(part_bytes)),
+        }
+    }
+
+    #[test]
+    fn messages_stay_under_the_limit_and_round_trip() {
+        let groups: Vec<QueuedGroup> = (0..40).map(|i| group(i, 10_000)).collect();
+        let bodies = messages("meta", 7, groups.clone());
+        assert!(bodies.len() >= 4, "{}", bodies.len());
+        assert!(bodies.iter().all(|b| b.len() <= MAX_MESSAGE_BYTES), "{:?}", bodies.iter().map(String::len).collect::<Vec<_>>());
+        let back: Vec<QueuedGroup> = bodies.iter().flat_map(|b| decode(b).unwrap().groups).collect();
+        assert_eq!(back, groups, "every page view, once, in order");
+        assert_eq!(decode(&bodies[0]).unwrap().destination, "meta");
+        assert_eq!(messages("ga4", 7, vec![group(1, 10)]).len(), 1);
+    }
+
+    #[test]
+    fn unreadable_messages_say_so() {
+        assert!(matches!(decode("nope"), Err(MessageError::Unreadable(_))));
+        assert!(matches!(decode(r#"{"v":2,"destination":"meta","queued_ms":1,"groups":[]}"#), Err(MessageError::Unreadable(_))));
+    }
+
+    #[test]
+    fn retries_wait_longer_each_time_within_a_day() {
+        let delays: Vec<u32> = (1..=12).map(retry_delay_s).collect();
+        assert_eq!(&delays[..6], &[10, 30, 60, 120, 300, 600]);
+        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
+        assert!(delays.iter().sum::<u32>() < 86_400);
+        assert_eq!(retry_delay_s(0), 10);
+    }
+
+    #[test]
+    fn delivery_mode() {
+        assert_eq!(parse_mode(None).unwrap(), None);
+        assert_eq!(parse_mode(Some("Queue")).unwrap(), Some(DeliveryMode::Queue));
+        assert_eq!(parse_mode(Some("direct")).unwrap(), Some(DeliveryMode::Direct));
+        assert!(parse_mode(Some("kafka")).unwrap_err().to_string().contains("DELIVERY"));
+    }
+}

@@ -1,0 +1,138 @@
+// Durable delivery through Cloudflare Queues (issue 15), with Miniflare's local queues: the
+// built Worker produces to tagrelay-events and consumes it (and its dead-letter queue), in
+// front of a real origin and a mock Graph API.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, startGraph, startWorker, readBody, waitFor, request, TOKEN, PIXEL } from "./harness.mjs";
+
+let origin, graph;
+let header = JSON.stringify({ event_name: "ViewContent" });
+
+before(async () => {
+  origin = await startServer(async (req, res) => {
+    await readBody(req);
+    const u = new URL(req.url, "http://x");
+    const h = { "content-type": "text/html" };
+    h["worker-tracking"] = u.searchParams.get("bad") ? JSON.stringify({ event_name: "ViewContent", custom_data: { bad: true } }) : header;
+    res.writeHead(200, h);
+    res.end("<p>page</p>");
+  });
+  graph = await startGraph();
+});
+after(() => { origin?.close(); graph?.close(); });
+
+const start = (extra = {}, queue = {}) =>
+  startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "0", ...extra }, { queue });
+
+let n = 0;
+const page = () => `/q/${++n}`;
+const eventsFor = (path) => graph.requests.flatMap((r) => (r.json?.data ?? []).map((e) => ({ e, body: r.body }))).filter(({ e }) => new URL(e.event_source_url).pathname === path);
+
+test("events go through the queue: queued, then sent by the consumer", async () => {
+  const w = await start();
+  try {
+    const path = page();
+    const res = await request(w.url, path);
+    assert.equal(res.status, 200);
+    const queued = await w.line((l) => l.path === path && l.decision === "queued");
+    assert.equal(queued.destination, "meta");
+    const sent = await w.line((l) => l.path === path && l.decision === "sent", 10000);
+    assert.equal(sent.attempts, 1);
+    assert.deepEqual(sent.event_ids, queued.event_ids);
+    assert.equal(eventsFor(path).length, 1);
+    assert.equal(eventsFor(path)[0].e.event_id, queued.event_ids[0]);
+  } finally {
+    await w.close();
+  }
+});
+
+test("a platform failing for now: the message is retried later with the same body and ids, and pages do not wait", async () => {
+  const w = await start();
+  try {
+    graph.replies.push({ status: 503, body: { error: { message: "down" } } });
+    const path = page();
+    const started = Date.now();
+    const res = await request(w.url, path);
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 2000, "the page does not wait for the platform");
+    const retrying = await w.line((l) => l.path === path && l.decision === "retrying", 10000);
+    assert.equal(retrying.retry_in_s, 10);
+    assert.match(retrying.reason, /HTTP 503/);
+    const sent = await w.line((l) => l.path === path && l.decision === "sent", 30000);
+    assert.equal(sent.attempts, 2);
+    const arrivals = eventsFor(path);
+    assert.equal(arrivals.length, 2, "tried twice");
+    assert.equal(arrivals[0].body, arrivals[1].body, "the same body, so the same event id, on every try");
+  } finally {
+    await w.close();
+  }
+});
+
+test("a batch refused for one bad event: only that page view fails", async () => {
+  const w = await start({ BATCH_WINDOW_MS: "500" });
+  const before = graph.requests.length;
+  graph.defaultReply = (record) =>
+    record.json?.data?.some((e) => e.custom_data?.bad)
+      ? { status: 400, body: { error: { message: "Invalid parameter", code: 100, fbtrace_id: "bad" } } }
+      : { status: 200, body: { events_received: record.json?.data?.length ?? 0, fbtrace_id: "ok" } };
+  try {
+    const paths = [page(), page(), page(), page()];
+    await Promise.all(paths.map((p, i) => request(w.url, i === 2 ? `${p}?bad=1` : p)));
+    for (const [i, p] of paths.entries()) {
+      const line = await w.line((l) => l.path === p && (l.decision === "sent" || l.decision === "failed"), 15000);
+      assert.equal(line.decision, i === 2 ? "failed" : "sent", p);
+    }
+    assert.ok(graph.requests.length - before >= 3, "the batch was halved");
+  } finally {
+    graph.defaultReply = (record) => ({ status: 200, body: { events_received: record.json?.data?.length ?? 0, messages: [], fbtrace_id: `trace-${graph.requests.length}` } });
+    await w.close();
+  }
+});
+
+test("a platform that never recovers: after max_retries every event id is logged by the dead-letter consumer", async () => {
+  const w = await start({}, { maxRetries: 1 });
+  const saved = graph.defaultReply;
+  graph.defaultReply = () => ({ status: 503, body: { error: { message: "down for good" } } });
+  try {
+    const paths = [page(), page()];
+    for (const p of paths) await request(w.url, p);
+    for (const p of paths) {
+      const queued = await w.line((l) => l.path === p && l.decision === "queued");
+      const dead = await w.line((l) => l.path === p && l.decision === "dead_lettered", 30000);
+      assert.deepEqual(dead.event_ids, queued.event_ids);
+      assert.equal(dead.destination, "meta");
+      assert.equal(dead.level, "error");
+    }
+  } finally {
+    graph.defaultReply = saved;
+    await w.close();
+  }
+});
+
+test("a queue send that fails: the events are delivered directly, and the log says so", async () => {
+  // A binding that is no queue: every send throws.
+  const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "0", DELIVERY: "queue", TAGRELAY_QUEUE: "not-a-queue" });
+  try {
+    const path = page();
+    await request(w.url, path);
+    const failed = await w.line((l) => l.path === path && l.decision === "queue_failed");
+    assert.equal(failed.fallback, "direct");
+    const sent = await w.line((l) => l.path === path && l.decision === "sent");
+    assert.equal(sent.attempts, 1);
+    assert.equal(eventsFor(path).length, 1);
+  } finally {
+    await w.close();
+  }
+});
+
+test("DELIVERY=direct ignores the queue", async () => {
+  const w = await start({ DELIVERY: "direct" });
+  try {
+    const path = page();
+    await request(w.url, path);
+    await w.line((l) => l.path === path && l.decision === "sent");
+    assert.ok(!w.lines().some((l) => l.path === path && l.decision === "queued"));
+  } finally {
+    await w.close();
+  }
+});

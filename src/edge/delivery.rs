@@ -106,11 +106,12 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
 
 /// Takes the destinations' batches for sending (only the full ones with `full_only`, when a
 /// page view filled a batch: the others wait for their windows): one request per
-/// destination, or per page view for a destination that takes one client per request (GA4).
+/// destination, or per page view for a destination that takes one client per request (GA4),
+/// except `for_queue`, where each destination's batch is one delivery, put on the queue whole.
 /// Empty when there is nothing to send. The halvings of refused batches share one budget of parts, less one for
 /// each request beyond the first, so that everything this send does stays within the
 /// subrequests one invocation may make.
-pub fn take(routes: &'static Routes, full_only: bool) -> Vec<PendingDelivery> {
+pub fn take(routes: &'static Routes, full_only: bool, for_queue: bool) -> Vec<PendingDelivery> {
     let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
     let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
     let mut out = Vec::new();
@@ -123,7 +124,9 @@ pub fn take(routes: &'static Routes, full_only: bool) -> Vec<PendingDelivery> {
             if groups.is_empty() {
                 continue;
             }
-            let per_request = route.destination.limits().page_views_per_request;
+            // Onto the queue, a destination's batch is one delivery (its messages): the consumer
+            // cuts it into requests.
+            let per_request = if for_queue { usize::MAX } else { route.destination.limits().page_views_per_request };
             if per_request >= groups.len() {
                 out.extend(PendingDelivery::new(route, groups, deadline_ms, Rc::clone(&parts_left)));
             } else {
@@ -266,6 +269,20 @@ impl PendingDelivery {
     #[wasm_bindgen(js_name = queueFailed)]
     pub fn queue_failed(&self, reason: &str) {
         self.log_each(Decision::QueueFailed, vec![("reason", json!(format!("queue send failed: {reason}"))), ("fallback", json!("direct"))]);
+    }
+
+    /// This delivery as requests the destination takes, for direct delivery after a failed
+    /// queue send (one per page view for GA4); this object is then empty.
+    #[wasm_bindgen(js_name = directParts)]
+    pub fn direct_parts(&mut self) -> Vec<PendingDelivery> {
+        let per_request = self.route.destination.limits().page_views_per_request.max(1);
+        let mut groups = std::mem::take(&mut self.groups).into_iter().peekable();
+        let mut out = Vec::new();
+        while groups.peek().is_some() {
+            let part: Vec<Group> = groups.by_ref().take(per_request).collect();
+            out.extend(PendingDelivery::new(self.route, part, self.deadline_ms, Rc::clone(&self.parts_left)));
+        }
+        out
     }
 
     /// The indexes, in the consumer's batch, of the messages this request's page views came from.

@@ -251,9 +251,8 @@ function queueOf(env) {
   return env.TAGRELAY_QUEUE ?? null;
 }
 
-/** Sends taken deliveries: onto the queue, or directly. */
-function dispatch(env, jobs, born) {
-  const queue = queueOf(env);
+/** Sends taken deliveries: onto `queue`, or directly when it is null. */
+function dispatch(queue, jobs, born) {
   if (queue === null) return Promise.all(jobs.map((job) => deliver(job, born)));
   return enqueue(queue, jobs, born);
 }
@@ -277,8 +276,11 @@ async function enqueue(queue, jobs, born) {
       for (const job of sent) { job.queued(); job.free(); }
     } catch (e) {
       if (!current()) return droppedAfterRestart(0);
-      for (const job of sent) job.queueFailed(errorText(e));
-      fallback.push(...sent);
+      for (const job of sent) {
+        job.queueFailed(errorText(e));
+        fallback.push(...job.directParts());
+        job.free();
+      }
     }
   };
   for (const job of jobs) {
@@ -360,10 +362,11 @@ const SEND_FULL = 1 << 16;
  * so they go at once. Every destination's request is sent on its own.
  */
 function sendFull(env) {
-  const jobs = wasm.take_batch(env, true);
+  const queue = queueOf(env);
+  const jobs = wasm.take_batch(env, true, queue !== null);
   if (jobs.length === 0) return undefined;
   const born = generation;
-  const sendAll = () => dispatch(env, jobs, born);
+  const sendAll = () => dispatch(queue, jobs, born);
   return jobs.length > 1 || jobs[0].pageViews > 1 ? sleep(0).then(sendAll) : sendAll();
 }
 
@@ -374,7 +377,8 @@ function sendFull(env) {
 async function sendBatch(env, wait) {
   await sleep(wait);
   const born = generation;
-  await dispatch(env, wasm.take_batch(env, false), born);
+  const queue = queueOf(env);
+  await dispatch(queue, wasm.take_batch(env, false, queue !== null), born);
 }
 
 // Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's

@@ -463,11 +463,12 @@ pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>) {
 
 /// The isolate's batches of events, to send now: every one after the window [`track`] asked
 /// to wait for, or only the full ones (`full_only`) when it said a batch is full. One
-/// delivery per destination (per page view for GA4); empty when there is nothing to send.
+/// delivery per destination (per page view for GA4, unless `for_queue`); empty when there
+/// is nothing to send.
 #[wasm_bindgen]
-pub fn take_batch(env: &JsValue, full_only: bool) -> Vec<PendingDelivery> {
+pub fn take_batch(env: &JsValue, full_only: bool, for_queue: bool) -> Vec<PendingDelivery> {
     match settings::config(env) {
-        Ok(config) => delivery::take(settings::routes(config), full_only),
+        Ok(config) => delivery::take(settings::routes(config), full_only, for_queue),
         Err(_) => Vec::new(),
     }
 }

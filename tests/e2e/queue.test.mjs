@@ -136,3 +136,32 @@ test("DELIVERY=direct ignores the queue", async () => {
     await w.close();
   }
 });
+
+test("several destinations through the queue: merged per destination, one GA4 request per page view, also when the send falls back", async () => {
+  const ga4 = await startGraph();
+  ga4.defaultReply = () => ({ status: 204, body: "" });
+  const ga4Vars = { GA4_MEASUREMENT_ID: "G-Q1", GA4_API_SECRET: "q-secret", GA4_API_BASE: ga4.url, BATCH_WINDOW_MS: "400" };
+  const ga4Paths = (paths) => ga4.requests.map((r) => new URL(r.json.events[0].params.page_location).pathname).filter((p) => paths.includes(p));
+  const w = await start(ga4Vars);
+  try {
+    const metaBefore = graph.requests.length;
+    const paths = [page(), page(), page()];
+    await Promise.all(paths.map((p) => request(w.url, p, { headers: { cookie: "_ga=GA1.1.1.2" } })));
+    for (const p of paths) await w.line((l) => l.path === p && l.destination === "ga4" && l.decision === "sent", 10000);
+    for (const p of paths) await w.line((l) => l.path === p && l.destination === "meta" && l.decision === "sent", 10000);
+    assert.deepEqual(ga4Paths(paths).sort(), [...paths].sort(), "one GA4 request per page view");
+    assert.equal(graph.requests.length - metaBefore, 1, "Meta's page views merged into one request");
+  } finally {
+    await w.close();
+  }
+  const broken = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, DELIVERY: "queue", TAGRELAY_QUEUE: "not-a-queue", ...ga4Vars });
+  try {
+    const paths = [page(), page(), page()];
+    await Promise.all(paths.map((p) => request(broken.url, p, { headers: { cookie: "_ga=GA1.1.1.2" } })));
+    for (const p of paths) await broken.line((l) => l.path === p && l.destination === "ga4" && l.decision === "sent", 10000);
+    assert.deepEqual(ga4Paths(paths).sort(), [...paths].sort(), "directly too, every page view reaches GA4");
+  } finally {
+    await broken.close();
+    ga4.close();
+  }
+});

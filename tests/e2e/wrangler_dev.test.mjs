@@ -52,6 +52,8 @@ test("wrangler dev serves the built Worker with --var values, secrets included",
   assert.equal(sent.headers.authorization, `Bearer ${TOKEN}`);
   assert.equal(sent.json.data[0].event_id, "wd-1");
   await waitFor(() => output.includes('"decision":"sent"'), 10_000, "the sent log line in wrangler's output");
+  // wrangler.toml's queues run locally too: the event went through tagrelay-events.
+  assert.ok(output.includes('"decision":"queued"'), "delivered through the local queue");
   assert.ok(!output.includes(TOKEN), "wrangler dev output shows the token");
 });
 

@@ -120,6 +120,8 @@ http {
     location / { default_type application/json; return 200 '{"events_received":1,"messages":[],"fbtrace_id":"bench"}'; }
     # (m): GA4's Measurement Protocol answers 204, TikTok's Events API code 0.
     location /mp/ { return 204; }
+    # (n): the queue stand-in's sends.
+    location = /queue { return 200; }
     location /open_api/ { default_type application/json; return 200 '{"code":0,"message":"OK","request_id":"bench","data":{}}'; }
   }
 }`;
@@ -135,6 +137,7 @@ copyFileSync(join(ROOT, "bench/workers/bare.js"), join(work, "bare.js"));
 copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
 copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
 copyFileSync(join(ROOT, "bench/workers/d1-standin.js"), join(work, "d1-standin.js"));
+copyFileSync(join(ROOT, "bench/workers/queue-standin.js"), join(work, "queue-standin.js"));
 copyFileSync(join(ROOT, "build/worker/shim.mjs"), join(work, "shim.mjs"));
 copyFileSync(join(ROOT, "build/worker/index.wasm"), join(work, "index.wasm"));
 if (ALT) {
@@ -159,11 +162,16 @@ function capnp(ports) {
     text("GA4_MEASUREMENT_ID", "G-BENCH1"), text("GA4_API_SECRET", "bench-secret"), text("GA4_API_BASE", GRAPH),
     text("TIKTOK_PIXEL_CODE", "CBENCH1"), text("TIKTOK_ACCESS_TOKEN", "bench-token"), text("TIKTOK_API_BASE", GRAPH),
   ];
+  // (n): the Queue producer binding as a wrapped binding around bench/workers/queue-standin.js.
+  const queue = `(name = "TAGRELAY_QUEUE", wrapped = (moduleName = "tagrelay-bench:queue", innerBindings = [${text("url", GRAPH + "/queue")}]))`;
   // (l): the D1 binding as workerd's wrapped binding around bench/workers/d1-standin.js.
   const d1 = `(name = "TAGRELAY_DB", wrapped = (moduleName = "tagrelay-bench:d1"))`;
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  extensions = [(modules = [(name = "tagrelay-bench:d1", esModule = embed "d1-standin.js", internal = true)])],
+  extensions = [(modules = [
+    (name = "tagrelay-bench:d1", esModule = embed "d1-standin.js", internal = true),
+    (name = "tagrelay-bench:queue", esModule = embed "queue-standin.js", internal = true),
+  ])],
   services = [
     (name = "bare", worker = .bare),
     (name = "seed", worker = .seed),
@@ -171,7 +179,8 @@ const config :Workerd.Config = (
     (name = "floor", worker = .floor),
     (name = "unbatched", worker = .unbatched),
     (name = "analytics", worker = .analytics),
-    (name = "three", worker = .three),${ALT ? `
+    (name = "three", worker = .three),
+    (name = "queued", worker = .queued),${ALT ? `
     (name = "altTagrelay", worker = .altTagrelay),
     (name = "altUnbatched", worker = .altUnbatched),
     (name = "altAnalytics", worker = .altAnalytics),` : ""}
@@ -184,7 +193,8 @@ const config :Workerd.Config = (
     (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
     (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
     (name = "analytics", address = "127.0.0.1:${ports.analytics}", http = (), service = "analytics"),
-    (name = "three", address = "127.0.0.1:${ports.three}", http = (), service = "three"),${ALT ? `
+    (name = "three", address = "127.0.0.1:${ports.three}", http = (), service = "three"),
+    (name = "queued", address = "127.0.0.1:${ports.queued}", http = (), service = "queued"),${ALT ? `
     (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
     (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),
     (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),` : ""}
@@ -212,12 +222,13 @@ ${tagrelayWorker("tagrelay", [])}
 ${tagrelayWorker("unbatched", [text("BATCH_WINDOW_MS", "0")])}
 ${tagrelayWorker("analytics", [d1])}
 ${tagrelayWorker("three", threeVars)}
+${tagrelayWorker("queued", [queue])}
 ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") : ""}
 `;
 }
 
 async function startWorkerd(tag) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), three: await freePort() };
+  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), three: await freePort(), queued: await freePort() };
   if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
@@ -265,6 +276,7 @@ const scenarios = [
   { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
   { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
   { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
+  { key: "n", name: "tagrelay, tracked page, DELIVERY=queue (events batched onto the queue; the consumer's POST runs in another invocation, not measured)", url: `http://127.0.0.1:${main.ports.queued}/tracked` },
   { key: "m", name: "tagrelay, tracked page, Meta + GA4 + TikTok on (a returning visitor with _fbp and _ga; GA4: one request per page view)", url: `http://127.0.0.1:${main.ports.three}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
 ];
 if (ALT) {
@@ -371,7 +383,7 @@ const ratio = (x, y) => x / y;
 const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
-  iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"), mCpu: paired("m"), mVsC: paired("m", "c"),
+  iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"), mCpu: paired("m"), mVsC: paired("m", "c"), nCpu: paired("n"), nVsE: paired("n", "e"),
 };
 // What counting page views adds per 1,000 page views (queueing on the hot path, then the
 // flushes: counting in wasm, statements, the D1 batch call): (l) − (d), from the medians.
@@ -392,6 +404,7 @@ const budget = [
   ["(k) CPU/request ≤ 1.5× (b)", `${r.kCpu.toFixed(2)}×`, r.kCpu <= 1.5],
   ["(l) CPU/request ≤ 1.2× (b)", `${r.lCpu.toFixed(2)}×`, r.lCpu <= 1.2],
   ["(m) CPU/request < (c)", `${r.mVsC.toFixed(2)}× (c)`, r.mVsC < 1],
+  ["(n) CPU/request ≤ (e) (queue vs direct)", `${r.nVsE.toFixed(2)}× (e)`, r.nVsE <= 1],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
   // 300 KB until the stats (issue 13) added ~117 KB of code, ~55 KB gzipped: the stats page,
@@ -453,7 +466,7 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}×
 
 Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
 page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).

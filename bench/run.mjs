@@ -410,7 +410,9 @@ const budget = [
   // 300 KB until the stats (issue 13) added ~117 KB of code, ~55 KB gzipped: the stats page,
   // its reports and the counting (bench/NOTES.md). A tripwire for cold start, far below the
   // 3 MB (gzip) Cloudflare allows a Worker on the Free plan.
-  ["wasm ≤ 350 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 350_000],
+  // 350 KB until GA4, TikTok, the debug report and queue delivery (issues 14 and 15) added
+  // ~25 KB gzipped; cold start did not grow with it (bench/NOTES.md).
+  ["wasm ≤ 400 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 400_000],
   [`memory flat while ${STREAM_MIB} MiB streams (growth < 64 MiB)`, `+${Math.max(streamUntracked.growthMiB, streamTracked.growthMiB).toFixed(1)} MiB`, memFlat],
 ];
 

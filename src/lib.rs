@@ -1,10 +1,12 @@
 //! tagrelay: a transparent reverse-proxy Worker that turns an origin's `Worker-Tracking`
-//! response header into Meta Conversions API events, sent after the response is on its way.
+//! response header into events for Meta's Conversions API, GA4's Measurement Protocol and
+//! TikTok's Events API (`destinations`), sent after the response is on its way, directly or
+//! through a queue (`delivery`), and counts page views (`analytics`).
 //!
 //! The crate is split in two:
 //! - a pure core (every module below but `edge`) with no `worker` types: decoding,
-//!   validation, bot rules, the visitor's consent and first-party ids (`visitor`), payload
-//!   building, hashing, config parsing and retry policy.
+//!   validation, bot rules, the visitor's consent and first-party ids (`visitor`), each
+//!   platform's mapping and hashing, config parsing, batching, retry policy and queue messages.
 //!   It compiles and is unit-tested natively with `cargo test`.
 //! - `edge`, the thin Workers adapter (wasm32 only): the exports that the JS entry
 //!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked

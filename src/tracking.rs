@@ -7,7 +7,7 @@
 use crate::cache_replay::is_replay;
 use crate::client_ip::client_ip;
 use crate::decode_cache::DecodeCache;
-use crate::destinations::{Dropped, Event, Mapped, Mode, PageView, Route};
+use crate::destinations::{Dropped, Event, Mapped, Mode, PageView, Purpose, Route};
 use crate::query_filter::QueryFilter;
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::SkipRule;
@@ -132,8 +132,13 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
             if listed.is_empty() {
                 return Outcome::NotListed;
             }
-            if let Verdict::Denied(rule, source) = destination.purpose().verdict(inputs.visit) {
+            let purpose = destination.purpose();
+            if let Verdict::Denied(rule, source) = purpose.verdict(inputs.visit) {
                 return Outcome::Withheld { rule, source };
+            }
+            // GPC_MODE=ldu: a GPC visitor's ad events only where processing can be restricted.
+            if purpose == Purpose::Marketing && inputs.visit.consent.limited_data_use && !destination.restricts_processing() {
+                return Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc };
             }
             page.redact = matches!(route.mode, Mode::DryRun { .. });
             let (mapped, dropped) = destination.map(&page, &listed);
@@ -258,6 +263,21 @@ mod tests {
         let Plan::Route(routed) = run_with(only_ga4, &everyone, &html, &ConsentSettings::default(), &FirstPartySettings::default(), all) else { panic!() };
         assert_eq!(routed.outcomes[0], Outcome::NotListed);
         assert_eq!(routed.outcomes[2], Outcome::NotListed);
+    }
+
+    #[test]
+    fn gpc_in_ldu_mode_reaches_only_destinations_that_restrict_processing() {
+        let ldu = ConsentSettings { gpc_mode: crate::visitor::consent::GpcMode::Ldu, ..Default::default() };
+        let all = &[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("GA4_MEASUREMENT_ID", "G-ABC123"), ("GA4_API_SECRET", "s"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "k")];
+        let req = RequestFacts { gpc: true, country: Some("US".into()), cookie: Some("_ga=GA1.1.1.2".into()), ..request() };
+        let header = r#"{"event_name":"Purchase","user_data":{"em":"a@b.example"}}"#;
+        let Plan::Route(routed) = run_with(header, &req, &ResponseFacts::default(), &ldu, &FirstPartySettings::default(), all) else { panic!() };
+        assert!(matches!(routed.outcomes[0], Outcome::Mapped { mapped: Some(_), .. }), "Meta, with Limited Data Use");
+        assert_eq!(routed.outcomes[2], Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc }, "TikTok has no LDU");
+        let Outcome::Mapped { mapped: Some(ga4), .. } = &routed.outcomes[1] else { panic!() };
+        let body: Value = serde_json::from_str(&ga4.part).unwrap();
+        assert_eq!(body["consent"], json!({"ad_user_data": "DENIED", "ad_personalization": "DENIED"}), "GA4 counts, no ads use");
+        assert!(body.get("user_data").is_none());
     }
 
     #[test]

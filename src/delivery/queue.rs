@@ -7,7 +7,9 @@
 //! few requests as the platform takes, POSTs them once, and acks each message, or retries it
 //! later with a growing delay. The same parts, so the same event ids, go out on every try.
 
+use crate::destinations::Limits;
 use crate::log_line::RequestLabel;
+use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 /// `DELIVERY`.
@@ -137,6 +139,26 @@ pub fn decode(body: &str) -> Result<Message, MessageError> {
     Ok(message)
 }
 
+/// Cuts page views carrying `events[i]` events each, in order, into requests a destination
+/// with `limits` takes: at most `page_views_per_request` page views and `events_per_request`
+/// events each (a page view alone may hold more; it is never cut). Returns each request's range.
+pub fn requests(events: &[usize], limits: Limits) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut count) = (0, 0);
+    for (i, &n) in events.iter().enumerate() {
+        if i > start && (i - start >= limits.page_views_per_request || count + n > limits.events_per_request) {
+            out.push(start..i);
+            start = i;
+            count = 0;
+        }
+        count += n;
+    }
+    if start < events.len() {
+        out.push(start..events.len());
+    }
+    out
+}
+
 /// Seconds before retrying a message that has been tried `attempts` times (from 1).
 pub fn retry_delay_s(attempts: u32) -> u32 {
     let i = (attempts.max(1) - 1) as usize;
@@ -170,6 +192,17 @@ mod tests {
         assert_eq!(back, groups, "every page view, once, in order");
         assert_eq!(decode(&bodies[0]).unwrap().destination, "meta");
         assert_eq!(messages("ga4", 7, vec![group(1, 10)]).len(), 1);
+    }
+
+    #[test]
+    fn page_views_are_cut_into_requests_within_the_limits() {
+        let meta = crate::delivery::batching::META_LIMITS;
+        assert_eq!(requests(&[1, 2, 3], meta), vec![0..3]);
+        assert_eq!(requests(&[600, 300, 200], meta), vec![0..2, 2..3], "1,000 events at most");
+        let ga4 = Limits { events_per_request: 25, page_views_per_request: 1, page_views_per_send: 8 };
+        assert_eq!(requests(&[1, 3, 1], ga4), vec![0..1, 1..2, 2..3], "one page view per request");
+        assert_eq!(requests(&[30], ga4), vec![0..1], "a page view is never cut");
+        assert!(requests(&[], meta).is_empty());
     }
 
     #[test]

@@ -150,7 +150,9 @@ impl Destination for Ga4 {
         if items.is_empty() {
             return (None, dropped);
         }
-        let marketing = if page.visit.consent.marketing.granted() { "GRANTED" } else { "DENIED" };
+        // Ads use of the data needs marketing consent, and no GPC opt-out (GPC_MODE=ldu).
+        let ads = page.visit.consent.marketing.granted() && !page.visit.consent.limited_data_use;
+        let marketing = if ads { "GRANTED" } else { "DENIED" };
         let mut body = Map::new();
         body.insert("client_id".into(), json!(if page.redact { REDACTED.to_string() } else { client_id }));
         body.insert("timestamp_micros".into(), json!(page.now_ms * 1000));
@@ -161,7 +163,7 @@ impl Destination for Ga4 {
         if let Some(ua) = page.user_agent {
             body.insert("user_agent".into(), json!(if page.redact { REDACTED } else { ua }));
         }
-        if page.visit.consent.marketing.granted() && !page.replay {
+        if ads && !page.replay {
             let data = user_data(events);
             if !data.is_empty() {
                 body.insert("user_data".into(), Value::Object(data));

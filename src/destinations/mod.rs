@@ -136,6 +136,11 @@ pub trait Destination: fmt::Debug + Send + Sync {
     fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal>;
     /// The setting still missing for events to be sent (they are logged in dry run), if any.
     fn missing_setting(&self) -> Option<&'static str>;
+    /// Whether it can take a Global Privacy Control visitor's events under restricted
+    /// processing (`GPC_MODE=ldu`: Meta's Limited Data Use). One that cannot gets none of them.
+    fn restricts_processing(&self) -> bool {
+        false
+    }
 }
 
 /// Whether a destination sends or only logs.

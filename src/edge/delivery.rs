@@ -126,21 +126,26 @@ pub fn take(routes: &'static Routes, full_only: bool, for_queue: bool) -> Vec<Pe
             }
             // Onto the queue, a destination's batch is one delivery (its messages): the consumer
             // cuts it into requests.
-            let per_request = if for_queue { usize::MAX } else { route.destination.limits().page_views_per_request };
-            if per_request >= groups.len() {
+            if for_queue {
                 out.extend(PendingDelivery::new(route, groups, deadline_ms, Rc::clone(&parts_left)));
             } else {
-                let mut groups = groups.into_iter().peekable();
-                while groups.peek().is_some() {
-                    let part: Vec<Group> = groups.by_ref().take(per_request).collect();
-                    out.extend(PendingDelivery::new(route, part, deadline_ms, Rc::clone(&parts_left)));
-                }
+                out.extend(per_request(route, groups, deadline_ms, &parts_left));
             }
         }
     });
     let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
     parts_left.set(parts_left.get().saturating_sub(extra));
     out
+}
+
+/// `groups` as the requests `route`'s destination takes ([`queue::requests`]).
+fn per_request(route: &'static Route, groups: Vec<Group>, deadline_ms: u64, parts_left: &Rc<Cell<u32>>) -> Vec<PendingDelivery> {
+    let sizes: Vec<usize> = groups.iter().map(|g| g.mapped.ids.len()).collect();
+    let mut groups = groups.into_iter();
+    queue::requests(&sizes, route.destination.limits())
+        .into_iter()
+        .filter_map(|range| PendingDelivery::new(route, groups.by_ref().take(range.len()).collect(), deadline_ms, Rc::clone(parts_left)))
+        .collect()
 }
 
 /// Adds the count, names and ids of the events to a line: every line about them has them.
@@ -275,14 +280,7 @@ impl PendingDelivery {
     /// queue send (one per page view for GA4); this object is then empty.
     #[wasm_bindgen(js_name = directParts)]
     pub fn direct_parts(&mut self) -> Vec<PendingDelivery> {
-        let per_request = self.route.destination.limits().page_views_per_request.max(1);
-        let mut groups = std::mem::take(&mut self.groups).into_iter().peekable();
-        let mut out = Vec::new();
-        while groups.peek().is_some() {
-            let part: Vec<Group> = groups.by_ref().take(per_request).collect();
-            out.extend(PendingDelivery::new(self.route, part, self.deadline_ms, Rc::clone(&self.parts_left)));
-        }
-        out
+        per_request(self.route, std::mem::take(&mut self.groups), self.deadline_ms, &self.parts_left)
     }
 
     /// The indexes, in the consumer's batch, of the messages this request's page views came from.
@@ -419,28 +417,16 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
     }
     let mut out = Vec::new();
     for (route, groups) in routes.on.iter().zip(per_route) {
-        let limits = route.destination.limits();
-        let mut request: Vec<Group> = Vec::new();
-        let mut events = 0;
-        let mut tries = 1;
-        let mut flush = |request: &mut Vec<Group>, tries: u32| {
-            if let Some(mut d) = PendingDelivery::new(route, std::mem::take(request), deadline_ms, Rc::clone(&parts_left)) {
+        let sizes: Vec<usize> = groups.iter().map(|(g, _)| g.mapped.ids.len()).collect();
+        let mut groups = groups.into_iter();
+        for range in queue::requests(&sizes, route.destination.limits()) {
+            let part: Vec<(Group, u32)> = groups.by_ref().take(range.len()).collect();
+            let tries = part.iter().map(|(_, t)| *t).max().unwrap_or(1);
+            if let Some(mut d) = PendingDelivery::new(route, part.into_iter().map(|(g, _)| g).collect(), deadline_ms, Rc::clone(&parts_left)) {
                 d.queue_attempts = Some(tries);
                 out.push(d);
             }
-        };
-        for (group, t) in groups {
-            let n = group.mapped.ids.len();
-            if !request.is_empty() && (request.len() >= limits.page_views_per_request || events + n > limits.events_per_request) {
-                flush(&mut request, tries);
-                events = 0;
-                tries = 1;
-            }
-            events += n;
-            tries = tries.max(t);
-            request.push(group);
         }
-        flush(&mut request, tries);
     }
     let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
     parts_left.set(parts_left.get().saturating_sub(extra));

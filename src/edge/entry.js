@@ -27,7 +27,7 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug, delivery } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 

@@ -8,7 +8,8 @@
 //! tracked responses ([`track`], as the response is handed back; the send waits in
 //! `ctx.waitUntil`), for responses whose headers name the origin's host ([`public_headers`],
 //! with `ORIGIN_URL` only) and for the rare error paths ([`origin_error`], [`config_error`],
-//! [`strip_failed`]), where every decision, log line and error response is made here.
+//! [`strip_failed`]), where every decision, log line and error response is made here; and
+//! for the queue consumers ([`consume`], [`dead_letters`]).
 
 mod analytics;
 mod delivery;

@@ -116,6 +116,10 @@ impl Destination for Meta {
     fn missing_setting(&self) -> Option<&'static str> {
         self.missing
     }
+
+    fn restricts_processing(&self) -> bool {
+        true
+    }
 }
 
 /// `client_ip_address`, `client_user_agent`, `fbp`, `fbc`: facts of this request. The

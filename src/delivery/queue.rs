@@ -82,6 +82,14 @@ pub struct Message {
     pub queued_ms: u64,
     /// The page views.
     pub groups: Vec<QueuedGroup>,
+    /// Tries made before this message was sent: a message re-sent with only the page views
+    /// whose requests failed for now (the others were delivered) continues their count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Why a message cannot be read.
@@ -126,7 +134,7 @@ pub fn messages(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> 
 }
 
 fn encode(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> String {
-    let message = Message { v: VERSION, destination: destination.to_string(), queued_ms, groups };
+    let message = Message { v: VERSION, destination: destination.to_string(), queued_ms, groups, tries: 0 };
     serde_json::to_string(&message).unwrap_or_default()
 }
 
@@ -157,6 +165,17 @@ pub fn requests(events: &[usize], limits: Limits) -> Vec<Range<usize>> {
         out.push(start..events.len());
     }
     out
+}
+
+/// The body of a message holding only the page views at `positions` of `body`'s message (the
+/// ones whose requests failed for now), its tries counted on by `attempts` (the queue's count
+/// for `body`). `None` when `body` is unreadable.
+pub fn remainder(body: &str, positions: &[u32], attempts: u32) -> Option<String> {
+    let mut message = decode(body).ok()?;
+    message.tries += attempts;
+    let keep: std::collections::BTreeSet<usize> = positions.iter().map(|&p| p as usize).collect();
+    message.groups = message.groups.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, g)| g).collect();
+    serde_json::to_string(&message).ok()
 }
 
 /// Seconds before retrying a message that has been tried `attempts` times (from 1).
@@ -203,6 +222,18 @@ mod tests {
         assert_eq!(requests(&[1, 3, 1], ga4), vec![0..1, 1..2, 2..3], "one page view per request");
         assert_eq!(requests(&[30], ga4), vec![0..1], "a page view is never cut");
         assert!(requests(&[], meta).is_empty());
+    }
+
+    #[test]
+    fn a_remainder_keeps_the_failed_page_views_and_counts_on_their_tries() {
+        let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)).collect())[0];
+        let rest = remainder(body, &[2, 0], 3).unwrap();
+        let m = decode(&rest).unwrap();
+        assert_eq!(m.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(), ["/p/0", "/p/2"]);
+        assert_eq!(m.tries, 3);
+        assert_eq!(decode(&remainder(&rest, &[1], 2).unwrap()).unwrap().tries, 5);
+        assert!(!body.contains("tries"), "a first message carries no count");
+        assert_eq!(remainder("junk", &[0], 1), None);
     }
 
     #[test]

@@ -37,8 +37,10 @@ struct Group {
     label: RequestLabel,
     mapped: Mapped,
     replay: bool,
-    /// The index of the queue message it came from, in the consumer's batch (0 otherwise).
+    /// The index of the queue message it came from, in the consumer's batch, and its
+    /// position in that message (0 and 0 otherwise).
     message: u32,
+    position: u32,
 }
 
 thread_local! {
@@ -76,7 +78,7 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
         Mode::Live => {
             let count = mapped.ids.len();
             // The line's fields are rendered from the events when the outcome is known.
-            let group = Group { label: label.clone(), mapped, replay, message: 0 };
+            let group = Group { label: label.clone(), mapped, replay, message: 0, position: 0 };
             let now_ms = js::now_ms();
             let limits = destination.limits();
             let admission = BATCHES.with(|b| {
@@ -283,12 +285,11 @@ impl PendingDelivery {
         per_request(self.route, std::mem::take(&mut self.groups), self.deadline_ms, &self.parts_left)
     }
 
-    /// The indexes, in the consumer's batch, of the messages this request's page views came from.
-    #[wasm_bindgen(js_name = messageIndexes)]
-    pub fn message_indexes(&self) -> Vec<u32> {
-        let mut out: Vec<u32> = self.groups.iter().map(|g| g.message).collect();
-        out.dedup();
-        out
+    /// Where this request's page views came from, in the consumer's batch: for each, its
+    /// message's index then its position in the message (a flat list of pairs).
+    #[wasm_bindgen(js_name = messageGroups)]
+    pub fn message_groups(&self) -> Vec<u32> {
+        self.groups.iter().flat_map(|g| [g.message, g.position]).collect()
     }
 
     /// Seconds the queue waits before trying this request's messages again.
@@ -392,7 +393,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
     let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
     let mut per_route: Vec<Vec<(Group, u32)>> = routes.on.iter().map(|_| Vec::new()).collect();
     for (index, body) in bodies.iter().enumerate() {
-        let tries = attempts.get(index).copied().unwrap_or(1);
+        let queue_tries = attempts.get(index).copied().unwrap_or(1);
         let message = match queue::decode(body) {
             Ok(m) => m,
             Err(e) => {
@@ -409,10 +410,12 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
             }
             continue;
         };
-        for g in message.groups {
+        let tries = message.tries + queue_tries;
+        for (position, g) in message.groups.into_iter().enumerate() {
             let label = g.label();
             let mapped = Mapped { names: g.names, ids: g.ids, part: g.part };
-            per_route[route_index].push((Group { label, mapped, replay: g.replay, message: index as u32 }, tries));
+            let group = Group { label, mapped, replay: g.replay, message: index as u32, position: position as u32 };
+            per_route[route_index].push((group, tries));
         }
     }
     let mut out = Vec::new();
@@ -458,3 +461,8 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
 
 /// Why a `dead_lettered` line is written.
 const DEAD_LETTER_REASON: &str = "the platform refused or was unreachable on every try the queue allows (max_retries); the events were not delivered";
+
+/// How many page views a queue message holds (0 when it cannot be read).
+pub fn message_page_views(body: &str) -> u32 {
+    queue::decode(body).map_or(0, |m| m.groups.len() as u32)
+}

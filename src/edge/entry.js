@@ -226,7 +226,7 @@ async function deliver(job, born = generation, later) {
       if (!current()) return droppedAfterRestart(attempt);
       const next = job.attemptDone(attempt, status, text, error, timedOut);
       if (next === SPLIT) parts = job.split();
-      if (next === RETRY_LATER) later(job.messageIndexes(), job.retryDelayS);
+      if (next === RETRY_LATER) later(job.messageGroups(), job.retryDelayS);
       if (next === DONE || next === SPLIT || next === RETRY_LATER) break;
       await sleep(next);
       if (!current()) return droppedAfterRestart(attempt);
@@ -298,8 +298,12 @@ async function enqueue(queue, jobs, born) {
 
 /**
  * The queue consumer: merges the messages of each destination into requests, tries each once,
- * and acknowledges every message, or retries it later (with a growing delay) when its request
- * failed for now. A wasm restart meanwhile retries them all: at least once, never lost.
+ * and acknowledges every message whose page views were all delivered (or refused for good).
+ * A message whose page views all failed for now is retried as it is, with a growing delay: the
+ * queue counts its tries and dead-letters it after max_retries. One with only some of them
+ * failed (GA4 sends each page view on its own) is acknowledged and those page views alone are
+ * re-sent, their tries counted on, so that no delivered one is sent twice (GA4 does not
+ * deduplicate). A wasm restart meanwhile retries them all: at least once, never lost.
  */
 async function consumeQueue(batch, env) {
   const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
@@ -310,11 +314,56 @@ async function consumeQueue(batch, env) {
     return;
   }
   const born = generation;
-  const retry = new Map(); // message index -> seconds
-  const later = (indexes, seconds) => { for (const i of indexes) retry.set(i, Math.max(retry.get(i) ?? 0, seconds)); };
+  const pending = new Map(); // message index -> { positions: Set of page views failed for now, seconds }
+  const later = (pairs, seconds) => {
+    for (let k = 0; k < pairs.length; k += 2) {
+      const entry = pending.get(pairs[k]) ?? { positions: new Set(), seconds: 0 };
+      entry.positions.add(pairs[k + 1]);
+      entry.seconds = Math.max(entry.seconds, seconds);
+      pending.set(pairs[k], entry);
+    }
+  };
   await Promise.all(wasm.consume(env, bodies, attempts).map((job) => deliver(job, born, later)));
   if (born !== generation) return batch.retryAll();
-  batch.messages.forEach((m, i) => (retry.has(i) ? m.retry({ delaySeconds: retry.get(i) }) : m.ack()));
+  const resent = await resendRemainders(env, batch, bodies, pending);
+  batch.messages.forEach((m, i) => {
+    const entry = pending.get(i);
+    if (entry === undefined || resent.has(i)) m.ack();
+    else m.retry({ delaySeconds: entry.seconds });
+  });
+}
+
+/**
+ * Re-sends, for each message with only some page views failed for now, a message of those
+ * page views alone, after their delay. Returns the indexes of the messages so replaced (the
+ * others, and those whose re-send failed, are retried whole).
+ */
+async function resendRemainders(env, batch, bodies, pending) {
+  const resent = new Set();
+  const queue = env.TAGRELAY_QUEUE;
+  if (!queue) return resent;
+  let chunk = [], bytes = 0;
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const sending = chunk;
+    chunk = []; bytes = 0;
+    try {
+      await queue.sendBatch(sending.map((r) => ({ body: r.body, contentType: "text", delaySeconds: r.seconds })));
+      for (const r of sending) resent.add(r.i);
+    } catch {
+      // Retried whole instead: at least once.
+    }
+  };
+  for (const [i, entry] of pending) {
+    if (entry.positions.size >= wasm.message_page_views(bodies[i])) continue;
+    const body = wasm.message_remainder(bodies[i], Uint32Array.from(entry.positions), batch.messages[i].attempts);
+    if (body === undefined) continue;
+    if (chunk.length >= QUEUE_SEND_MESSAGES || bytes + body.length > QUEUE_SEND_BYTES) await flush();
+    chunk.push({ i, body, seconds: entry.seconds });
+    bytes += body.length;
+  }
+  await flush();
+  return resent;
 }
 
 /** A delivery of a replaced wasm instance stops here (see `deliver`). */

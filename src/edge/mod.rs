@@ -456,6 +456,19 @@ pub fn consume(env: &JsValue, bodies: Vec<String>, attempts: Vec<u32>) -> Vec<Pe
     }
 }
 
+/// How many page views the queue message `body` holds.
+#[wasm_bindgen]
+pub fn message_page_views(body: &str) -> u32 {
+    delivery::message_page_views(body)
+}
+
+/// The body of a message holding only the page views at `positions` of `body` (those whose
+/// requests failed for now), its tries counted on by `attempts`; see [`crate::delivery::queue::remainder`].
+#[wasm_bindgen]
+pub fn message_remainder(body: &str, positions: Vec<u32>, attempts: u32) -> Option<String> {
+    crate::delivery::queue::remainder(body, &positions, attempts)
+}
+
 /// The dead-letter queue's consumer: logs each message's event ids ([`delivery::dead_letters`]).
 #[wasm_bindgen]
 pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>) {

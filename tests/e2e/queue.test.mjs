@@ -209,3 +209,29 @@ test("a minute-long outage loses nothing: 1,000 page views, every event id deliv
     outage.close();
   }
 });
+
+test("GA4 page views of one message: only the one that failed for now is sent again", { timeout: 60_000 }, async () => {
+  const ga4 = await startGraph();
+  const paths = [page(), page(), page()];
+  let failedOnce = false;
+  ga4.defaultReply = (record) => {
+    const path = new URL(record.json.events[0].params.page_location).pathname;
+    if (path === paths[1] && !failedOnce) {
+      failedOnce = true;
+      return { status: 503, body: "unavailable" };
+    }
+    return { status: 204, body: "" };
+  };
+  const w = await start({ GA4_MEASUREMENT_ID: "G-Q2", GA4_API_SECRET: "q-secret", GA4_API_BASE: ga4.url, BATCH_WINDOW_MS: "400", DELIVERY: "queue" });
+  try {
+    await Promise.all(paths.map((p) => request(w.url, p, { headers: { cookie: "_ga=GA1.1.1.2" } })));
+    const sent = await w.line((l) => l.path === paths[1] && l.destination === "ga4" && l.decision === "sent", 30_000);
+    assert.equal(sent.attempts, 2, "its tries counted on in the re-sent message");
+    const hits = (p) => ga4.requests.filter((r) => new URL(r.json.events[0].params.page_location).pathname === p).length;
+    assert.deepEqual(paths.map(hits), [1, 2, 1], "the delivered page views are not sent twice");
+    assert.equal(w.lines().filter((l) => l.destination === "ga4" && l.decision === "retrying").length, 1);
+  } finally {
+    await w.close();
+    ga4.close();
+  }
+});

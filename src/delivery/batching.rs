@@ -1,14 +1,16 @@
-//! Coalescing the events of many page views into one Conversions API request.
+//! Coalescing the events of many page views into one request per destination.
 //!
 //! A subrequest costs a Worker about as much CPU as the page view it serves (BENCHMARKS.md:
 //! the bare passthrough plus one POST costs ~1.8× the passthrough alone). So when pages are
 //! tracked in quick succession, tagrelay sends their events together: the first tracked
 //! response after a send opens a window of `BATCH_WINDOW_MS`, and its `waitUntil` sends
 //! everything collected when the window closes; responses within the window only add their
-//! events. Meta takes up to 1,000 events per request, so a batch that could pass that is sent
-//! at once. `BATCH_WINDOW_MS=0` sends each page view's events on their own, as they come.
+//! events. Each destination has its own batch and limits ([`Limits`]): Meta takes up to 1,000
+//! events per request, so a batch that could pass that is sent at once; GA4 takes one page
+//! view per request, so its batch is sent every few page views. `BATCH_WINDOW_MS=0` sends each
+//! page view's events on their own, as they come.
 //!
-//! A batch that Meta refuses as a whole (an invalid parameter in one event fails the request)
+//! A batch that a platform refuses as a whole (an invalid parameter in one event fails the request)
 //! is halved, and each refused half halved again, down to single page views: one bad event
 //! costs no other page view, in about two requests per halving. The halvings of one batch are
 //! capped ([`MAX_SPLIT_PARTS`]) to stay within the subrequests a Worker invocation may make.

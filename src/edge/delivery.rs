@@ -313,8 +313,9 @@ impl PendingDelivery {
 
     /// Attempt `attempt` (from 1) ended: with an answer (`status`, `text`), a timeout, or a
     /// network `error`. Returns the milliseconds to wait before the next attempt, -1 when the
-    /// delivery is over (and logged), or -2 when Meta refused a batch as a whole: send
-    /// [`PendingDelivery::split`]'s two halves instead.
+    /// delivery is over (and logged), -2 when the platform refused a batch as a whole: send
+    /// [`PendingDelivery::split`]'s two halves instead, or -3 (from the queue consumer) when
+    /// it failed for now: its messages are tried again later.
     #[wasm_bindgen(js_name = attemptDone)]
     pub fn attempt_done(&mut self, attempt: u32, status: u16, text: &str, error: Option<String>, timed_out: bool) -> i32 {
         let result = if timed_out {

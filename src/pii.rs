@@ -42,11 +42,17 @@ pub fn normalize(key: &str, value: &str) -> Option<String> {
 
 /// Normalizes and hashes; already-hashed values pass unchanged (lowercased).
 pub fn normalize_and_hash(key: &str, value: &str) -> Option<String> {
+    hash_with(value, |v| normalize(key, v))
+}
+
+/// The SHA-256 of `normalize(value)` (trimmed), for any platform's normalization rules; a
+/// value already hashed (64 hex digits) passes unchanged (lowercased).
+pub fn hash_with(value: &str, normalize: impl Fn(&str) -> Option<String>) -> Option<String> {
     let trimmed = value.trim();
     if is_sha256_hex(trimmed) {
         return Some(trimmed.to_ascii_lowercase());
     }
-    normalize(key, value).map(|n| sha256_hex(&n))
+    normalize(trimmed).map(|n| sha256_hex(&n))
 }
 
 /// SHA-256 of `text`'s UTF-8 bytes, lowercase hex.

@@ -14,8 +14,7 @@ use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
 use crate::config::{parse_api_base, parse_bool, ConfigError, Get};
 use crate::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::pii::{is_sha256_hex, sha256_hex};
-use crate::query_filter::without_query;
+use crate::pii::{hash_with, is_sha256_hex};
 use crate::visitor::first_party::GA;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -296,13 +295,10 @@ fn snake_case(name: &str) -> String {
 /// An event's params.
 fn params(event: &Event<'_>, page: &PageView<'_>, session_id: Option<u64>) -> Value {
     let mut p = Map::new();
-    let location = match &event.header.event_source_url {
-        Some(url) => page.strip.apply(url).into_owned(),
-        None => page.url.to_string(),
-    };
-    p.insert("page_location".into(), json!(if page.redact { without_query(&location).to_string() } else { location }));
+    let location = page.event_url(event.header);
+    p.insert("page_location".into(), json!(page.shown(&location)));
     if let Some(r) = page.referrer {
-        p.insert("page_referrer".into(), json!(if page.redact { without_query(r) } else { r }));
+        p.insert("page_referrer".into(), json!(page.shown(r)));
     }
     p.insert("engagement_time_msec".into(), json!(ENGAGEMENT_TIME_MSEC));
     if let Some(id) = session_id {
@@ -311,7 +307,7 @@ fn params(event: &Event<'_>, page: &PageView<'_>, session_id: Option<u64>) -> Va
     if let Some(data) = &event.header.custom_data {
         for (from, to) in [("currency", "currency"), ("value", "value"), ("order_id", "transaction_id"), ("search_string", "search_term")] {
             if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
-                p.insert(to.into(), if to == "transaction_id" { json!(text(v)) } else { v.clone() });
+                p.insert(to.into(), if to == "transaction_id" { json!(super::text(v)) } else { v.clone() });
             }
         }
         let items = items(data);
@@ -322,42 +318,21 @@ fn params(event: &Event<'_>, page: &PageView<'_>, session_id: Option<u64>) -> Va
     Value::Object(p)
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// GA4 `items` from Meta's `contents` (`id`, `quantity`, `item_price`, `title`), else from
-/// `content_ids`; a single item takes `content_name` as its name.
+/// GA4 `items` (`item_id`, `quantity`, `price`, `item_name`) from the event's products.
 fn items(data: &Map<String, Value>) -> Vec<Value> {
-    let mut items: Vec<Value> = match (data.get("contents"), data.get("content_ids")) {
-        (Some(Value::Array(contents)), _) => contents
-            .iter()
-            .filter_map(Value::as_object)
-            .filter_map(|c| {
-                let mut item = Map::new();
-                item.insert("item_id".into(), json!(text(c.get("id")?)));
-                if let Some(q) = c.get("quantity").filter(|q| q.is_number()) {
-                    item.insert("quantity".into(), q.clone());
+    super::items(data)
+        .into_iter()
+        .map(|item| {
+            let mut out = Map::new();
+            out.insert("item_id".into(), json!(item.id));
+            for (key, value) in [("quantity", item.quantity), ("price", item.price), ("item_name", item.name)] {
+                if let Some(v) = value {
+                    out.insert(key.into(), v);
                 }
-                if let Some(p) = c.get("item_price").filter(|p| p.is_number()) {
-                    item.insert("price".into(), p.clone());
-                }
-                if let Some(n) = c.get("title").or_else(|| c.get("name")).filter(|n| n.is_string()) {
-                    item.insert("item_name".into(), n.clone());
-                }
-                Some(Value::Object(item))
-            })
-            .collect(),
-        (_, Some(Value::Array(ids))) => ids.iter().map(|id| json!({"item_id": text(id)})).collect(),
-        _ => Vec::new(),
-    };
-    if let ([Value::Object(only)], Some(name)) = (&mut items[..], data.get("content_name").filter(|n| n.is_string())) {
-        only.entry("item_name").or_insert_with(|| name.clone());
-    }
-    items
+            }
+            Value::Object(out)
+        })
+        .collect()
 }
 
 /// `user_data` from the header's user data (every event's: they are one visitor), by
@@ -371,11 +346,11 @@ fn user_data(events: &[Event<'_>]) -> Map<String, Value> {
         for (key, values) in &event.header.user_data {
             for value in values {
                 match key.as_str() {
-                    "em" => push_unique(&mut emails, hashed(value, normalize_email)),
-                    "ph" => push_unique(&mut phones, hashed(value, normalize_phone)),
+                    "em" => push_unique(&mut emails, hash_with(value, normalize_email)),
+                    "ph" => push_unique(&mut phones, hash_with(value, normalize_phone)),
                     "fn" | "ln" => {
                         let field = if key == "fn" { "sha256_first_name" } else { "sha256_last_name" };
-                        if let Some(h) = hashed(value, |v| Some(letters_only(v)).filter(|s| !s.is_empty())) {
+                        if let Some(h) = hash_with(value, |v| Some(letters_only(v)).filter(|s| !s.is_empty())) {
                             address.entry(field).or_insert(json!(h));
                         }
                     }
@@ -423,15 +398,6 @@ fn push_unique(list: &mut Vec<String>, value: Option<String>) {
     }
 }
 
-/// The SHA-256 of `normalize(value)`; a value already hashed (64 hex digits) passes as is.
-fn hashed(value: &str, normalize: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let v = value.trim();
-    if is_sha256_hex(v) {
-        return Some(v.to_ascii_lowercase());
-    }
-    normalize(v).map(|n| sha256_hex(&n))
-}
-
 /// Google's email rule: trimmed, lowercase, and for gmail.com and googlemail.com addresses
 /// no dots before the `@`.
 pub fn normalize_email(value: &str) -> Option<String> {
@@ -463,6 +429,7 @@ fn letters_only(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pii::sha256_hex;
 
     #[test]
     fn meta_names_map_to_recommended_ones_and_others_become_snake_case() {
@@ -503,7 +470,7 @@ mod tests {
         assert_eq!(normalize_phone("+1 (800) 555-0100").as_deref(), Some("+18005550100"));
         assert_eq!(normalize_phone("0039 333 123 4567").as_deref(), Some("+393331234567"));
         assert_eq!(normalize_phone("12"), None);
-        assert_eq!(sha256_hex("+18005550100"), hashed("+1 800 555 0100", normalize_phone).unwrap());
+        assert_eq!(sha256_hex("+18005550100"), hash_with("+1 800 555 0100", normalize_phone).unwrap());
         assert_eq!(letters_only("  Mary-Ann  O'Neil 2 "), "maryann oneil");
     }
 

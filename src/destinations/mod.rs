@@ -18,7 +18,9 @@ use crate::request_facts::RequestFacts;
 use crate::tracking_header::HeaderEvent;
 use crate::visitor::consent::Verdict;
 use crate::visitor::Visit;
+use crate::query_filter::without_query;
 use answer::{Accepted, Refusal};
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// Every destination's name, as log lines, the header's `destinations` list and the debug
@@ -80,6 +82,68 @@ pub struct PageView<'a> {
     /// Build the body as a log may show it (a dry run): no IP, user agent, browser or click
     /// ids, and URLs without their query.
     pub redact: bool,
+}
+
+impl PageView<'_> {
+    /// The URL an event happened on: the origin's `event_source_url` (stripped), else the page's.
+    pub fn event_url(&self, event: &HeaderEvent) -> String {
+        match &event.event_source_url {
+            Some(url) => self.strip.apply(url).into_owned(),
+            None => self.url.to_string(),
+        }
+    }
+
+    /// `url` as this body shows it: without its query when redacted (a dry run's log).
+    pub fn shown<'u>(&self, url: &'u str) -> &'u str {
+        if self.redact { without_query(url) } else { url }
+    }
+}
+
+/// A product of an event, from Meta's `contents` (`id`, `quantity`, `item_price`, `title` or
+/// `name`), else from `content_ids`; a single product takes `content_name` as its name. Each
+/// platform names the fields its own way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The product id, as text.
+    pub id: String,
+    /// The quantity, when a number.
+    pub quantity: Option<Value>,
+    /// The unit price, when a number.
+    pub price: Option<Value>,
+    /// The product name, when a string.
+    pub name: Option<Value>,
+}
+
+/// The products of an event's `custom_data` (see [`Item`]).
+pub fn items(data: &Map<String, Value>) -> Vec<Item> {
+    let mut items: Vec<Item> = match (data.get("contents"), data.get("content_ids")) {
+        (Some(Value::Array(contents)), _) => contents
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|c| {
+                Some(Item {
+                    id: text(c.get("id")?),
+                    quantity: c.get("quantity").filter(|q| q.is_number()).cloned(),
+                    price: c.get("item_price").filter(|p| p.is_number()).cloned(),
+                    name: c.get("title").or_else(|| c.get("name")).filter(|n| n.is_string()).cloned(),
+                })
+            })
+            .collect(),
+        (_, Some(Value::Array(ids))) => ids.iter().map(|id| Item { id: text(id), quantity: None, price: None, name: None }).collect(),
+        _ => Vec::new(),
+    };
+    if let ([only], Some(name)) = (&mut items[..], data.get("content_name").filter(|n| n.is_string())) {
+        only.name.get_or_insert_with(|| name.clone());
+    }
+    items
+}
+
+/// A string or number as text (ids, order ids): a string as it is, a number in its digits.
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// One event of the header, with the id every destination sends for it.

@@ -13,8 +13,7 @@ use crate::config::{parse_api_base, ConfigError, Get};
 use crate::cookies::cookie;
 use crate::destinations::ga4::normalize_phone;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::pii::{is_sha256_hex, sha256_hex};
-use crate::query_filter::without_query;
+use crate::pii::hash_with;
 use crate::visitor::first_party::{ttclid_from_query, TTCLID};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -136,14 +135,11 @@ impl Destination for TikTok {
             if !page.replay {
                 hashed_user_data(event, &mut user);
             }
-            let location = match &event.header.event_source_url {
-                Some(url) => page.strip.apply(url).into_owned(),
-                None => page.url.to_string(),
-            };
+            let location = page.event_url(event.header);
             let mut page_json = Map::new();
-            page_json.insert("url".into(), json!(if page.redact { without_query(&location).to_string() } else { location }));
+            page_json.insert("url".into(), json!(page.shown(&location)));
             if let Some(r) = page.referrer {
-                page_json.insert("referrer".into(), json!(if page.redact { without_query(r) } else { r }));
+                page_json.insert("referrer".into(), json!(page.shown(r)));
             }
             let mut item = Map::new();
             item.insert("event".into(), json!(name));
@@ -243,10 +239,7 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
             "external_id" => ("external_id", |v| Some(v.trim().to_string()).filter(|s| !s.is_empty())),
             _ => continue,
         };
-        let hash = values.iter().find_map(|v| {
-            let t = v.trim();
-            if is_sha256_hex(t) { Some(t.to_ascii_lowercase()) } else { normalize(t).map(|n| sha256_hex(&n)) }
-        });
+        let hash = values.iter().find_map(|v| hash_with(v, normalize));
         if let Some(h) = hash {
             user.insert(field.into(), json!(h));
         }
@@ -259,41 +252,24 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
 fn properties(event: &Event<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(data) = &event.header.custom_data else { return out };
-    let id_text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     for (from, to) in [("currency", "currency"), ("value", "value"), ("content_type", "content_type"), ("order_id", "order_id"), ("search_string", "query")] {
         if let Some(v) = data.get(from).filter(|v| v.is_string() || v.is_number()) {
-            out.insert(to.into(), if to == "order_id" { json!(id_text(v)) } else { v.clone() });
+            out.insert(to.into(), if to == "order_id" { json!(super::text(v)) } else { v.clone() });
         }
     }
-    let contents: Vec<Value> = match (data.get("contents"), data.get("content_ids")) {
-        (Some(Value::Array(contents)), _) => contents
-            .iter()
-            .filter_map(Value::as_object)
-            .filter_map(|c| {
-                let mut item = Map::new();
-                item.insert("content_id".into(), json!(id_text(c.get("id")?)));
-                if let Some(n) = c.get("title").or_else(|| c.get("name")).filter(|n| n.is_string()) {
-                    item.insert("content_name".into(), n.clone());
+    let contents: Vec<Value> = super::items(data)
+        .into_iter()
+        .map(|item| {
+            let mut content = Map::new();
+            content.insert("content_id".into(), json!(item.id));
+            for (key, value) in [("content_name", item.name), ("price", item.price), ("quantity", item.quantity)] {
+                if let Some(v) = value {
+                    content.insert(key.into(), v);
                 }
-                if let Some(p) = c.get("item_price").filter(|p| p.is_number()) {
-                    item.insert("price".into(), p.clone());
-                }
-                if let Some(q) = c.get("quantity").filter(|q| q.is_number()) {
-                    item.insert("quantity".into(), q.clone());
-                }
-                Some(Value::Object(item))
-            })
-            .collect(),
-        (_, Some(Value::Array(ids))) => ids.iter().map(|id| json!({"content_id": id_text(id)})).collect(),
-        _ => Vec::new(),
-    };
-    let mut contents = contents;
-    if let ([Value::Object(only)], Some(name)) = (&mut contents[..], data.get("content_name").filter(|n| n.is_string())) {
-        only.entry("content_name").or_insert_with(|| name.clone());
-    }
+            }
+            Value::Object(content)
+        })
+        .collect();
     if !contents.is_empty() {
         out.insert("contents".into(), Value::Array(contents));
     }
@@ -303,6 +279,7 @@ fn properties(event: &Event<'_>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pii::sha256_hex;
 
     #[test]
     fn names_map_to_tiktoks_standard_events() {

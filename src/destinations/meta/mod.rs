@@ -167,10 +167,7 @@ fn server_event(event: &Event<'_>, page: &PageView<'_>, edge: &UserData) -> Serv
             }
         }
     }
-    let event_source_url = match &header.event_source_url {
-        Some(url) => page.strip.apply(url).into_owned(),
-        None => page.url.to_string(),
-    };
+    let event_source_url = page.event_url(header);
     ServerEvent {
         event_name: header.event_name.clone(),
         event_time: page.now_ms / 1000,

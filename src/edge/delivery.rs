@@ -135,9 +135,15 @@ pub fn take(routes: &'static Routes, full_only: bool, for_queue: bool) -> Vec<Pe
             }
         }
     });
-    let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    parts_left.set(parts_left.get().saturating_sub(extra));
+    share_parts(&parts_left, &out);
     out
+}
+
+/// Takes one part of the halvings' shared budget for each of `deliveries` beyond the first:
+/// they all run in one invocation, whose subrequests the budget keeps within the limit.
+fn share_parts(parts_left: &Cell<u32>, deliveries: &[PendingDelivery]) {
+    let extra = u32::try_from(deliveries.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    parts_left.set(parts_left.get().saturating_sub(extra));
 }
 
 /// `groups` as the requests `route`'s destination takes ([`queue::requests`]).
@@ -432,8 +438,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
             }
         }
     }
-    let extra = u32::try_from(out.len().saturating_sub(1)).unwrap_or(u32::MAX);
-    parts_left.set(parts_left.get().saturating_sub(extra));
+    share_parts(&parts_left, &out);
     out
 }
 

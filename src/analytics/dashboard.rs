@@ -74,12 +74,16 @@ svg{width:100%;height:auto;display:block}svg text{fill:var(--muted);font-size:11
 table{width:100%;border-collapse:collapse}th{color:var(--muted);font-weight:500;font-size:12px;text-align:right;padding:4px 6px}th:first-child{text-align:left}
 td{padding:5px 6px;text-align:right;font-variant-numeric:tabular-nums}td:first-child{text-align:left;max-width:220px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;background:linear-gradient(90deg,var(--bar) var(--w),transparent var(--w));border-radius:4px}
 .empty{color:var(--muted)}
+.delivery{margin-top:16px}.delivery td.plain{background:none}.delivery .bad{color:#d64545;font-weight:600}
+.delivery td.reason{text-align:left;color:var(--muted);font-size:13px;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.delivery .note{color:var(--muted);font-size:13px;margin:10px 0 0}.delivery details{margin-top:10px}.delivery summary{cursor:pointer;color:var(--muted);font-size:13px}
 footer{margin-top:20px;color:var(--muted);font-size:13px;display:flex;flex-wrap:wrap;gap:16px;justify-content:space-between}footer a{color:var(--pv)}
 "#;
 
-/// The stats page for `report` (see `report::report`), served under `stats_path` for `host`.
-/// `range` is the named range asked for (`today`, `7d`, `30d`), if any, to highlight it.
-pub fn render(report: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
+/// The stats page for `report` (see `report::report`) and `delivery` (see
+/// `delivery_report::report`), served under `stats_path` for `host`. `range` is the named
+/// range asked for (`today`, `7d`, `30d`), if any, to highlight it.
+pub fn render(report: &Value, delivery: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
     let (from, to) = (text(report, "from"), text(report, "to"));
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -126,10 +130,12 @@ pub fn render(report: &Value, stats_path: &str, host: &str, range: Option<&str>)
     ] {
         table(&mut h, report, key, label, title);
     }
+    h.push_str("</section>");
+    delivery_panel(&mut h, delivery);
     let _ = write!(
         h,
-        "</section><footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
-<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a></span></footer></main></body></html>",
+        "<footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
+<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a> · <a href=\"{p}/api/delivery?from={from}&amp;to={to}\">Delivery JSON</a></span></footer></main></body></html>",
         p = escape(stats_path),
         from = escape(from),
         to = escape(to),
@@ -184,6 +190,78 @@ fn chart(h: &mut String, report: &Value, hourly: bool) {
     let _ = write!(h, "<polyline points=\"{line}\" fill=\"none\" stroke=\"var(--vis)\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/></svg></section>");
 }
 
+/// The Delivery panel's columns: outcome code and heading.
+const OUTCOME_COLUMNS: [(&str, &str); 6] =
+    [("sent", "Sent"), ("failed", "Failed"), ("dead_lettered", "Dead-lettered"), ("rejected", "Rejected"), ("skipped", "Skipped"), ("dry_run", "Dry run")];
+
+/// What became of the events, per destination: outcome totals with the last failure's
+/// reason, the rules that skipped them, and the events sent per day.
+fn delivery_panel(h: &mut String, delivery: &Value) {
+    let destinations = delivery.get("destinations").and_then(Value::as_array).cloned().unwrap_or_default();
+    h.push_str("<section class=\"card delivery\" data-panel=\"delivery\"><h2>Delivery<span class=\"legend\">events per ad platform</span></h2>");
+    if destinations.is_empty() {
+        h.push_str("<p class=\"empty\">No events in this range. Events are counted when a page's response carries the tracking header.</p></section>");
+        return;
+    }
+    h.push_str("<table><tr><th>Destination</th>");
+    for (_, heading) in OUTCOME_COLUMNS {
+        let _ = write!(h, "<th>{heading}</th>");
+    }
+    h.push_str("<th>Last failure</th></tr>");
+    for d in &destinations {
+        let name = escape(text(d, "destination"));
+        let _ = write!(h, "<tr><td class=\"plain\">{name}</td>");
+        for (code, _) in OUTCOME_COLUMNS {
+            let n = num(d, code);
+            let class = if n > 0 && matches!(code, "failed" | "dead_lettered") { " class=\"bad\"" } else { "" };
+            let _ = write!(h, "<td{class} data-delivery=\"{name}\" data-outcome=\"{code}\" data-value=\"{n}\">{}</td>", thousands(n));
+        }
+        match d.get("last_failure").filter(|f| !f.is_null()) {
+            Some(f) => {
+                let _ = write!(
+                    h,
+                    "<td class=\"reason\" title=\"{r}\">{at} · {event}: {r}</td></tr>",
+                    at = escape(text(f, "at").get(..16).unwrap_or("").replace('T', " ").as_str()),
+                    event = escape(text(f, "event")),
+                    r = escape(text(f, "reason")),
+                );
+            }
+            None => h.push_str("<td class=\"reason\">—</td></tr>"),
+        }
+    }
+    h.push_str("</table>");
+    let mut skips = Vec::new();
+    for d in &destinations {
+        let rules = d.get("skipped_rules").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !rules.is_empty() {
+            let list: Vec<String> = rules.iter().map(|r| format!("{} {}", escape(text(r, "rule")), thousands(num(r, "events")))).collect();
+            skips.push(format!("<b>{}</b>: {}", escape(text(d, "destination")), list.join(", ")));
+        }
+    }
+    if !skips.is_empty() {
+        let _ = write!(h, "<p class=\"note\">Skipped by rule (README, \"Skip rules\" and \"Consent\"): {}</p>", skips.join("; "));
+    }
+    // Sent per day, one column per destination (failures beside, when there are any).
+    let days = destinations.first().and_then(|d| d.get("days")).and_then(Value::as_array).map_or(0, Vec::len);
+    h.push_str("<details><summary>Per day</summary><table><tr><th>Date</th>");
+    for d in &destinations {
+        let _ = write!(h, "<th>{} sent</th>", escape(text(d, "destination")));
+    }
+    h.push_str("</tr>");
+    for i in (0..days).rev() {
+        let date = destinations[0]["days"][i].get("date").and_then(Value::as_str).unwrap_or("");
+        let _ = write!(h, "<tr><td class=\"plain\">{}</td>", escape(date));
+        for d in &destinations {
+            let day = &d["days"][i];
+            let failed = num(day, "failed") + num(day, "dead_lettered");
+            let extra = if failed > 0 { format!(" <span class=\"bad\">({} failed)</span>", thousands(failed)) } else { String::new() };
+            let _ = write!(h, "<td>{}{extra}</td>", thousands(num(day, "sent")));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></details></section>");
+}
+
 /// One top list as a table with proportional bars.
 fn table(h: &mut String, report: &Value, key: &str, label: &str, title: &str) {
     let rows = report.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
@@ -226,7 +304,7 @@ mod tests {
 
     #[test]
     fn totals_are_machine_readable_and_text_is_escaped() {
-        let page = render(&report(), "/_tagrelay", "shop.example", Some("7d"));
+        let page = render(&report(), &json!({"destinations": []}), "/_tagrelay", "shop.example", Some("7d"));
         assert!(page.contains("data-stat=\"pageviews\" data-value=\"1234\">1,234<"));
         assert!(page.contains("data-stat=\"visitors\" data-value=\"56\">56<"));
         assert!(!page.contains("<script>"), "paths are escaped");
@@ -235,6 +313,23 @@ mod tests {
         assert!(page.contains("class=\"on\" href=\"/_tagrelay/?range=7d\""));
         assert!(page.contains("/_tagrelay/export.csv?from=2025-11-25&amp;to=2025-12-01"));
         assert!(!page.contains("http://") && !page.contains("https://"), "no external asset");
+    }
+
+    #[test]
+    fn delivery_panel_shows_each_destination_and_its_last_failure() {
+        let delivery = json!({"from":"2025-11-30","to":"2025-12-01","destinations":[{"destination":"meta","sent":1500,"failed":2,"dead_lettered":0,"rejected":0,"skipped":3,"dry_run":0,
+            "days":[{"date":"2025-11-30","sent":500,"failed":0,"dead_lettered":0},{"date":"2025-12-01","sent":1000,"failed":2,"dead_lettered":0}],
+            "skipped_rules":[{"rule":"consent_denied","events":3}],
+            "last_failure":{"at":"2025-12-01T10:11:12Z","outcome":"failed","event":"Purchase","reason":"<b>expired</b> token"}}]});
+        let page = render(&report(), &delivery, "/_tagrelay", "shop.example", None);
+        assert!(page.contains("data-delivery=\"meta\" data-outcome=\"sent\" data-value=\"1500\">1,500<"));
+        assert!(page.contains("data-outcome=\"failed\" data-value=\"2\">2<"));
+        assert!(page.contains("2025-12-01 10:11 · Purchase: &lt;b&gt;expired&lt;/b&gt; token"));
+        assert!(page.contains("consent_denied 3"));
+        assert!(page.contains("1,000 <span class=\"bad\">(2 failed)</span>"));
+        assert!(page.find("2025-12-01</td>") < page.find("2025-11-30</td>"), "newest day first");
+        let none = render(&report(), &json!({"destinations": []}), "/_tagrelay", "shop.example", None);
+        assert!(none.contains("No events in this range"));
     }
 
     #[test]

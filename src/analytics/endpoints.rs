@@ -2,10 +2,12 @@
 //! check), the D1 reads it needs, and the response made from their rows.
 //! - `{STATS_PATH}/`: the dashboard;
 //! - `{STATS_PATH}/api/stats?from=&to=&limit=`: the report as JSON;
-//! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page.
+//! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page;
+//! - `{STATS_PATH}/api/delivery?from=&to=`: what became of the events, per destination.
 
 use super::auth;
 use super::dashboard;
+use super::delivery_report;
 use super::report::{self, QueryError, StatsQuery};
 use super::sql::Statement;
 use serde_json::Value;
@@ -39,14 +41,22 @@ pub enum Endpoint {
     Api(StatsQuery),
     /// The CSV export.
     Csv(StatsQuery),
+    /// The Delivery report as JSON.
+    Delivery(StatsQuery),
 }
 
 impl Endpoint {
     /// The reads it needs, in order.
     pub fn statements(&self, now_ms: u64) -> Vec<Statement> {
         match self {
-            Endpoint::Dashboard(q, _) | Endpoint::Api(q) => report::report_statements(q, now_ms),
+            Endpoint::Dashboard(q, _) => {
+                let mut all = report::report_statements(q, now_ms);
+                all.extend(delivery_report::statements(q));
+                all
+            }
+            Endpoint::Api(q) => report::report_statements(q, now_ms),
             Endpoint::Csv(q) => report::export_statements(q),
+            Endpoint::Delivery(q) => delivery_report::statements(q),
         }
     }
 
@@ -54,11 +64,21 @@ impl Endpoint {
     /// shown on the dashboard.
     pub fn respond(&self, results: &[Vec<Value>], stats_path: &str, host: &str) -> StatsResponse {
         match self {
-            Endpoint::Dashboard(q, range) => StatsResponse {
+            Endpoint::Dashboard(q, range) => {
+                let split = report::report_statements(q, 0).len().min(results.len());
+                let (pages, deliveries) = results.split_at(split);
+                StatsResponse {
+                    status: 200,
+                    content_type: "text/html; charset=utf-8",
+                    headers: Vec::new(),
+                    body: dashboard::render(&report::report(q, pages), &delivery_report::report(q, deliveries), stats_path, host, range.as_deref()),
+                }
+            }
+            Endpoint::Delivery(q) => StatsResponse {
                 status: 200,
-                content_type: "text/html; charset=utf-8",
+                content_type: "application/json; charset=utf-8",
                 headers: Vec::new(),
-                body: dashboard::render(&report::report(q, results), stats_path, host, range.as_deref()),
+                body: delivery_report::report(q, results).to_string(),
             },
             Endpoint::Api(q) => StatsResponse {
                 status: 200,
@@ -99,7 +119,8 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
         "" | "/" => Ok(Endpoint::Dashboard(report::parse_query(query, today).map_err(bad)?, range)),
         "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad)?)),
         "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad)?)),
-        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats and /export.csv under STATS_PATH")),
+        "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad)?)),
+        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery and /export.csv under STATS_PATH")),
     }
 }
 
@@ -126,6 +147,8 @@ mod tests {
         assert!(matches!(route("GET", "", "range=today", Some(AUTH), TOKEN, 100), Ok(Endpoint::Dashboard(_, Some(r))) if r == "today"));
         assert!(matches!(route("HEAD", "/api/stats", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Api(_))));
         assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Csv(_))));
+        assert!(matches!(route("GET", "/api/delivery", "range=30d", Some(AUTH), TOKEN, 100), Ok(Endpoint::Delivery(_))));
+        assert_eq!(route("GET", "/api/delivery", "from=bad", Some(AUTH), TOKEN, 100).unwrap_err().status, 400);
         assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 404);
         assert_eq!(route("POST", "/api/stats", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 405);
         let r = route("GET", "/api/stats", "from=2020-01-01&to=2025-01-01", Some(AUTH), TOKEN, 20_000).unwrap_err();

@@ -7,6 +7,7 @@
 //!    twice; newer counts wait in memory, bounded.
 
 use super::aggregate::{Aggregate, FLUSH_EARLY_ENTRIES, MAX_ENTRIES};
+use super::delivery_counts::{DeliveryCounts, Tally};
 use super::device::{self, Device};
 use super::page_view::RawPageView;
 use super::reload_filter::ReloadFilter;
@@ -34,6 +35,8 @@ pub struct PendingFlush {
     pub statements: Vec<Statement>,
     /// Page views it counts.
     pub page_views: u64,
+    /// Delivery outcomes (events) it counts.
+    pub events: u64,
     /// Attempts made so far.
     pub attempts: u32,
 }
@@ -58,6 +61,8 @@ pub enum FlushOutcome {
     Written {
         /// Page views in it.
         page_views: u64,
+        /// Delivery outcomes (events) in it.
+        events: u64,
         /// Attempts it took.
         attempts: u32,
     },
@@ -65,6 +70,8 @@ pub enum FlushOutcome {
     AlreadyWritten {
         /// Page views in it.
         page_views: u64,
+        /// Delivery outcomes (events) in it.
+        events: u64,
         /// Attempts it took.
         attempts: u32,
     },
@@ -72,6 +79,8 @@ pub enum FlushOutcome {
     WillRetry {
         /// Page views in it.
         page_views: u64,
+        /// Delivery outcomes (events) in it.
+        events: u64,
         /// Attempts so far.
         attempts: u32,
     },
@@ -79,6 +88,8 @@ pub enum FlushOutcome {
     GaveUp {
         /// Page views lost.
         page_views: u64,
+        /// Delivery outcomes (events) in it.
+        events: u64,
         /// Attempts made.
         attempts: u32,
     },
@@ -90,6 +101,7 @@ pub enum FlushOutcome {
 #[derive(Debug, Default)]
 pub struct Flusher {
     current: Aggregate,
+    deliveries: DeliveryCounts,
     pending: Option<PendingFlush>,
     salts: BTreeMap<u64, [u8; 32]>,
     reloads: ReloadFilter,
@@ -153,6 +165,11 @@ impl Flusher {
         out
     }
 
+    /// Counts what became of `names` (one per event) at a destination, for the Delivery panel.
+    pub fn count_delivery<S: AsRef<str>>(&mut self, tally: &Tally<'_>, names: &[S]) {
+        self.deliveries.add(tally, names);
+    }
+
     /// Whether the counts held are many enough to flush before the timer.
     pub fn flush_early(&self) -> bool {
         self.current.entries() >= FLUSH_EARLY_ENTRIES
@@ -161,10 +178,19 @@ impl Flusher {
     /// The next flush to send: the one that failed last time, else the counts held now (as
     /// flush `new_id()` at `now_ms`). `None` when there is nothing to write.
     pub fn take(&mut self, new_id: impl FnOnce() -> String, now_ms: u64) -> Option<&PendingFlush> {
-        if self.pending.is_none() && !self.current.is_empty() {
+        if self.pending.is_none() && !(self.current.is_empty() && self.deliveries.is_empty()) {
             let counts = std::mem::take(&mut self.current);
+            let deliveries = std::mem::take(&mut self.deliveries);
             let id = new_id();
-            self.pending = Some(PendingFlush { statements: counts.statements(&id, now_ms), id, page_views: counts.page_views(), attempts: 0 });
+            let mut statements = if counts.is_empty() {
+                vec![Statement::new(sql::MARK_FLUSH, vec![serde_json::json!(id), serde_json::json!(now_ms)])]
+            } else {
+                counts.statements(&id, now_ms)
+            };
+            if !deliveries.is_empty() {
+                statements.push(deliveries.statement());
+            }
+            self.pending = Some(PendingFlush { statements, id, page_views: counts.page_views(), events: deliveries.events(), attempts: 0 });
         }
         let pending = self.pending.as_mut()?;
         pending.attempts += 1;
@@ -177,11 +203,12 @@ impl Flusher {
             return FlushOutcome::Unknown;
         };
         let (page_views, attempts) = (pending.page_views, pending.attempts);
+        let events = pending.events;
         let outcome = match error {
-            None => FlushOutcome::Written { page_views, attempts },
-            Some(e) if e.contains(sql::FLUSH_ALREADY_WRITTEN) => FlushOutcome::AlreadyWritten { page_views, attempts },
-            Some(_) if attempts >= MAX_FLUSH_ATTEMPTS => FlushOutcome::GaveUp { page_views, attempts },
-            Some(_) => return FlushOutcome::WillRetry { page_views, attempts },
+            None => FlushOutcome::Written { page_views, events, attempts },
+            Some(e) if e.contains(sql::FLUSH_ALREADY_WRITTEN) => FlushOutcome::AlreadyWritten { page_views, events, attempts },
+            Some(_) if attempts >= MAX_FLUSH_ATTEMPTS => FlushOutcome::GaveUp { page_views, events, attempts },
+            Some(_) => return FlushOutcome::WillRetry { page_views, events, attempts },
         };
         self.pending = None;
         outcome
@@ -190,6 +217,11 @@ impl Flusher {
     /// Page views held in memory, not yet written.
     pub fn held(&self) -> u64 {
         self.current.page_views() + self.pending.as_ref().map_or(0, |p| p.page_views)
+    }
+
+    /// Whether anything waits to be written: page views or delivery outcomes.
+    pub fn holds_anything(&self) -> bool {
+        self.pending.is_some() || !self.current.is_empty() || !self.deliveries.is_empty()
     }
 }
 
@@ -272,17 +304,40 @@ mod tests {
         f.ingest(&[view(0, "/", "1.1.1.1")], 30, &bots);
         let first = f.take(|| "a".into(), 0).unwrap().clone();
         f.ingest(&[view(0, "/b", "2.2.2.2")], 30, &bots);
-        assert_eq!(f.finished("a", Some("D1_ERROR: network lost")), FlushOutcome::WillRetry { page_views: 1, attempts: 1 });
+        assert_eq!(f.finished("a", Some("D1_ERROR: network lost")), FlushOutcome::WillRetry { page_views: 1, events: 0, attempts: 1 });
         assert_eq!(f.held(), 2);
         let again = f.take(|| panic!("no new id while one is pending"), 0).unwrap().clone();
         assert_eq!((again.id.as_str(), again.attempts, &again.statements), ("a", 2, &first.statements));
         let err = "D1_ERROR: UNIQUE constraint failed: stats_flushes.id: SQLITE_CONSTRAINT";
-        assert_eq!(f.finished("a", Some(err)), FlushOutcome::AlreadyWritten { page_views: 1, attempts: 2 });
+        assert_eq!(f.finished("a", Some(err)), FlushOutcome::AlreadyWritten { page_views: 1, events: 0, attempts: 2 });
         let next = f.take(|| "b".into(), 0).unwrap().clone();
         assert_eq!((next.id.as_str(), next.page_views), ("b", 1));
-        assert_eq!(f.finished("b", None), FlushOutcome::Written { page_views: 1, attempts: 1 });
+        assert_eq!(f.finished("b", None), FlushOutcome::Written { page_views: 1, events: 0, attempts: 1 });
         assert_eq!(f.finished("b", None), FlushOutcome::Unknown);
         assert!(f.take(|| "c".into(), 0).is_none());
+    }
+
+    #[test]
+    fn delivery_outcomes_flush_alone_or_with_page_views_under_one_mark() {
+        use crate::analytics::delivery_counts::DeliveryOutcome;
+        let (mut f, bots) = ready();
+        assert!(!f.holds_anything());
+        let sent = Tally { at_ms: DAY * DAY_MS, destination: "meta", outcome: DeliveryOutcome::Sent, detail: "", reason: None };
+        f.count_delivery(&sent, &["Purchase", "PageView"]);
+        assert!(f.holds_anything());
+        let alone = f.take(|| "d".into(), 7).unwrap().clone();
+        assert_eq!((alone.page_views, alone.events), (0, 2));
+        let sqls: Vec<&str> = alone.statements.iter().map(|s| s.sql).collect();
+        assert_eq!(sqls, vec![sql::MARK_FLUSH, sql::ADD_DELIVERY], "marked, so a retry adds nothing twice");
+        assert_eq!(f.finished("d", Some("down")), FlushOutcome::WillRetry { page_views: 0, events: 2, attempts: 1 });
+        f.count_delivery(&sent, &["Lead"]);
+        assert_eq!(f.take(|| panic!("the failed flush goes first"), 7).unwrap().statements, alone.statements);
+        assert_eq!(f.finished("d", None), FlushOutcome::Written { page_views: 0, events: 2, attempts: 2 });
+        f.ingest(&[view(0, "/", "1.1.1.1")], 30, &bots);
+        let both = f.take(|| "e".into(), 7).unwrap().clone();
+        assert_eq!((both.page_views, both.events), (1, 1));
+        assert_eq!(both.statements.first().unwrap().sql, sql::MARK_FLUSH);
+        assert_eq!(both.statements.last().unwrap().sql, sql::ADD_DELIVERY);
     }
 
     #[test]
@@ -291,10 +346,10 @@ mod tests {
         f.ingest(&[view(0, "/", "1.1.1.1")], 30, &bots);
         for n in 1..MAX_FLUSH_ATTEMPTS {
             let id = f.take(|| "a".into(), 0).unwrap().id.clone();
-            assert_eq!(f.finished(&id, Some("down")), FlushOutcome::WillRetry { page_views: 1, attempts: n });
+            assert_eq!(f.finished(&id, Some("down")), FlushOutcome::WillRetry { page_views: 1, events: 0, attempts: n });
         }
         f.take(|| "a".into(), 0);
-        assert_eq!(f.finished("a", Some("down")), FlushOutcome::GaveUp { page_views: 1, attempts: MAX_FLUSH_ATTEMPTS });
+        assert_eq!(f.finished("a", Some("down")), FlushOutcome::GaveUp { page_views: 1, events: 0, attempts: MAX_FLUSH_ATTEMPTS });
         let mut dropped = 0;
         for i in 0..(MAX_ENTRIES as u64) {
             dropped += f.ingest(&[view(0, &format!("/p{i}"), &format!("10.0.{}.{}", i / 256, i % 256))], 30, &bots).dropped;

@@ -3,8 +3,8 @@
 //! - what one page view is counted as: [`page_view`] (bots, dimensions), [`device`],
 //!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`];
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
-//!   flush to D1), [`sql`] (every statement), [`retention`] (the daily cron);
-//! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]),
+//!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them), [`sql`] (every statement), [`retention`] (the daily cron);
+//! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
 //!   [`dashboard`] (the HTML page);
 //! - [`settings`]: the variables.
 
@@ -13,6 +13,8 @@ pub mod auth;
 pub mod calendar;
 pub mod csv;
 pub mod dashboard;
+pub mod delivery_counts;
+pub mod delivery_report;
 pub mod device;
 pub mod endpoints;
 pub mod flusher;

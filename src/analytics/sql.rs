@@ -51,6 +51,15 @@ ON CONFLICT (visitor) DO UPDATE SET at = excluded.at WHERE excluded.at >= stats_
 /// Forgets visitors not seen since `?1` (ms).
 pub const FORGET_LIVE: &str = "DELETE FROM stats_live WHERE at < ?1";
 
+/// Adds an isolate's delivery outcomes (`crate::analytics::delivery_counts`). `?1`: JSON rows
+/// `[day, destination, event, outcome, detail, events, last_at, last_reason]`; the newest
+/// reason of a row is kept.
+pub const ADD_DELIVERY: &str = "INSERT INTO stats_delivery (day, destination, event, outcome, detail, events, last_at, last_reason) \
+SELECT r.value->>0, r.value->>1, r.value->>2, r.value->>3, r.value->>4, r.value->>5, r.value->>6, r.value->>7 FROM json_each(?1) r WHERE true \
+ON CONFLICT (day, destination, event, outcome, detail) DO UPDATE SET events = events + excluded.events, \
+last_reason = CASE WHEN excluded.last_at >= coalesce(last_at, 0) THEN excluded.last_reason ELSE last_reason END, \
+last_at = CASE WHEN excluded.last_at >= coalesce(last_at, 0) THEN excluded.last_at ELSE last_at END";
+
 /// Makes the salts of the days in `?1` (JSON array) if they do not exist yet: random, made
 /// by D1 so that every isolate gets the same one.
 pub const MAKE_SALTS: &str = "INSERT OR IGNORE INTO stats_salts (day, salt) SELECT value, randomblob(32) FROM json_each(?1)";
@@ -60,6 +69,8 @@ pub const READ_SALTS: &str = "SELECT day, hex(salt) AS salt FROM stats_salts WHE
 
 /// Retention: daily rows before day `?1`.
 pub const EXPIRE_DAILY: &str = "DELETE FROM stats_daily WHERE day < ?1";
+/// Retention: delivery counts before day `?1`.
+pub const EXPIRE_DELIVERY: &str = "DELETE FROM stats_delivery WHERE day < ?1";
 /// Retention: hourly rows before day `?1`.
 pub const EXPIRE_HOURS: &str = "DELETE FROM stats_daily WHERE dim = 'hour' AND day < ?1";
 /// Retention: visitor hashes before day `?1`.
@@ -81,3 +92,14 @@ pub const READ_LIVE: &str = "SELECT COUNT(*) AS visitors FROM stats_live WHERE a
 /// Read: `(day, path, pageviews, visitors)` per day and page in `[?1, ?2]`, for the CSV.
 pub const READ_PAGES_BY_DAY: &str = "SELECT day, value AS path, pageviews, visitors FROM stats_daily \
 WHERE dim = 'page' AND day BETWEEN ?1 AND ?2 ORDER BY day, pageviews DESC, value";
+
+/// Read: events per `(destination, day, outcome)` in `[?1, ?2]`, for the Delivery panel.
+pub const READ_DELIVERY_DAYS: &str = "SELECT destination, day, outcome, SUM(events) AS events FROM stats_delivery \
+WHERE day BETWEEN ?1 AND ?2 GROUP BY destination, day, outcome";
+/// Read: events per `(destination, event, outcome, detail)` in `[?1, ?2]`.
+pub const READ_DELIVERY_EVENTS: &str = "SELECT destination, event, outcome, detail, SUM(events) AS events FROM stats_delivery \
+WHERE day BETWEEN ?1 AND ?2 GROUP BY destination, event, outcome, detail ORDER BY events DESC, event";
+/// Read: each destination's latest failure in `[?1, ?2]` (SQLite takes the other columns
+/// from the row with the greatest `last_at`).
+pub const READ_DELIVERY_LAST_FAILURES: &str = "SELECT destination, event, outcome, MAX(last_at) AS last_at, last_reason FROM stats_delivery \
+WHERE day BETWEEN ?1 AND ?2 AND last_at IS NOT NULL AND outcome IN ('failed', 'dead_lettered') GROUP BY destination";

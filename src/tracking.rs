@@ -49,6 +49,8 @@ pub enum Outcome {
         rule: DenialRule,
         /// The signal that decided.
         source: Source,
+        /// The names of the events withheld (counted on the stats page's Delivery panel).
+        names: Vec<String>,
     },
     /// Mapped for the destination: `mapped` to send (`None` when every event was dropped),
     /// and the events it cannot express.
@@ -133,12 +135,13 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
                 return Outcome::NotListed;
             }
             let purpose = destination.purpose();
+            let names = || listed.iter().map(|e| e.header.event_name.clone()).collect();
             if let Verdict::Denied(rule, source) = purpose.verdict(inputs.visit) {
-                return Outcome::Withheld { rule, source };
+                return Outcome::Withheld { rule, source, names: names() };
             }
             // GPC_MODE=ldu: a GPC visitor's ad events only where processing can be restricted.
             if purpose == Purpose::Marketing && inputs.visit.consent.limited_data_use && !destination.restricts_processing() {
-                return Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc };
+                return Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc, names: names() };
             }
             page.redact = matches!(route.mode, Mode::DryRun { .. });
             let (mapped, dropped) = destination.map(&page, &listed);
@@ -222,7 +225,7 @@ mod tests {
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
-        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source }] });
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }] });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
         assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
@@ -273,7 +276,7 @@ mod tests {
         let header = r#"{"event_name":"Purchase","user_data":{"em":"a@b.example"}}"#;
         let Plan::Route(routed) = run_with(header, &req, &ResponseFacts::default(), &ldu, &FirstPartySettings::default(), all) else { panic!() };
         assert!(matches!(routed.outcomes[0], Outcome::Mapped { mapped: Some(_), .. }), "Meta, with Limited Data Use");
-        assert_eq!(routed.outcomes[2], Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc }, "TikTok has no LDU");
+        assert!(matches!(&routed.outcomes[2], Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc, names } if !names.is_empty()), "TikTok has no LDU");
         let Outcome::Mapped { mapped: Some(ga4), .. } = &routed.outcomes[1] else { panic!() };
         let body: Value = serde_json::from_str(&ga4.part).unwrap();
         assert_eq!(body["consent"], json!({"ad_user_data": "DENIED", "ad_personalization": "DENIED"}), "GA4 counts, no ads use");

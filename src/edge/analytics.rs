@@ -5,6 +5,7 @@
 //! built here.
 
 use super::{js, log, settings};
+use crate::analytics::delivery_counts::{DeliveryOutcome, Tally};
 use crate::analytics::endpoints::{self, StatsResponse};
 use crate::analytics::flusher::{FlushOutcome, Flusher};
 use crate::analytics::page_view::RawPageView;
@@ -14,7 +15,7 @@ use crate::analytics::visitor_hash::utc_day;
 use crate::analytics::retention;
 use crate::log_line::Decision;
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;
 
 /// The D1 binding's name.
@@ -23,6 +24,19 @@ pub const DB_BINDING: &str = "TAGRELAY_DB";
 thread_local! {
     /// This isolate's counts and salts.
     static FLUSHER: RefCell<Flusher> = RefCell::new(Flusher::default());
+    /// Whether counts are written (analytics on, with its D1 binding): else none are kept.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Counts what became of `names` (one per event) at `destination`, for the stats page's
+/// Delivery panel: `detail` is a skip's rule or a reject's code, `reason` a failure's. Kept
+/// only when analytics storage is on; written with the next flush.
+pub fn count_delivery<S: AsRef<str>>(destination: &str, outcome: DeliveryOutcome, detail: &str, reason: Option<&str>, names: &[S]) {
+    if !COUNTING.with(Cell::get) {
+        return;
+    }
+    let tally = Tally { at_ms: js::now_ms(), destination, outcome, detail, reason };
+    FLUSHER.with(|f| f.borrow_mut().count_delivery(&tally, names));
 }
 
 fn analytics(env: &JsValue) -> Option<&'static AnalyticsSettings> {
@@ -50,12 +64,14 @@ pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, e
                 log::background(Decision::StatsOff, [("reason", json!(format!("no D1 binding {DB_BINDING}: add it to wrangler.toml to count page views (README, \"Stats\")")))]);
             }
             set("counting", JsValue::from_bool(s.counting && db));
+            COUNTING.with(|c| c.set(s.counting && db));
             set("flushMs", JsValue::from_f64(f64::from(s.flush_ms)));
             set("statsPath", s.stats_token.as_ref().map_or(JsValue::NULL, |_| JsValue::from_str(&s.stats_path)));
         }
         Err(err) => {
             log::background(Decision::StatsOff, [("reason", json!(err.to_string()))]);
             set("counting", JsValue::FALSE);
+            COUNTING.with(|c| c.set(false));
             set("flushMs", JsValue::from_f64(0.0));
             // A stats page was meant (STATS_TOKEN is set): its path is still kept from the
             // origin, and answered 503, so the token a browser sends never reaches the origin.
@@ -163,41 +179,44 @@ pub fn stats_take(now_ms: f64) -> Option<String> {
 /// at once (this one was settled and more may be waiting).
 #[wasm_bindgen]
 pub fn stats_finished(id: &str, error: Option<String>, rows_written: Option<f64>) -> bool {
-    let (outcome, held) = FLUSHER.with(|f| {
+    let (outcome, held, more) = FLUSHER.with(|f| {
         let mut f = f.borrow_mut();
         let outcome = f.finished(id, error.as_deref());
-        (outcome, f.held())
+        (outcome, f.held(), f.holds_anything())
     });
     let reason = || json!(error.clone().unwrap_or_default());
     match outcome {
-        FlushOutcome::Written { page_views, attempts } => {
+        FlushOutcome::Written { page_views, events, attempts } => {
             log::background(Decision::StatsFlushed, [
                 ("page_views", json!(page_views)),
+                ("events", json!(events)),
                 ("attempts", json!(attempts)),
                 ("rows_written", json!(rows_written.map(|r| r as u64))),
             ]);
-            held > 0
+            more
         }
-        FlushOutcome::AlreadyWritten { page_views, attempts } => {
+        FlushOutcome::AlreadyWritten { page_views, events, attempts } => {
             log::background(Decision::StatsFlushed, [
                 ("page_views", json!(page_views)),
+                ("events", json!(events)),
                 ("attempts", json!(attempts)),
                 ("detail", json!("an earlier attempt had been written: not added twice")),
             ]);
-            held > 0
+            more
         }
-        FlushOutcome::WillRetry { page_views, attempts } => {
+        FlushOutcome::WillRetry { page_views, events, attempts } => {
             log::background(Decision::StatsFlushFailed, [
                 ("page_views", json!(page_views)),
+                ("events", json!(events)),
                 ("attempts", json!(attempts)),
                 ("held", json!(held)),
                 ("reason", json!(format!("{}; kept for the next flush", reason().as_str().unwrap_or_default()))),
             ]);
             false
         }
-        FlushOutcome::GaveUp { page_views, attempts } => {
-            log::background(Decision::StatsLost, [("page_views", json!(page_views)), ("attempts", json!(attempts)), ("reason", reason())]);
-            held > 0
+        FlushOutcome::GaveUp { page_views, events, attempts } => {
+            log::background(Decision::StatsLost, [("page_views", json!(page_views)), ("events", json!(events)), ("attempts", json!(attempts)), ("reason", reason())]);
+            more
         }
         FlushOutcome::Unknown => false,
     }

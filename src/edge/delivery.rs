@@ -5,7 +5,8 @@
 //! [`crate::delivery::retry`] and every log line stay in Rust. Each destination has its own batch, and
 //! each request its own attempts: one platform failing or slow holds up no other.
 
-use super::{js, log};
+use super::{analytics, js, log};
+use crate::analytics::delivery_counts::DeliveryOutcome;
 use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
@@ -65,6 +66,7 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
     let destination = &*route.destination;
     match route.mode {
         Mode::DryRun { reason } => {
+            analytics::count_delivery(destination.name(), DeliveryOutcome::DryRun, "", None, &mapped.names);
             let mut line = Line::new(label, Decision::DryRun);
             line.field("destination", destination.name());
             summarize(&mut line, &mapped, replay);
@@ -206,12 +208,20 @@ impl PendingDelivery {
 
     /// Logs `failed` with reason `deadline` for every page view of this request.
     fn log_deadline(&self, attempt: u32, elapsed: u64, last: &Failure) {
+        self.tally(DeliveryOutcome::Failed, Some(&format!("{DEADLINE_REASON}: {}", last.describe())));
         self.log_each(Decision::Failed, vec![
             ("reason", json!(DEADLINE_REASON)),
             ("last_error", json!(last.describe())),
             ("attempts", json!(attempt)),
             ("ms", json!(elapsed)),
         ]);
+    }
+
+    /// Counts this request's events as `outcome` for the stats page's Delivery panel.
+    fn tally(&self, outcome: DeliveryOutcome, reason: Option<&str>) {
+        for g in &self.groups {
+            analytics::count_delivery(self.route.destination.name(), outcome, "", reason, &g.mapped.names);
+        }
     }
 
     /// Logs one line per page view, with what they share.
@@ -338,6 +348,7 @@ impl PendingDelivery {
             Ok(accepted) => {
                 let mut shared = accepted.fields;
                 shared.extend([("attempts", json!(attempt)), ("ms", json!(elapsed))]);
+                self.tally(DeliveryOutcome::Sent, None);
                 self.log_each(Decision::Sent, shared);
                 return DONE;
             }
@@ -368,6 +379,7 @@ impl PendingDelivery {
             self.parts_left.set(self.parts_left.get() - 2);
             return SPLIT;
         }
+        self.tally(DeliveryOutcome::Failed, Some(&failure.describe()));
         let mut shared = vec![("reason", json!(failure.describe())), ("attempts", json!(attempt)), ("ms", json!(elapsed))];
         if let Failure::Refused(e) = &failure {
             shared.extend([("http_status", json!(e.status)), ("code", json!(e.code)), ("subcode", json!(e.subcode))]);
@@ -411,6 +423,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
         let Some(route_index) = routes.on.iter().position(|r| r.destination.name() == message.destination) else {
             let e = queue::MessageError::UnknownDestination(message.destination.clone());
             for g in &message.groups {
+                analytics::count_delivery(&message.destination, DeliveryOutcome::Failed, "", Some(&e.to_string()), &g.names);
                 let mut line = Line::new(&g.label(), Decision::Failed);
                 line.field("destination", &message.destination).field("event_ids", &g.ids).field("reason", &e.to_string());
                 log::write(line);
@@ -449,6 +462,7 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
         match queue::decode(body) {
             Ok(message) => {
                 for g in &message.groups {
+                    analytics::count_delivery(&message.destination, DeliveryOutcome::DeadLettered, "", Some(DEAD_LETTER_REASON), &g.names);
                     let mut line = Line::new(&g.label(), Decision::DeadLettered);
                     line.field("destination", &message.destination)
                         .field("events", &g.ids.len())

@@ -474,8 +474,7 @@ function countPageView(request, env, ctx) {
     request.cf?.country ?? null, purpose(h) ?? null, bot?.verifiedBot ?? null, bot?.score ?? null,
   ]);
   if (!flushScheduled) {
-    flushScheduled = true;
-    ctx.waitUntil(sleep(rules.analytics.flushMs).then(() => flushStats(env)).catch(statsFailed));
+    ctx.waitUntil(scheduledFlush(env));
   } else if (pendingViews.length === EARLY_FLUSH_VIEWS) {
     ctx.waitUntil(flushStats(env).catch(statsFailed));
   }
@@ -483,6 +482,18 @@ function countPageView(request, env, ctx) {
     ingestScheduled = true;
     ctx.waitUntil(sleep(0).then(() => ingestGroup(env, ctx)).catch(statsFailed));
   }
+}
+
+/**
+ * The isolate's next flush, `rules.analytics.flushMs` from now, unless one is already due:
+ * for the page views queued, and for the delivery outcomes wasm counted (what became of the
+ * events, for the stats page's Delivery panel). Returns a promise to wait for (waitUntil), or
+ * undefined when a flush is already due or nothing is counted.
+ */
+function scheduledFlush(env) {
+  if (flushScheduled || !rules.analytics.counting) return undefined;
+  flushScheduled = true;
+  return sleep(rules.analytics.flushMs).then(() => flushStats(env)).catch(statsFailed);
 }
 
 /**
@@ -740,7 +751,10 @@ export default {
     } catch (error) {
       trackingFailed(error);
     }
-    if (send !== undefined) ctx.waitUntil(send.catch(trackingFailed));
+    // Its outcome (skipped, sent, failed, ...) is counted for the Delivery panel: a flush
+    // follows once the send is over.
+    if (send !== undefined) ctx.waitUntil(send.catch(trackingFailed).then(() => scheduledFlush(env)));
+    else if (rules.analytics.counting && !flushScheduled) ctx.waitUntil(scheduledFlush(env));
     return rebuilt;
   },
 
@@ -754,6 +768,9 @@ export default {
         return batch.retryAll();
       }
       await consumeQueue(batch, env);
+      // What became of the events is counted for the stats page: flushed after this batch.
+      const flush = scheduledFlush(env);
+      if (flush !== undefined) ctx.waitUntil(flush);
     } catch (error) {
       // A bug: nothing is lost, the queue tries the batch again.
       internalError(error, "failed", { queue: batch.queue });

@@ -19,6 +19,7 @@ mod js;
 mod log;
 mod settings;
 
+use crate::analytics::delivery_counts::{DeliveryOutcome, UNREAD_EVENT};
 use crate::log_line::{Decision, RequestLabel};
 use crate::request_facts::{RequestFacts, ResponseFacts};
 use crate::skip_rules::skip_rule;
@@ -251,11 +252,18 @@ fn decide(
     let routed = match decision {
         Plan::Skip(rule) => {
             log::line(label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
+            for route in &routes.on {
+                analytics::count_delivery(route.destination.name(), DeliveryOutcome::Skipped, rule.code(), None, &[UNREAD_EVENT]);
+            }
             note(None, "skipped", vec![("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
             return NOTHING_TO_SEND;
         }
         Plan::Reject(err) => {
             log::line(label, Decision::Rejected, [("code", json!(err.code())), ("reason", json!(err.to_string()))]);
+            let reason = err.to_string();
+            for route in &routes.on {
+                analytics::count_delivery(route.destination.name(), DeliveryOutcome::Rejected, err.code(), Some(&reason), &[UNREAD_EVENT]);
+            }
             note(None, "rejected", vec![("code", json!(err.code())), ("reason", json!(err.to_string()))]);
             return NOTHING_TO_SEND;
         }
@@ -273,7 +281,8 @@ fn decide(
                 note(Some(name), "not_listed", Vec::new());
                 After::Nothing
             }
-            Outcome::Withheld { rule, source } => {
+            Outcome::Withheld { rule, source, names } => {
+                analytics::count_delivery(name, DeliveryOutcome::Skipped, rule.code(), None, &names);
                 let fields = [("rule", json!(rule.code())), ("consent_source", json!(source.code()))];
                 log::line(label, Decision::Skipped, [("destination", json!(name)), fields[0].clone(), fields[1].clone()]);
                 note(Some(name), "skipped", fields.to_vec());
@@ -281,6 +290,7 @@ fn decide(
             }
             Outcome::Mapped { mapped, dropped } => {
                 for d in &dropped {
+                    analytics::count_delivery(name, DeliveryOutcome::Rejected, DROPPED_CODE, Some(&d.reason), &[&d.event_name]);
                     let fields = vec![
                         ("code", json!(DROPPED_CODE)),
                         ("event_names", json!([d.event_name])),

@@ -1,0 +1,180 @@
+// The stats page's Delivery panel (issue 15): what became of the events, counted per
+// destination, day and event name in local D1 as the queue consumer (or the page, for skips and
+// rejects) decides it, must match what the mock platforms accepted and refused.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, startGraph, startWorker, readBody, request, BROWSER_UA, TOKEN, PIXEL } from "./harness.mjs";
+
+const STATS_TOKEN = "stats-token-for-delivery-tests-0123";
+const BEARER = { authorization: `Bearer ${STATS_TOKEN}` };
+const GA4_ID = "G-TEST123";
+const TIKTOK_CODE = "CTEST0PIXEL1";
+
+let origin, graph, ga4, tiktok;
+// What each mock accepted: event name -> count, and every event id.
+const accepted = { meta: new Map(), ga4: new Map(), tiktok: new Map() };
+const add = (dest, name) => accepted[dest].set(name, (accepted[dest].get(name) ?? 0) + 1);
+const reset = () => Object.values(accepted).forEach((m) => m.clear());
+
+before(async () => {
+  origin = await startServer(async (req, res) => {
+    await readBody(req);
+    const u = new URL(req.url, "http://x");
+    const name = u.searchParams.get("event") ?? "Purchase";
+    let header = JSON.stringify({ event_name: name, custom_data: { currency: "EUR", value: "12.5", ...(u.searchParams.get("bad") ? { bad: true } : {}) } });
+    if (u.searchParams.get("garbled")) header = "{not json";
+    res.writeHead(200, { "content-type": "text/html", "worker-tracking": header });
+    res.end("<p>page</p>");
+  });
+  graph = await startGraph();
+  // Meta refuses a request holding the "bad" event as a whole (code 100): tagrelay halves it.
+  graph.defaultReply = (record) => {
+    const data = record.json?.data ?? [];
+    if (data.some((e) => e.custom_data?.bad)) return { status: 400, body: { error: { message: "Invalid parameter", code: 100, fbtrace_id: "bad" } } };
+    for (const e of data) add("meta", e.event_name);
+    return { status: 200, body: { events_received: data.length, fbtrace_id: "ok" } };
+  };
+  ga4 = await startGraph();
+  ga4.defaultReply = (record) => {
+    for (const e of record.json?.events ?? []) add("ga4", e.name);
+    return { status: 204, body: "" };
+  };
+  tiktok = await startGraph();
+  tiktok.defaultReply = (record) => {
+    for (const e of record.json?.data ?? []) add("tiktok", e.event);
+    return { status: 200, body: { code: 0, message: "OK", request_id: "tt", data: {} } };
+  };
+});
+after(() => { origin?.close(); graph?.close(); ga4?.close(); tiktok?.close(); });
+
+const start = (extra = {}, queue = {}) => {
+  const vars = {
+    ORIGIN_URL: origin.url,
+    META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url,
+    GA4_MEASUREMENT_ID: GA4_ID, GA4_API_SECRET: "ga4-secret", GA4_API_BASE: ga4.url,
+    TIKTOK_PIXEL_CODE: TIKTOK_CODE, TIKTOK_ACCESS_TOKEN: "tiktok-token", TIKTOK_API_BASE: tiktok.url,
+    BATCH_WINDOW_MS: "200", STATS_TOKEN, STATS_FLUSH_MS: "300",
+    ...extra,
+  };
+  for (const k of Object.keys(vars)) if (vars[k] === undefined) delete vars[k];
+  return startWorker(vars, { d1: true, queue });
+};
+
+let n = 0;
+async function view(w, { query = "", ua = BROWSER_UA, country = "US" } = {}) {
+  const path = `/d/${++n}`;
+  const res = await w.mf.dispatchFetch(`https://www.spesati.it${path}${query}`, { headers: { "user-agent": ua, "cf-connecting-ip": "203.0.113.9" }, cf: { country } });
+  await res.text();
+  assert.equal(res.status, 200);
+  return path;
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+async function delivery(w) {
+  const res = await request(w.url, `/_tagrelay/api/delivery?from=${today()}&to=${today()}`, { headers: BEARER });
+  assert.equal(res.status, 200, res.body);
+  return JSON.parse(res.body);
+}
+/** Calls `read` until `done` holds for its answer (or 20 s pass: the assertions then say what differs). */
+async function until(read, done, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await read();
+    if (done(got) || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+const byName = (d) => Object.fromEntries(d.destinations.map((x) => [x.destination, x]));
+const sentPerEvent = (x) => new Map(x.events.filter((e) => e.sent > 0).map((e) => [e.event, e.sent]));
+
+test("the Delivery API and panel match what each platform accepted, refused, and what was skipped or rejected", { timeout: 90_000 }, async () => {
+  reset();
+  const w = await start();
+  try {
+    const paths = [];
+    for (const event of ["Purchase", "Purchase", "AddToCart", "Search"]) paths.push(await view(w, { query: `?event=${event}` }));
+    const bad = await view(w, { query: "?bad=1" });
+    await view(w, { ua: "Googlebot/2.1 (+http://www.google.com/bot.html)" });
+    await view(w, { country: "IT" });
+    await view(w, { query: "?garbled=1" });
+    // Every delivery settled: sent or failed, per destination, from the queue consumer.
+    for (const p of [...paths, bad]) {
+      for (const dest of ["meta", "ga4", "tiktok"]) {
+        await w.line((l) => l.path === p && l.destination === dest && (l.decision === "sent" || l.decision === "failed"), 30_000);
+      }
+    }
+    const failed = await w.line((l) => l.path === bad && l.destination === "meta" && (l.decision === "sent" || l.decision === "failed"));
+    assert.equal(failed.decision, "failed", "only the bad page view fails, only at Meta");
+
+    // The counts reach D1 with the next flush.
+    const report = await until(() => delivery(w), (r) => {
+      const d = byName(r);
+      return d.meta?.sent + d.meta?.failed === 5 && d.ga4?.sent === 5 && d.tiktok?.sent === 5;
+    });
+    const d = byName(report);
+    assert.deepEqual(Object.keys(d), ["meta", "ga4", "tiktok"], "known destinations, in order");
+    for (const dest of ["meta", "ga4", "tiktok"]) {
+      const got = sentPerEvent(d[dest]);
+      assert.deepEqual(got, accepted[dest], `${dest}: sent per event name = what its mock accepted`);
+      assert.equal(d[dest].sent, [...accepted[dest].values()].reduce((a, b) => a + b, 0));
+      assert.equal(d[dest].skipped, 2, `${dest}: the bot and the visitor without consent`);
+      assert.deepEqual(d[dest].skipped_rules.map((r) => r.rule).sort(), ["crawler_user_agent", "no_consent"]);
+      assert.deepEqual(d[dest].rejected_codes, [{ code: "bad_json", events: 1 }]);
+      assert.equal(d[dest].days.length, 1);
+      assert.equal(d[dest].days[0].sent, d[dest].sent);
+    }
+    assert.equal(d.meta.failed, 1);
+    assert.equal(d.ga4.failed + d.tiktok.failed, 0);
+    assert.equal(d.meta.last_failure.outcome, "failed");
+    assert.equal(d.meta.last_failure.event, "Purchase");
+    assert.match(d.meta.last_failure.reason, /Invalid parameter/);
+    assert.equal(d.ga4.last_failure, null);
+
+    // The stats page shows the same numbers.
+    const page = await request(w.url, "/_tagrelay/?range=today", { headers: BEARER });
+    assert.equal(page.status, 200);
+    for (const dest of ["meta", "ga4", "tiktok"]) {
+      for (const outcome of ["sent", "failed", "skipped", "rejected"]) {
+        assert.ok(page.body.includes(`data-delivery="${dest}" data-outcome="${outcome}" data-value="${d[dest][outcome]}"`), `${dest} ${outcome} on the page`);
+      }
+    }
+    assert.ok(page.body.includes("Invalid parameter"), "the last failure's reason");
+    // Nothing personal in the table.
+    const rows = await w.db.prepare("SELECT * FROM stats_delivery").all();
+    assert.ok(!JSON.stringify(rows.results).includes("203.0.113.9"));
+  } finally {
+    await w.close();
+  }
+});
+
+test("dead letters are counted, with their reason, once the queue gives up", { timeout: 90_000 }, async () => {
+  reset();
+  const saved = graph.defaultReply;
+  graph.defaultReply = () => ({ status: 503, body: { error: { message: "down for good" } } });
+  const w = await start({ GA4_MEASUREMENT_ID: undefined, TIKTOK_PIXEL_CODE: undefined }, { maxRetries: 1 });
+  try {
+    const paths = [await view(w), await view(w)];
+    for (const p of paths) await w.line((l) => l.path === p && l.decision === "dead_lettered", 40_000);
+    const d = byName(await until(() => delivery(w), (r) => byName(r).meta?.dead_lettered === 2)).meta;
+    assert.equal(d.dead_lettered, 2);
+    assert.equal(d.sent, 0);
+    assert.equal(d.last_failure.outcome, "dead_lettered");
+    assert.match(d.last_failure.reason, /max_retries/);
+  } finally {
+    graph.defaultReply = saved;
+    await w.close();
+  }
+});
+
+test("without analytics storage nothing is counted and the Delivery API is not served", async () => {
+  const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "0", STATS_TOKEN, ANALYTICS: "off" });
+  try {
+    const p = await view(w);
+    await w.line((l) => l.path === p && l.decision === "sent").catch((e) => { console.log(w.lines()); throw e; });
+    const res = await request(w.url, "/_tagrelay/api/delivery", { headers: BEARER });
+    assert.equal(res.status, 503);
+    assert.ok(!w.lines().some((l) => l.decision === "stats_flushed"));
+  } finally {
+    await w.close();
+  }
+});

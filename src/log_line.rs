@@ -50,6 +50,8 @@ pub enum Decision {
     Retrying,
     /// Events whose message was tried the most times the queue allows, now in the dead-letter queue.
     DeadLettered,
+    /// Dead letters were put back on the delivery queue.
+    Replayed,
 }
 
 impl Decision {
@@ -76,6 +78,7 @@ impl Decision {
             Decision::QueueFailed => "queue_failed",
             Decision::Retrying => "retrying",
             Decision::DeadLettered => "dead_lettered",
+            Decision::Replayed => "replayed",
         }
     }
 
@@ -88,7 +91,8 @@ impl Decision {
             | Decision::StatsFlushed
             | Decision::StatsOff
             | Decision::StatsCleaned
-            | Decision::Queued => "info",
+            | Decision::Queued
+            | Decision::Replayed => "info",
             Decision::Rejected
             | Decision::QueueFailed
             | Decision::Retrying

@@ -76,7 +76,7 @@ td{padding:5px 6px;text-align:right;font-variant-numeric:tabular-nums}td:first-c
 .empty{color:var(--muted)}
 .delivery{margin-top:16px}.delivery td.plain{background:none}.delivery .bad{color:#d64545;font-weight:600}
 .delivery td.reason{text-align:left;color:var(--muted);font-size:13px;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.delivery .note{color:var(--muted);font-size:13px;margin:10px 0 0}.delivery details{margin-top:10px}.delivery summary{cursor:pointer;color:var(--muted);font-size:13px}
+.delivery .note{color:var(--muted);font-size:13px;margin:10px 0 0}.delivery .replay button{padding:3px 10px;border:1px solid var(--line);border-radius:6px;background:var(--card);color:var(--ink);font:inherit;cursor:pointer}.delivery details{margin-top:10px}.delivery summary{cursor:pointer;color:var(--muted);font-size:13px}
 footer{margin-top:20px;color:var(--muted);font-size:13px;display:flex;flex-wrap:wrap;gap:16px;justify-content:space-between}footer a{color:var(--pv)}
 "#;
 
@@ -131,7 +131,7 @@ pub fn render(report: &Value, delivery: &Value, stats_path: &str, host: &str, ra
         table(&mut h, report, key, label, title);
     }
     h.push_str("</section>");
-    delivery_panel(&mut h, delivery);
+    delivery_panel(&mut h, delivery, stats_path);
     let _ = write!(
         h,
         "<footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
@@ -196,7 +196,7 @@ const OUTCOME_COLUMNS: [(&str, &str); 6] =
 
 /// What became of the events, per destination: outcome totals with the last failure's
 /// reason, the rules that skipped them, and the events sent per day.
-fn delivery_panel(h: &mut String, delivery: &Value) {
+fn delivery_panel(h: &mut String, delivery: &Value, stats_path: &str) {
     let destinations = delivery.get("destinations").and_then(Value::as_array).cloned().unwrap_or_default();
     h.push_str("<section class=\"card delivery\" data-panel=\"delivery\"><h2>Delivery<span class=\"legend\">events per ad platform</span></h2>");
     if destinations.is_empty() {
@@ -240,6 +240,25 @@ fn delivery_panel(h: &mut String, delivery: &Value) {
     }
     if !skips.is_empty() {
         let _ = write!(h, "<p class=\"note\">Skipped by rule (README, \"Skip rules\" and \"Consent\"): {}</p>", skips.join("; "));
+    }
+    // Dead letters waiting: a button per destination puts them back on the queue (a plain
+    // form: the page has no script).
+    for d in &destinations {
+        let kept = d.get("dead_letters_kept").cloned().unwrap_or(Value::Null);
+        if num(&kept, "messages") == 0 {
+            continue;
+        }
+        let name = escape(text(d, "destination"));
+        let _ = write!(
+            h,
+            "<form class=\"note replay\" method=\"post\" action=\"{p}/api/dead-letters/replay?destination={name}&amp;then=page\">\
+<span class=\"bad\" data-dead-letters=\"{name}\" data-value=\"{events}\">{events_shown} {name} events</span> in {messages} dead letters are kept for 7 days. \
+Once the cause is fixed (the last failure says what it was), <button>Replay {name}</button></form>",
+            p = escape(stats_path),
+            events = num(&kept, "events"),
+            events_shown = thousands(num(&kept, "events")),
+            messages = thousands(num(&kept, "messages")),
+        );
     }
     // Sent per day, one column per destination (failures beside, when there are any).
     let days = destinations.first().and_then(|d| d.get("days")).and_then(Value::as_array).map_or(0, Vec::len);
@@ -319,13 +338,15 @@ mod tests {
     fn delivery_panel_shows_each_destination_and_its_last_failure() {
         let delivery = json!({"from":"2025-11-30","to":"2025-12-01","destinations":[{"destination":"meta","sent":1500,"failed":2,"dead_lettered":0,"rejected":0,"skipped":3,"dry_run":0,
             "days":[{"date":"2025-11-30","sent":500,"failed":0,"dead_lettered":0},{"date":"2025-12-01","sent":1000,"failed":2,"dead_lettered":0}],
-            "skipped_rules":[{"rule":"consent_denied","events":3}],
+            "skipped_rules":[{"rule":"consent_denied","events":3}],"dead_letters_kept":{"messages":2,"events":7},
             "last_failure":{"at":"2025-12-01T10:11:12Z","outcome":"failed","event":"Purchase","reason":"<b>expired</b> token"}}]});
         let page = render(&report(), &delivery, "/_tagrelay", "shop.example", None);
         assert!(page.contains("data-delivery=\"meta\" data-outcome=\"sent\" data-value=\"1500\">1,500<"));
         assert!(page.contains("data-outcome=\"failed\" data-value=\"2\">2<"));
         assert!(page.contains("2025-12-01 10:11 · Purchase: &lt;b&gt;expired&lt;/b&gt; token"));
         assert!(page.contains("consent_denied 3"));
+        assert!(page.contains("action=\"/_tagrelay/api/dead-letters/replay?destination=meta&amp;then=page\""));
+        assert!(page.contains("data-dead-letters=\"meta\" data-value=\"7\""));
         assert!(page.contains("1,000 <span class=\"bad\">(2 failed)</span>"));
         assert!(page.find("2025-12-01</td>") < page.find("2025-11-30</td>"), "newest day first");
         let none = render(&report(), &json!({"destinations": []}), "/_tagrelay", "shop.example", None);

@@ -19,6 +19,7 @@ pub fn statements(q: &StatsQuery) -> Vec<Statement> {
         Statement::new(sql::READ_DELIVERY_DAYS, range()),
         Statement::new(sql::READ_DELIVERY_EVENTS, range()),
         Statement::new(sql::READ_DELIVERY_LAST_FAILURES, range()),
+        Statement::new(sql::COUNT_DEAD_LETTERS, Vec::new()),
     ]
 }
 
@@ -50,14 +51,16 @@ struct Part {
     skipped: BTreeMap<String, u64>,
     rejected: BTreeMap<String, u64>,
     last_failure: Option<Value>,
+    kept: (u64, u64),
 }
 
 /// The Delivery report of `q` from the rows of [`statements`]:
 /// `{"from","to","destinations":[{"destination","sent","failed","dead_lettered","rejected",
 /// "skipped","dry_run","days":[{"date",...outcomes}],"events":[{"event",...outcomes}],
 /// "skipped_rules":[{"rule","events"}],"rejected_codes":[{"code","events"}],
-/// "last_failure":{"at","outcome","event","reason"}|null}]}`. Every day of the range is
-/// listed for each destination that has any count in it.
+/// "last_failure":{"at","outcome","event","reason"}|null,"dead_letters_kept":{"messages",
+/// "events"}}]}`. Every day of the range is listed for each destination that has any count in
+/// it; `dead_letters_kept` counts the dead letters waiting for replay, whatever their day.
 pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let empty = Vec::new();
     let rows = |i: usize| results.get(i).unwrap_or(&empty);
@@ -94,6 +97,10 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
             "event": text(r, "event"),
             "reason": text(r, "last_reason"),
         }));
+    }
+    for r in rows(3) {
+        let part = parts.entry(text(r, "destination").to_string()).or_default();
+        part.kept = (num(r, "messages"), num(r, "events"));
     }
     let mut names: Vec<&String> = parts.keys().collect();
     names.sort_by_key(|n| (KNOWN.iter().position(|k| k == n).unwrap_or(KNOWN.len()), n.to_string()));
@@ -132,6 +139,7 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
             out.insert("skipped_rules".into(), listed(&part.skipped, "rule"));
             out.insert("rejected_codes".into(), listed(&part.rejected, "code"));
             out.insert("last_failure".into(), part.last_failure.clone().unwrap_or(Value::Null));
+            out.insert("dead_letters_kept".into(), json!({"messages": part.kept.0, "events": part.kept.1}));
             Value::Object(out)
         })
         .collect();
@@ -171,6 +179,7 @@ mod tests {
                 json!({"destination": "tiktok", "event": "CompletePayment", "outcome": "sent", "detail": "", "events": 2}),
             ],
             vec![json!({"destination": "meta", "event": "Purchase", "outcome": "failed", "last_at": TODAY * 86_400_000 + 3_723_000, "last_reason": "token expired"})],
+            vec![json!({"destination": "meta", "messages": 2, "events": 7})],
         ];
         let r = report(&q, &results);
         let d = r["destinations"].as_array().unwrap();
@@ -183,6 +192,8 @@ mod tests {
         assert_eq!(d[0]["skipped_rules"], json!([{"rule": "crawler_user_agent", "events": 2}, {"rule": "consent_denied", "events": 1}]));
         assert_eq!(d[0]["last_failure"], json!({"at": "2025-12-01T01:02:03Z", "outcome": "failed", "event": "Purchase", "reason": "token expired"}));
         assert_eq!(d[1]["last_failure"], Value::Null);
+        assert_eq!(d[0]["dead_letters_kept"], json!({"messages": 2, "events": 7}));
+        assert_eq!(d[1]["dead_letters_kept"], json!({"messages": 0, "events": 0}));
         assert_eq!(d[1]["days"].as_array().unwrap().len(), 2, "every day of the range");
         assert_eq!(statements(&q).len(), results.len());
     }

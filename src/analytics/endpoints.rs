@@ -3,11 +3,15 @@
 //! - `{STATS_PATH}/`: the dashboard;
 //! - `{STATS_PATH}/api/stats?from=&to=&limit=`: the report as JSON;
 //! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page;
-//! - `{STATS_PATH}/api/delivery?from=&to=`: what became of the events, per destination.
+//! - `{STATS_PATH}/api/delivery?from=&to=`: what became of the events, per destination;
+//! - `{STATS_PATH}/api/dead-letters?destination=&limit=`: the dead letters kept;
+//! - `POST {STATS_PATH}/api/dead-letters/replay?destination=&limit=`: puts them back on the
+//!   delivery queue.
 
 use super::auth;
 use super::dashboard;
 use super::delivery_report;
+use crate::delivery::dead_letters::{self, Selection};
 use super::report::{self, QueryError, StatsQuery};
 use super::sql::Statement;
 use serde_json::Value;
@@ -30,6 +34,11 @@ impl StatsResponse {
     pub fn plain(status: u16, line: &str) -> StatsResponse {
         StatsResponse { status, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body: format!("{line}\n") }
     }
+
+    /// A 200 with a JSON `body`.
+    pub fn json(body: String) -> StatsResponse {
+        StatsResponse { status: 200, content_type: "application/json; charset=utf-8", headers: Vec::new(), body }
+    }
 }
 
 /// What a stats request asks for.
@@ -43,6 +52,10 @@ pub enum Endpoint {
     Csv(StatsQuery),
     /// The Delivery report as JSON.
     Delivery(StatsQuery),
+    /// The dead letters kept, as JSON.
+    DeadLetters(Selection),
+    /// Replaying dead letters (the JS entry runs it: reads, queue sends, deletes).
+    Replay(Selection),
 }
 
 impl Endpoint {
@@ -57,6 +70,8 @@ impl Endpoint {
             Endpoint::Api(q) => report::report_statements(q, now_ms),
             Endpoint::Csv(q) => report::export_statements(q),
             Endpoint::Delivery(q) => delivery_report::statements(q),
+            Endpoint::DeadLetters(s) => s.list_statements(),
+            Endpoint::Replay(s) => s.replay_statements(),
         }
     }
 
@@ -74,18 +89,11 @@ impl Endpoint {
                     body: dashboard::render(&report::report(q, pages), &delivery_report::report(q, deliveries), stats_path, host, range.as_deref()),
                 }
             }
-            Endpoint::Delivery(q) => StatsResponse {
-                status: 200,
-                content_type: "application/json; charset=utf-8",
-                headers: Vec::new(),
-                body: delivery_report::report(q, results).to_string(),
-            },
-            Endpoint::Api(q) => StatsResponse {
-                status: 200,
-                content_type: "application/json; charset=utf-8",
-                headers: Vec::new(),
-                body: report::report(q, results).to_string(),
-            },
+            Endpoint::Delivery(q) => StatsResponse::json(delivery_report::report(q, results).to_string()),
+            Endpoint::DeadLetters(_) => StatsResponse::json(dead_letters::list(results).to_string()),
+            // Answered by the JS entry's replay, never rendered from reads.
+            Endpoint::Replay(_) => StatsResponse::plain(500, "Internal Server Error"),
+            Endpoint::Api(q) => StatsResponse::json(report::report(q, results).to_string()),
             Endpoint::Csv(q) => StatsResponse {
                 status: 200,
                 content_type: "text/csv; charset=utf-8",
@@ -100,29 +108,48 @@ impl Endpoint {
 }
 
 /// Routes a request for `rest` (the path after `STATS_PATH`) with `query`: the endpoint, or
-/// the response to give at once (401 without the token, 405, 404, 400 with its reason).
-/// `today` is the current UTC day.
-pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>, token: &str, today: u64) -> Result<Endpoint, StatsResponse> {
+/// the response to give at once (401 without the token, 405, 404, 400 with its reason, 403 for
+/// a replay asked by another site). `today` is the current UTC day; `fetch_site` the request's
+/// `Sec-Fetch-Site`.
+pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>, token: &str, today: u64, fetch_site: Option<&str>) -> Result<Endpoint, StatsResponse> {
     if !auth::authorized(authorization, token) {
         let mut r = StatsResponse::plain(401, "Unauthorized");
         r.headers.push(("www-authenticate", auth::CHALLENGE.to_string()));
         return Err(r);
+    }
+    let bad = |e: QueryError| StatsResponse::plain(400, &format!("Bad Request: {e}"));
+    let bad_selection = |e: String| StatsResponse::plain(400, &format!("Bad Request: {e}"));
+    if rest == REPLAY_PATH {
+        if method != "POST" {
+            let mut r = StatsResponse::plain(405, "Method Not Allowed: dead letters are replayed with POST");
+            r.headers.push(("allow", "POST".into()));
+            return Err(r);
+        }
+        // A browser's saved password goes with any site's form: only this site's own page
+        // (or a script, which sends no Sec-Fetch-Site) may replay.
+        if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
+            return Err(StatsResponse::plain(403, "Forbidden: a replay must come from the stats page itself"));
+        }
+        return Ok(Endpoint::Replay(Selection::parse(query, dead_letters::MAX_REPLAY).map_err(bad_selection)?));
     }
     if method != "GET" && method != "HEAD" {
         let mut r = StatsResponse::plain(405, "Method Not Allowed: the stats are read with GET");
         r.headers.push(("allow", "GET, HEAD".into()));
         return Err(r);
     }
-    let bad = |e: QueryError| StatsResponse::plain(400, &format!("Bad Request: {e}"));
     let range = query.split('&').find_map(|p| p.strip_prefix("range=")).map(str::to_string);
     match rest {
         "" | "/" => Ok(Endpoint::Dashboard(report::parse_query(query, today).map_err(bad)?, range)),
         "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad)?)),
         "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad)?)),
         "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad)?)),
-        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery and /export.csv under STATS_PATH")),
+        "/api/dead-letters" => Ok(Endpoint::DeadLetters(Selection::parse(query, dead_letters::MAX_LIST).map_err(bad_selection)?)),
+        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/dead-letters and /export.csv under STATS_PATH")),
     }
 }
+
+/// The replay's path under `STATS_PATH`.
+pub const REPLAY_PATH: &str = "/api/dead-letters/replay";
 
 #[cfg(test)]
 mod tests {
@@ -134,7 +161,7 @@ mod tests {
     #[test]
     fn unauthorized_first_with_a_browser_challenge() {
         for auth in [None, Some("Bearer nope")] {
-            let r = route("GET", "/api/stats", "from=x", auth, TOKEN, 100).unwrap_err();
+            let r = route("GET", "/api/stats", "from=x", auth, TOKEN, 100, None).unwrap_err();
             assert_eq!(r.status, 401);
             assert_eq!(r.body, "Unauthorized\n", "no detail, not even the bad parameter");
             assert!(r.headers.iter().any(|(k, v)| *k == "www-authenticate" && v.starts_with("Basic ")));
@@ -143,15 +170,15 @@ mod tests {
 
     #[test]
     fn endpoints_and_errors() {
-        assert!(matches!(route("GET", "/", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Dashboard(_, None))));
-        assert!(matches!(route("GET", "", "range=today", Some(AUTH), TOKEN, 100), Ok(Endpoint::Dashboard(_, Some(r))) if r == "today"));
-        assert!(matches!(route("HEAD", "/api/stats", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Api(_))));
-        assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100), Ok(Endpoint::Csv(_))));
-        assert!(matches!(route("GET", "/api/delivery", "range=30d", Some(AUTH), TOKEN, 100), Ok(Endpoint::Delivery(_))));
-        assert_eq!(route("GET", "/api/delivery", "from=bad", Some(AUTH), TOKEN, 100).unwrap_err().status, 400);
-        assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 404);
-        assert_eq!(route("POST", "/api/stats", "", Some(AUTH), TOKEN, 100).unwrap_err().status, 405);
-        let r = route("GET", "/api/stats", "from=2020-01-01&to=2025-01-01", Some(AUTH), TOKEN, 20_000).unwrap_err();
+        assert!(matches!(route("GET", "/", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Dashboard(_, None))));
+        assert!(matches!(route("GET", "", "range=today", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Dashboard(_, Some(r))) if r == "today"));
+        assert!(matches!(route("HEAD", "/api/stats", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Api(_))));
+        assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Csv(_))));
+        assert!(matches!(route("GET", "/api/delivery", "range=30d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Delivery(_))));
+        assert_eq!(route("GET", "/api/delivery", "from=bad", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
+        assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 404);
+        assert_eq!(route("POST", "/api/stats", "", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 405);
+        let r = route("GET", "/api/stats", "from=2020-01-01&to=2025-01-01", Some(AUTH), TOKEN, 20_000, None).unwrap_err();
         assert_eq!(r.status, 400);
         assert!(r.body.starts_with("Bad Request: the range is") && r.body.matches('\n').count() == 1, "{}", r.body);
     }

@@ -1,9 +1,11 @@
 //! What the daily Cron Trigger deletes: daily rows and delivery counts past
 //! `STATS_RETENTION_DAYS`, hourly rows,
-//! visitor hashes and salts past 48 h, old flush marks and stale "now" rows.
+//! visitor hashes and salts past 48 h, old flush marks and stale "now" rows, and dead letters
+//! past the days they are kept.
 
 use super::aggregate::LIVE_KEEP_MS;
 use super::sql::{self, Statement};
+use crate::delivery::dead_letters;
 use super::visitor_hash::{DAY_MS, SALT_KEEP_DAYS};
 use serde_json::json;
 
@@ -23,6 +25,7 @@ pub fn statements(today: u64, now_ms: u64, retention_days: u32) -> Vec<Statement
         Statement::new(sql::EXPIRE_SALTS, vec![json!(recent_from)]),
         Statement::new(sql::EXPIRE_FLUSHES, vec![json!(now_ms.saturating_sub(FLUSH_MARK_KEEP_MS))]),
         Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]),
+        Statement::new(sql::EXPIRE_DEAD_LETTERS, vec![json!(now_ms.saturating_sub(dead_letters::KEEP_DAYS * DAY_MS))]),
     ]
 }
 
@@ -39,5 +42,7 @@ mod tests {
         assert_eq!(s[4].params[0], json!(999), "salts of today and yesterday stay");
         assert!(salt_expired(998, 1000) && !salt_expired(999, 1000), "the same rule as the isolates'");
         assert_eq!(statements(3, 0, 400)[0].params[0], json!(0));
+        let last = s.last().unwrap();
+        assert_eq!((last.sql, &last.params[0]), (sql::EXPIRE_DEAD_LETTERS, &json!(993 * DAY_MS)), "dead letters: 7 days");
     }
 }

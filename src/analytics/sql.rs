@@ -103,3 +103,21 @@ WHERE day BETWEEN ?1 AND ?2 GROUP BY destination, event, outcome, detail ORDER B
 /// from the row with the greatest `last_at`).
 pub const READ_DELIVERY_LAST_FAILURES: &str = "SELECT destination, event, outcome, MAX(last_at) AS last_at, last_reason FROM stats_delivery \
 WHERE day BETWEEN ?1 AND ?2 AND last_at IS NOT NULL AND outcome IN ('failed', 'dead_lettered') GROUP BY destination";
+
+/// Keeps dead letters. `?1`: JSON rows `[id, destination, queued_at, dead_at, page_views,
+/// events, event_ids (JSON text), body]`; one kept already is kept once.
+pub const KEEP_DEAD_LETTERS: &str = "INSERT OR IGNORE INTO delivery_dead_letters \
+(id, destination, queued_at, dead_at, page_views, events, event_ids, body) \
+SELECT r.value->>0, r.value->>1, r.value->>2, r.value->>3, r.value->>4, r.value->>5, r.value->>6, r.value->>7 FROM json_each(?1) r";
+/// Read: dead letters of destination `?1` (`''`: all), newest first, `?2` at most; no bodies.
+pub const LIST_DEAD_LETTERS: &str = "SELECT id, destination, queued_at, dead_at, page_views, events, event_ids FROM delivery_dead_letters \
+WHERE ?1 = '' OR destination = ?1 ORDER BY dead_at DESC, id LIMIT ?2";
+/// Read: dead letters kept per destination.
+pub const COUNT_DEAD_LETTERS: &str = "SELECT destination, COUNT(*) AS messages, SUM(events) AS events FROM delivery_dead_letters \
+GROUP BY destination ORDER BY destination";
+/// Read: the ids and bodies of the oldest `?2` dead letters of destination `?1` (`''`: all).
+pub const TAKE_DEAD_LETTERS: &str = "SELECT id, body FROM delivery_dead_letters WHERE ?1 = '' OR destination = ?1 ORDER BY dead_at, id LIMIT ?2";
+/// Forgets the dead letters whose ids are in `?1` (JSON array): they are back on the queue.
+pub const FORGET_DEAD_LETTERS: &str = "DELETE FROM delivery_dead_letters WHERE id IN (SELECT value FROM json_each(?1))";
+/// Retention: dead letters that died before `?1` (ms).
+pub const EXPIRE_DEAD_LETTERS: &str = "DELETE FROM delivery_dead_letters WHERE dead_at < ?1";

@@ -43,7 +43,8 @@ fn analytics(env: &JsValue) -> Option<&'static AnalyticsSettings> {
     settings::config(env).ok()?.analytics.as_ref().ok()
 }
 
-fn has_db(env: &JsValue) -> bool {
+/// Whether the D1 binding is there.
+pub fn has_db(env: &JsValue) -> bool {
     let db = js::get(env, DB_BINDING);
     !db.is_undefined() && !db.is_null()
 }
@@ -87,7 +88,8 @@ pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, e
     out.into()
 }
 
-fn to_json(statements: &[Statement]) -> String {
+/// Statements as the JS entry binds them.
+pub fn to_json(statements: &[Statement]) -> String {
     serde_json::to_string(statements).unwrap_or_else(|_| "[]".into())
 }
 
@@ -222,7 +224,8 @@ pub fn stats_finished(id: &str, error: Option<String>, rows_written: Option<f64>
     }
 }
 
-fn response_json(r: &StatsResponse) -> String {
+/// A stats response as the JS entry reads it.
+pub fn response_json(r: &StatsResponse) -> String {
     let headers: serde_json::Map<String, Value> = r.headers.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
     json!({"status": r.status, "contentType": r.content_type, "headers": headers, "body": r.body}).to_string()
 }
@@ -234,11 +237,11 @@ fn rest_and_query<'a>(url: &'a str, stats_path: &str) -> (&'a str, &'a str) {
     (path.strip_prefix(stats_path).unwrap_or(""), query)
 }
 
-fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, now_ms: f64) -> Result<(endpoints::Endpoint, &'static AnalyticsSettings), StatsResponse> {
+fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, fetch_site: Option<&str>, now_ms: f64) -> Result<(endpoints::Endpoint, &'static AnalyticsSettings), StatsResponse> {
     let settings = analytics(env).ok_or_else(|| StatsResponse::plain(503, "Service Unavailable: a stats setting is invalid; the stats_off log line says which"))?;
     let token = settings.stats_token.as_deref().ok_or_else(|| StatsResponse::plain(404, "Not Found"))?;
     let (rest, query) = rest_and_query(url, &settings.stats_path);
-    let endpoint = endpoints::route(method, rest, query, authorization, token, utc_day(now_ms as u64))?;
+    let endpoint = endpoints::route(method, rest, query, authorization, token, utc_day(now_ms as u64), fetch_site)?;
     if !has_db(env) {
         return Err(StatsResponse::plain(503, &format!("Service Unavailable: no D1 binding {DB_BINDING}; see README, \"Stats\"")));
     }
@@ -246,11 +249,14 @@ fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, no
 }
 
 /// A stats request: JSON `{response: {status, contentType, headers, body}}` to answer at
-/// once, or `{statements}` to read from D1 and pass to [`stats_render`].
+/// once, `{statements}` to read from D1 and pass to [`stats_render`], or `{replay:
+/// {statements}}` for a dead-letter replay (the JS entry runs it, see `edge::replay`).
+/// `fetch_site`: the request's `Sec-Fetch-Site`.
 #[wasm_bindgen]
-pub fn stats_plan(env: &JsValue, method: &str, url: &str, authorization: Option<String>, now_ms: f64) -> String {
-    match route(env, method, url, authorization.as_deref(), now_ms) {
+pub fn stats_plan(env: &JsValue, method: &str, url: &str, authorization: Option<String>, fetch_site: Option<String>, now_ms: f64) -> String {
+    match route(env, method, url, authorization.as_deref(), fetch_site.as_deref(), now_ms) {
         Err(r) => format!("{{\"response\":{}}}", response_json(&r)),
+        Ok((endpoint @ endpoints::Endpoint::Replay(_), _)) => format!("{{\"replay\":{{\"statements\":{}}}}}", to_json(&endpoint.statements(now_ms as u64))),
         Ok((endpoint, _)) => format!("{{\"statements\":{}}}", to_json(&endpoint.statements(now_ms as u64))),
     }
 }
@@ -259,7 +265,7 @@ pub fn stats_plan(env: &JsValue, method: &str, url: &str, authorization: Option<
 /// JSON array of row arrays), or a 503 when D1 threw `error` (logged).
 #[wasm_bindgen]
 pub fn stats_render(env: &JsValue, method: &str, url: &str, authorization: Option<String>, now_ms: f64, results: Option<String>, error: Option<String>) -> String {
-    let response = match route(env, method, url, authorization.as_deref(), now_ms) {
+    let response = match route(env, method, url, authorization.as_deref(), None, now_ms) {
         Err(r) => r,
         Ok(_) if error.is_some() => {
             log::background(Decision::StatsError, [

@@ -456,8 +456,14 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
 }
 
 /// The dead-letter queue's consumer: logs `dead_lettered` for every page view of every
-/// message, with its destination and event ids.
-pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
+/// message, with its destination and event ids, and whether the message was kept for replay
+/// (`kept`; `keep_error`: why keeping it failed; neither: no D1 binding).
+pub fn dead_letters(bodies: &[String], attempts: &[u32], kept: bool, keep_error: Option<&str>) {
+    let replay = match (kept, keep_error) {
+        (true, _) => KEPT.to_string(),
+        (false, Some(e)) => format!("not kept for replay: D1 failed ({e}); the event ids above are all that is left"),
+        (false, None) => NOT_KEPT.to_string(),
+    };
     for (index, body) in bodies.iter().enumerate() {
         match queue::decode(body) {
             Ok(message) => {
@@ -470,7 +476,9 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
                         .field("event_ids", &g.ids)
                         .field("queued_ms", &message.queued_ms)
                         .field("dlq_attempts", &attempts.get(index))
-                        .field("reason", DEAD_LETTER_REASON);
+                        .field("reason", DEAD_LETTER_REASON)
+                        .field("kept", &kept)
+                        .field("replay", &replay);
                     log::write(line);
                 }
             }
@@ -481,6 +489,10 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32]) {
 
 /// Why a `dead_lettered` line is written.
 const DEAD_LETTER_REASON: &str = "the platform refused or was unreachable on every try the queue allows (max_retries); the events were not delivered";
+/// `replay` of a `dead_lettered` line whose message was kept.
+const KEPT: &str = "kept for 7 days: once the cause is fixed, POST {STATS_PATH}/api/dead-letters/replay puts it back on the queue (README, \"Dead letters\")";
+/// `replay` of a `dead_lettered` line without the D1 binding.
+const NOT_KEPT: &str = "not kept for replay: no D1 binding TAGRELAY_DB (README, \"Dead letters\"); the event ids above are all that is left";
 
 /// How many page views a queue message holds (0 when it cannot be read).
 pub fn message_page_views(body: &str) -> u32 {

@@ -309,7 +309,7 @@ async function consumeQueue(batch, env) {
   const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
   const attempts = Uint32Array.from(batch.messages, (m) => m.attempts);
   if (batch.queue.endsWith(DLQ_SUFFIX)) {
-    wasm.dead_letters(bodies, attempts);
+    await keepDeadLetters(env, batch, bodies, attempts);
     batch.ackAll();
     return;
   }
@@ -331,6 +331,28 @@ async function consumeQueue(batch, env) {
     if (entry === undefined || resent.has(i)) m.ack();
     else m.retry({ delaySeconds: entry.seconds });
   });
+}
+
+/**
+ * The dead-letter queue's consumer: keeps each message in D1 for replay (when the database is
+ * bound), then logs `dead_lettered` for every page view, saying whether it was kept. Keeping
+ * that fails is logged too: the messages are acknowledged either way, never retried into
+ * oblivion, and their event ids are in the log.
+ */
+async function keepDeadLetters(env, batch, bodies, attempts) {
+  const ids = batch.messages.map((m) => String(m.id));
+  const keep = wasm.dead_letter_statements(env, ids, bodies, Date.now());
+  let kept = false, error;
+  if (keep !== undefined) {
+    try {
+      const db = env.TAGRELAY_DB;
+      await db.batch(prepared(db, JSON.parse(keep)));
+      kept = true;
+    } catch (e) {
+      error = errorText(e);
+    }
+  }
+  wasm.dead_letters(bodies, attempts, kept, error);
 }
 
 /**
@@ -621,9 +643,12 @@ async function serveStats(request, env) {
   try {
     const now = Date.now();
     const auth = request.headers.get("authorization") ?? undefined;
-    const plan = JSON.parse(wasm.stats_plan(env, request.method, request.url, auth, now));
+    const site = request.headers.get("sec-fetch-site") ?? undefined;
+    const plan = JSON.parse(wasm.stats_plan(env, request.method, request.url, auth, site, now));
     answer = plan.response;
-    if (answer === undefined) {
+    if (plan.replay !== undefined) {
+      answer = await replayDeadLetters(request, env, plan.replay.statements);
+    } else if (answer === undefined) {
       let results, error;
       try {
         const db = env.TAGRELAY_DB;
@@ -642,6 +667,46 @@ async function serveStats(request, env) {
   headers.set("content-type", answer.contentType);
   for (const [name, value] of Object.entries(STATS_HEADERS)) headers.set(name, value);
   return new Response(request.method === "HEAD" ? null : answer.body, { status: answer.status, headers });
+}
+
+/**
+ * Puts dead letters kept in D1 back on the delivery queue (`POST {STATS_PATH}/api/dead-letters/replay`):
+ * reads them (`statements`), sends their messages (tries counted from zero) in as few
+ * `sendBatch` calls as the limits allow, forgets those sent, and lets wasm log and answer.
+ */
+async function replayDeadLetters(request, env, statements) {
+  const db = env.TAGRELAY_DB;
+  const queue = env.TAGRELAY_QUEUE ?? null;
+  const sent = [];
+  let taken = 0, sendError, forgetError, left;
+  try {
+    if (queue === null) throw new Error("no TAGRELAY_QUEUE binding: dead letters are replayed through the delivery queue");
+    const rows = (await db.batch(prepared(db, statements)))[0].results;
+    taken = rows.length;
+    const messages = JSON.parse(wasm.replay_messages(JSON.stringify(rows)));
+    let chunk = [], bytes = 0;
+    const send = async () => {
+      if (chunk.length === 0) return;
+      await queue.sendBatch(chunk.map((m) => ({ body: m.body, contentType: "text" })));
+      sent.push(...chunk.map((m) => m.id));
+      chunk = []; bytes = 0;
+    };
+    for (const m of messages) {
+      if (chunk.length === QUEUE_SEND_MESSAGES || bytes + m.body.length > QUEUE_SEND_BYTES) await send();
+      chunk.push(m);
+      bytes += m.body.length;
+    }
+    await send();
+  } catch (e) {
+    sendError = errorText(e);
+  }
+  try {
+    const all = await db.batch(prepared(db, JSON.parse(wasm.replay_forget(sent))));
+    left = JSON.stringify(all[1].results);
+  } catch (e) {
+    forgetError = errorText(e);
+  }
+  return JSON.parse(wasm.replay_done(request.url, taken, sent.length, sendError, forgetError, left));
 }
 
 /** A log line written by this file, in the shape of src/log_line.rs. */

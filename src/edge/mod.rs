@@ -17,6 +17,7 @@ mod facts;
 mod forward;
 mod js;
 mod log;
+mod replay;
 mod settings;
 
 use crate::analytics::delivery_counts::{DeliveryOutcome, UNREAD_EVENT};
@@ -479,10 +480,11 @@ pub fn message_remainder(body: &str, positions: Vec<u32>, attempts: u32) -> Opti
     crate::delivery::queue::remainder(body, &positions, attempts)
 }
 
-/// The dead-letter queue's consumer: logs each message's event ids ([`delivery::dead_letters`]).
+/// The dead-letter queue's consumer: logs each message's event ids ([`delivery::dead_letters`]),
+/// saying whether they were kept for replay (`kept`) or why not (`keep_error`).
 #[wasm_bindgen]
-pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>) {
-    delivery::dead_letters(&bodies, &attempts);
+pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>, kept: bool, keep_error: Option<String>) {
+    delivery::dead_letters(&bodies, &attempts, kept, keep_error.as_deref());
 }
 
 /// The isolate's batches of events, to send now: every one after the window [`track`] asked

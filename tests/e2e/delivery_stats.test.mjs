@@ -13,8 +13,12 @@ const TIKTOK_CODE = "CTEST0PIXEL1";
 let origin, graph, ga4, tiktok;
 // What each mock accepted: event name -> count, and every event id.
 const accepted = { meta: new Map(), ga4: new Map(), tiktok: new Map() };
-const add = (dest, name) => accepted[dest].set(name, (accepted[dest].get(name) ?? 0) + 1);
-const reset = () => Object.values(accepted).forEach((m) => m.clear());
+const acceptedIds = new Set();
+const add = (dest, name, id) => {
+  accepted[dest].set(name, (accepted[dest].get(name) ?? 0) + 1);
+  acceptedIds.add(id);
+};
+const reset = () => { Object.values(accepted).forEach((m) => m.clear()); acceptedIds.clear(); };
 
 before(async () => {
   origin = await startServer(async (req, res) => {
@@ -31,7 +35,7 @@ before(async () => {
   graph.defaultReply = (record) => {
     const data = record.json?.data ?? [];
     if (data.some((e) => e.custom_data?.bad)) return { status: 400, body: { error: { message: "Invalid parameter", code: 100, fbtrace_id: "bad" } } };
-    for (const e of data) add("meta", e.event_name);
+    for (const e of data) add("meta", e.event_name, e.event_id);
     return { status: 200, body: { events_received: data.length, fbtrace_id: "ok" } };
   };
   ga4 = await startGraph();
@@ -147,19 +151,58 @@ test("the Delivery API and panel match what each platform accepted, refused, and
   }
 });
 
-test("dead letters are counted, with their reason, once the queue gives up", { timeout: 90_000 }, async () => {
+test("dead letters are counted and kept; after the cause is fixed a replay delivers the same event ids", { timeout: 120_000 }, async () => {
   reset();
   const saved = graph.defaultReply;
-  graph.defaultReply = () => ({ status: 503, body: { error: { message: "down for good" } } });
-  const w = await start({ GA4_MEASUREMENT_ID: undefined, TIKTOK_PIXEL_CODE: undefined }, { maxRetries: 1 });
+  const w = await start({ GA4_MEASUREMENT_ID: undefined, TIKTOK_PIXEL_CODE: undefined, BATCH_WINDOW_MS: "0" }, { maxRetries: 1 });
   try {
+    // The platform is down past every try the queue allows.
+    graph.defaultReply = () => ({ status: 503, body: { error: { message: "down for good" } } });
     const paths = [await view(w), await view(w)];
-    for (const p of paths) await w.line((l) => l.path === p && l.decision === "dead_lettered", 40_000);
+    const dead = [];
+    for (const p of paths) dead.push(await w.line((l) => l.path === p && l.decision === "dead_lettered", 40_000));
+    for (const line of dead) {
+      assert.equal(line.kept, true);
+      assert.match(line.replay, /api\/dead-letters\/replay/);
+    }
+    const deadIds = dead.flatMap((l) => l.event_ids).sort();
     const d = byName(await until(() => delivery(w), (r) => byName(r).meta?.dead_lettered === 2)).meta;
     assert.equal(d.dead_lettered, 2);
     assert.equal(d.sent, 0);
     assert.equal(d.last_failure.outcome, "dead_lettered");
     assert.match(d.last_failure.reason, /max_retries/);
+    assert.deepEqual(d.dead_letters_kept, { messages: 2, events: 2 });
+
+    // The list: ids and times, no event data.
+    const list = await request(w.url, "/_tagrelay/api/dead-letters", { headers: BEARER });
+    assert.equal(list.status, 200);
+    const listed = JSON.parse(list.body);
+    assert.deepEqual(listed.dead_letters.flatMap((x) => x.event_ids).sort(), deadIds);
+    assert.ok(!list.body.includes("203.0.113.9") && !list.body.includes("client_ip"), "no event data in the list");
+    const page = await request(w.url, "/_tagrelay/?range=today", { headers: BEARER });
+    assert.ok(page.body.includes('data-dead-letters="meta" data-value="2"'), "the panel offers the replay");
+
+    // Replays are POSTs from the page itself or a script, with the token.
+    assert.equal((await request(w.url, "/_tagrelay/api/dead-letters/replay", { headers: BEARER })).status, 405);
+    assert.equal((await request(w.url, "/_tagrelay/api/dead-letters/replay", { method: "POST" })).status, 401);
+    assert.equal((await request(w.url, "/_tagrelay/api/dead-letters/replay", { method: "POST", headers: { ...BEARER, "sec-fetch-site": "cross-site" } })).status, 403);
+
+    // Fixed: the replay puts them back on the queue, and the same ids reach the platform.
+    graph.defaultReply = saved;
+    const replay = await request(w.url, "/_tagrelay/api/dead-letters/replay?then=page", { method: "POST", headers: { ...BEARER, "sec-fetch-site": "same-origin" } });
+    assert.equal(replay.status, 303, replay.body);
+    assert.equal(replay.headers.location, "/_tagrelay/?replayed=2");
+    const replayed = await w.line((l) => l.decision === "replayed");
+    assert.equal(replayed.messages, 2);
+    for (const p of paths) await w.line((l) => l.path === p && l.decision === "sent", 30_000);
+    assert.deepEqual([...accepted.meta.values()], [2]);
+    assert.deepEqual([...acceptedIds].sort(), deadIds, "the same event ids, delivered");
+    const after = JSON.parse((await request(w.url, "/_tagrelay/api/dead-letters", { headers: BEARER })).body);
+    assert.deepEqual(after.dead_letters, [], "forgotten once back on the queue");
+    const again = await request(w.url, "/_tagrelay/api/dead-letters/replay", { method: "POST", headers: BEARER });
+    assert.deepEqual(JSON.parse(again.body), { replayed: 0, left: [] });
+    const meta = byName(await until(() => delivery(w), (r) => byName(r).meta?.sent === 2)).meta;
+    assert.equal(meta.sent, 2);
   } finally {
     graph.defaultReply = saved;
     await w.close();

@@ -279,6 +279,7 @@ const scenarios = [
   { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
   { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
   { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
+  { key: "p", name: "tagrelay, tracked page, page views and delivery outcomes counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/tracked`, script: "visitors.lua" },
   { key: "n", name: "tagrelay, tracked page, DELIVERY=queue (events batched onto the queue; the consumer's POST runs in another invocation, not measured)", url: `http://127.0.0.1:${main.ports.queued}/tracked` },
   { key: "m", name: "tagrelay, tracked page, Meta + GA4 + TikTok on (a returning visitor with _fbp and _ga; GA4: one request per page view)", url: `http://127.0.0.1:${main.ports.three}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
   { key: "o", name: "(m) with DELIVERY=queue (the page's side: GA4's per-page-view POSTs run in the consumer, not measured)", url: `http://127.0.0.1:${main.ports.threeQueued}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
@@ -388,6 +389,7 @@ const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
   iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"), mCpu: paired("m"), mVsC: paired("m", "c"), nCpu: paired("n"), nVsE: paired("n", "e"), oVsC: paired("o", "c"),
+  pCpu: paired("p"), pVsE: paired("p", "e"),
 };
 // What counting page views adds per 1,000 page views (queueing on the hot path, then the
 // flushes: counting in wasm, statements, the D1 batch call): (l) − (d), from the medians.
@@ -409,6 +411,7 @@ const budget = [
   ["(l) CPU/request ≤ 1.2× (b)", `${r.lCpu.toFixed(2)}×`, r.lCpu <= 1.2],
   ["(m) CPU/request < (c)", `${r.mVsC.toFixed(2)}× (c)`, r.mVsC < 1],
   ["(n) CPU/request ≤ (e) (queue vs direct)", `${r.nVsE.toFixed(2)}× (e)`, r.nVsE <= 1],
+  ["(p) CPU/request ≤ 1.5× (b) (tracked, with the stats on)", `${r.pCpu.toFixed(2)}×`, r.pCpu <= 1.5],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
   // 300 KB until the stats (issue 13) added ~117 KB of code, ~55 KB gzipped: the stats page,
@@ -472,7 +475,7 @@ carry over to other machines better than the absolute numbers do.
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}×
 
 Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
 page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).

@@ -7,7 +7,6 @@ use super::delivery_counts::DeliveryOutcome;
 use super::report::StatsQuery;
 use super::sql::{self, Statement};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 
 /// Destinations listed first, in this order; any other follows by name.
 const KNOWN: [&str; 3] = ["meta", "ga4", "tiktok"];
@@ -42,16 +41,43 @@ fn bump(counts: &mut Map<String, Value>, outcome: &str, n: u64) {
     }
 }
 
-/// One destination's part of the report, while it is built.
+/// One destination's part of the report, while it is built. Plain vectors searched in order:
+/// there are a few destinations, days and names, and each generic map or sort would add its
+/// own code to the wasm.
 #[derive(Default)]
 struct Part {
+    destination: String,
     totals: Option<Map<String, Value>>,
-    days: BTreeMap<u64, Map<String, Value>>,
+    days: Vec<(u64, Map<String, Value>)>,
     events: Vec<(String, Map<String, Value>)>,
-    skipped: BTreeMap<String, u64>,
-    rejected: BTreeMap<String, u64>,
+    skipped: Vec<(String, u64)>,
+    rejected: Vec<(String, u64)>,
     last_failure: Option<Value>,
     kept: (u64, u64),
+}
+
+/// The entry of `key` in `items`, added with `new()` when missing.
+fn entry<'a, K: PartialEq + Clone, V>(items: &'a mut Vec<(K, V)>, key: &K, new: impl FnOnce() -> V) -> &'a mut V {
+    let at = match items.iter().position(|(k, _)| k == key) {
+        Some(at) => at,
+        None => {
+            items.push((key.clone(), new()));
+            items.len() - 1
+        }
+    };
+    &mut items[at].1
+}
+
+/// The part of `destination` in `parts`.
+fn part<'a>(parts: &'a mut Vec<Part>, destination: &str) -> &'a mut Part {
+    let at = match parts.iter().position(|p| p.destination == destination) {
+        Some(at) => at,
+        None => {
+            parts.push(Part { destination: destination.to_string(), ..Part::default() });
+            parts.len() - 1
+        }
+    };
+    &mut parts[at]
 }
 
 /// The Delivery report of `q` from the rows of [`statements`]:
@@ -64,58 +90,57 @@ struct Part {
 pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let empty = Vec::new();
     let rows = |i: usize| results.get(i).unwrap_or(&empty);
-    let mut parts: BTreeMap<String, Part> = BTreeMap::new();
+    let mut parts: Vec<Part> = Vec::new();
     for r in rows(0) {
-        let part = parts.entry(text(r, "destination").to_string()).or_default();
+        let part = part(&mut parts, text(r, "destination"));
         let n = num(r, "events");
         bump(part.totals.get_or_insert_with(zeros), text(r, "outcome"), n);
-        bump(part.days.entry(num(r, "day")).or_insert_with(zeros), text(r, "outcome"), n);
+        bump(entry(&mut part.days, &num(r, "day"), zeros), text(r, "outcome"), n);
     }
     for r in rows(1) {
-        let part = parts.entry(text(r, "destination").to_string()).or_default();
+        let part = part(&mut parts, text(r, "destination"));
         let (event, outcome, detail, n) = (text(r, "event"), text(r, "outcome"), text(r, "detail"), num(r, "events"));
-        let at = match part.events.iter().position(|(e, _)| e == event) {
-            Some(at) => at,
-            None => {
-                part.events.push((event.to_string(), zeros()));
-                part.events.len() - 1
-            }
-        };
-        bump(&mut part.events[at].1, outcome, n);
+        bump(entry(&mut part.events, &event.to_string(), zeros), outcome, n);
         if outcome == DeliveryOutcome::Skipped.code() {
-            *part.skipped.entry(detail.to_string()).or_default() += n;
+            *entry(&mut part.skipped, &detail.to_string(), || 0) += n;
         } else if outcome == DeliveryOutcome::Rejected.code() {
-            *part.rejected.entry(detail.to_string()).or_default() += n;
+            *entry(&mut part.rejected, &detail.to_string(), || 0) += n;
         }
     }
     for r in rows(2) {
-        let part = parts.entry(text(r, "destination").to_string()).or_default();
-        let at = num(r, "last_at");
+        let part = part(&mut parts, text(r, "destination"));
         part.last_failure = Some(json!({
-            "at": iso_time(at),
+            "at": iso_time(num(r, "last_at")),
             "outcome": text(r, "outcome"),
             "event": text(r, "event"),
             "reason": text(r, "last_reason"),
         }));
     }
     for r in rows(3) {
-        let part = parts.entry(text(r, "destination").to_string()).or_default();
-        part.kept = (num(r, "messages"), num(r, "events"));
+        part(&mut parts, text(r, "destination")).kept = (num(r, "messages"), num(r, "events"));
     }
-    let mut names: Vec<&String> = parts.keys().collect();
-    names.sort_by_key(|n| (KNOWN.iter().position(|k| k == n).unwrap_or(KNOWN.len()), n.to_string()));
-    let destinations: Vec<Value> = names
-        .into_iter()
-        .map(|name| {
-            let part = &parts[name];
+    // Known destinations first, in their order; others as they came. (Ordered by hand: the
+    // lists are short, and a sort adds its own code to the wasm.)
+    let known = |p: &Part| KNOWN.contains(&p.destination.as_str());
+    let ordered = KNOWN.iter().filter_map(|k| parts.iter().find(|p| p.destination == *k)).chain(parts.iter().filter(|p| !known(p)));
+    let listed = |items: &[(String, u64)], label: &str| -> Value {
+        let mut most_first: Vec<&(String, u64)> = Vec::new();
+        for item in items {
+            let at = most_first.iter().position(|other| other.1 < item.1).unwrap_or(most_first.len());
+            most_first.insert(at, item);
+        }
+        Value::Array(most_first.into_iter().map(|(k, n)| json!({label: k, "events": n})).collect())
+    };
+    let destinations: Vec<Value> = ordered
+        .map(|part| {
             let mut out = Map::new();
-            out.insert("destination".into(), json!(name));
+            out.insert("destination".into(), json!(part.destination));
             out.extend(part.totals.clone().unwrap_or_else(zeros));
             let days: Vec<Value> = (q.from..=q.to)
                 .map(|day| {
                     let mut d = Map::new();
                     d.insert("date".into(), json!(date_of(day)));
-                    d.extend(part.days.get(&day).cloned().unwrap_or_else(zeros));
+                    d.extend(part.days.iter().find(|(k, _)| *k == day).map(|(_, m)| m.clone()).unwrap_or_else(zeros));
                     Value::Object(d)
                 })
                 .collect();
@@ -131,11 +156,6 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
                 })
                 .collect();
             out.insert("events".into(), Value::Array(events));
-            let listed = |m: &BTreeMap<String, u64>, label: &str| -> Value {
-                let mut items: Vec<(&String, &u64)> = m.iter().collect();
-                items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                Value::Array(items.into_iter().map(|(k, n)| json!({label: k, "events": n})).collect())
-            };
             out.insert("skipped_rules".into(), listed(&part.skipped, "rule"));
             out.insert("rejected_codes".into(), listed(&part.rejected, "code"));
             out.insert("last_failure".into(), part.last_failure.clone().unwrap_or(Value::Null));

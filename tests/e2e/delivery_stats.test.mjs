@@ -209,6 +209,22 @@ test("dead letters are counted and kept; after the cause is fixed a replay deliv
   }
 });
 
+test("direct delivery is counted too, flushed after the send", { timeout: 60_000 }, async () => {
+  reset();
+  const start = (extra) => startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "300", STATS_TOKEN, STATS_FLUSH_MS: "200", ...extra }, { d1: true });
+  const w = await start();
+  try {
+    const paths = [await view(w, { query: "?event=ViewContent" }), await view(w, { query: "?event=Purchase" })];
+    for (const p of paths) await w.line((l) => l.path === p && l.decision === "sent");
+    assert.ok(!w.lines().some((l) => l.decision === "queued"), "no queue: direct");
+    const meta = byName(await until(() => delivery(w), (r) => byName(r).meta?.sent === 2)).meta;
+    assert.deepEqual(sentPerEvent(meta), accepted.meta);
+    assert.equal(meta.sent, 2);
+  } finally {
+    await w.close();
+  }
+});
+
 test("without analytics storage nothing is counted and the Delivery API is not served", async () => {
   const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "0", STATS_TOKEN, ANALYTICS: "off" });
   try {

@@ -166,7 +166,7 @@ test("several destinations through the queue: merged per destination, one GA4 re
   }
 });
 
-test("a minute-long outage loses nothing: 1,000 page views, every event id delivered once with one body", { timeout: 240_000 }, async () => {
+test("a minute-long outage loses nothing: 1,000 page views, every event id delivered once with one body", { timeout: 300_000 }, async () => {
   const outage = await startGraph();
   const OUTAGE_MS = 60_000;
   let recoverAt = Infinity;
@@ -183,7 +183,14 @@ test("a minute-long outage loses nothing: 1,000 page views, every event id deliv
     assert.ok(Date.now() < recoverAt, "every page view was served during the outage");
     const ids = new Map(); // event id -> its JSON as first received
     const sentPaths = () => new Set(w.lines().filter((l) => l.decision === "sent").map((l) => l.path)).size;
-    await waitFor(() => sentPaths() >= 1000, 200_000, "every page view's sent line, after the recovery");
+    // The last tries of the outage are at most 60 s apart (retry delays 10, 30, 60 s), so
+    // everything is sent about two minutes in; the wait allows for a loaded machine, and says
+    // where things stood if it runs out.
+    await waitFor(() => sentPaths() >= 1000, 230_000, "every page view's sent line, after the recovery").catch((e) => {
+      const count = (d) => w.lines().filter((l) => l.decision === d).length;
+      const delays = w.lines().filter((l) => l.decision === "retrying").map((l) => l.retry_in_s);
+      throw new Error(`${e.message}: ${sentPaths()} of 1000 page views sent, ${count("retrying")} retrying lines (delays ${[...new Set(delays)].join(", ")} s), ${count("failed")} failed, ${count("dead_lettered")} dead-lettered, ${outage.requests.length} requests at the platform, the last ${Math.round((Date.now() - outage.requests.at(-1).at) / 1000)} s ago`);
+    });
     for (const r of outage.requests) {
       for (const e of r.json.data) {
         const text = JSON.stringify(e);

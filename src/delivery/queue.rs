@@ -110,32 +110,52 @@ impl std::fmt::Display for MessageError {
     }
 }
 
-/// Cuts `groups` for `destination` into message bodies of at most [`MAX_MESSAGE_BYTES`] each
-/// (a page view is never cut: one holds at most 16 KB of header).
-pub fn messages(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Vec<QueuedGroup> = Vec::new();
-    let mut size = 0;
-    // The envelope and the separators, generously.
-    const ENVELOPE_BYTES: usize = 128;
-    for group in groups {
-        let bytes = serde_json::to_string(&group).map_or(0, |s| s.len()) + 1;
-        if !current.is_empty() && size + bytes + ENVELOPE_BYTES > MAX_MESSAGE_BYTES {
-            out.push(encode(destination, queued_ms, std::mem::take(&mut current)));
-            size = 0;
-        }
-        size += bytes;
-        current.push(group);
-    }
-    if !current.is_empty() {
-        out.push(encode(destination, queued_ms, current));
-    }
-    out
+/// One page view's events in a message, borrowed from the batch: serialized exactly as
+/// [`QueuedGroup`], which reads it back, with nothing copied first.
+#[derive(Debug, Serialize)]
+pub struct QueuedGroupRef<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Path, without query.
+    pub path: &'a str,
+    /// Status returned to the client.
+    pub status: Option<u16>,
+    /// `CF-Ray`.
+    pub ray: Option<&'a str>,
+    /// The events' names.
+    pub names: &'a [String],
+    /// The events' ids.
+    pub ids: &'a [String],
+    /// Whether the response was a cache replay.
+    pub replay: bool,
+    /// The mapped events' JSON text.
+    pub part: &'a str,
 }
 
-fn encode(destination: &str, queued_ms: u64, groups: Vec<QueuedGroup>) -> String {
-    let message = Message { v: VERSION, destination: destination.to_string(), queued_ms, groups, tries: 0 };
-    serde_json::to_string(&message).unwrap_or_default()
+/// Cuts `groups` for `destination` into message bodies of at most [`MAX_MESSAGE_BYTES`] each
+/// (a page view is never cut: one holds at most 16 KB of header). Each group is serialized
+/// once, and the envelope written around the serialized groups: the same JSON as a
+/// [`Message`] (which [`decode`] reads), without escaping every part twice.
+pub fn messages<G: Serialize>(destination: &str, queued_ms: u64, groups: impl IntoIterator<Item = G>) -> Vec<String> {
+    let head = format!("{{\"v\":{VERSION},\"destination\":{},\"queued_ms\":{queued_ms},\"groups\":[", serde_json::Value::from(destination));
+    const TAIL: &str = "]}";
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for group in groups {
+        let Ok(text) = serde_json::to_string(&group) else { continue };
+        if !current.is_empty() && head.len() + current.len() + 1 + text.len() + TAIL.len() > MAX_MESSAGE_BYTES {
+            out.push(format!("{head}{current}{TAIL}"));
+            current.clear();
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(&text);
+    }
+    if !current.is_empty() {
+        out.push(format!("{head}{current}{TAIL}"));
+    }
+    out
 }
 
 /// Reads a message body.
@@ -214,6 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn the_envelope_is_what_serde_writes_and_a_borrowed_group_serializes_as_an_owned_one() {
+        let groups = vec![group(1, 5), group(2, 5)];
+        let body = &messages("me\"ta", 9, groups.clone())[0];
+        let message = Message { v: VERSION, destination: "me\"ta".into(), queued_ms: 9, groups: groups.clone(), tries: 0 };
+        assert_eq!(body, &serde_json::to_string(&message).unwrap());
+        let g = &groups[0];
+        let borrowed = QueuedGroupRef { method: &g.method, path: &g.path, status: g.status, ray: g.ray.as_deref(), names: &g.names, ids: &g.ids, replay: g.replay, part: &g.part };
+        assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(g).unwrap());
+    }
+
+    #[test]
     fn page_views_are_cut_into_requests_within_the_limits() {
         let meta = crate::delivery::batching::META_LIMITS;
         assert_eq!(requests(&[1, 2, 3], meta), vec![0..3]);
@@ -226,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_remainder_keeps_the_failed_page_views_and_counts_on_their_tries() {
-        let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)).collect())[0];
+        let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)))[0];
         let rest = remainder(body, &[2, 0], 3).unwrap();
         let m = decode(&rest).unwrap();
         assert_eq!(m.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(), ["/p/0", "/p/2"]);

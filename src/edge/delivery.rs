@@ -10,7 +10,7 @@ use crate::analytics::delivery_counts::DeliveryOutcome;
 use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
-use crate::delivery::queue::{self, QueuedGroup};
+use crate::delivery::queue::{self, QueuedGroupRef};
 use crate::delivery::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -265,20 +265,16 @@ impl PendingDelivery {
 
     /// The queue message bodies that carry this request's page views (under the size limit).
     pub fn messages(&self) -> Vec<String> {
-        let groups = self
-            .groups
-            .iter()
-            .map(|g| QueuedGroup {
-                method: g.label.method.clone(),
-                path: g.label.path.clone(),
-                status: g.label.status,
-                ray: g.label.ray.clone(),
-                names: g.mapped.names.clone(),
-                ids: g.mapped.ids.clone(),
-                replay: g.replay,
-                part: g.mapped.part.clone(),
-            })
-            .collect();
+        let groups = self.groups.iter().map(|g| QueuedGroupRef {
+            method: &g.label.method,
+            path: &g.label.path,
+            status: g.label.status,
+            ray: g.label.ray.as_deref(),
+            names: &g.mapped.names,
+            ids: &g.mapped.ids,
+            replay: g.replay,
+            part: &g.mapped.part,
+        });
         queue::messages(self.route.destination.name(), js::now_ms(), groups)
     }
 

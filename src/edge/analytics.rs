@@ -181,11 +181,15 @@ pub fn stats_take(now_ms: f64) -> Option<String> {
 /// at once (this one was settled and more may be waiting).
 #[wasm_bindgen]
 pub fn stats_finished(id: &str, error: Option<String>, rows_written: Option<f64>) -> bool {
-    let (outcome, held, more) = FLUSHER.with(|f| {
+    // Page views counted meanwhile go on at once, as before; delivery outcomes counted meanwhile
+    // wait for the flush their send schedules when it ends (one D1 write per period, not per
+    // outcome that arrives during a write).
+    let (outcome, held) = FLUSHER.with(|f| {
         let mut f = f.borrow_mut();
         let outcome = f.finished(id, error.as_deref());
-        (outcome, f.held(), f.holds_anything())
+        (outcome, f.held())
     });
+    let more = held > 0;
     let reason = || json!(error.clone().unwrap_or_default());
     match outcome {
         FlushOutcome::Written { page_views, events, attempts } => {

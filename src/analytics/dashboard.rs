@@ -1,6 +1,7 @@
 //! The stats page: one server-rendered HTML document with no script and no external asset
 //! (inline CSS and SVG), built from the same report as the JSON API.
 
+use super::values::{num, text};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -31,14 +32,6 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn num(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A country code as shown: the code itself, or "Unknown" for `XX` (Cloudflare did not

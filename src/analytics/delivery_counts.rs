@@ -8,6 +8,7 @@
 //! gave (a platform's error message, no event data).
 
 use super::sql::{self, Statement};
+use super::values::clip;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -121,10 +122,10 @@ impl DeliveryCounts {
         let day = tally.at_ms / super::visitor_hash::DAY_MS;
         let mut key = Key {
             day,
-            destination: clip(tally.destination, MAX_EVENT_LEN),
-            event: if name.is_empty() { OTHER_EVENT.to_string() } else { clip(name, MAX_EVENT_LEN) },
+            destination: clip(tally.destination, MAX_EVENT_LEN).to_string(),
+            event: if name.is_empty() { OTHER_EVENT.to_string() } else { clip(name, MAX_EVENT_LEN).to_string() },
             outcome: tally.outcome,
-            detail: clip(tally.detail, MAX_EVENT_LEN),
+            detail: clip(tally.detail, MAX_EVENT_LEN).to_string(),
         };
         if !self.rows.contains_key(&key) && self.rows.len() >= MAX_ROWS {
             key.event = OTHER_EVENT.to_string();
@@ -134,7 +135,7 @@ impl DeliveryCounts {
         if tally.outcome.keeps_reason() {
             if let Some(reason) = tally.reason {
                 if row.last.as_ref().is_none_or(|(at, _)| *at <= tally.at_ms) {
-                    row.last = Some((tally.at_ms, clip(reason, MAX_REASON_LEN)));
+                    row.last = Some((tally.at_ms, clip(reason, MAX_REASON_LEN).to_string()));
                 }
             }
         }
@@ -164,18 +165,6 @@ impl DeliveryCounts {
             .collect();
         Statement::new(sql::ADD_DELIVERY, vec![Value::String(Value::Array(rows).to_string())])
     }
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 #[cfg(test)]

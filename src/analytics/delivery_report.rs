@@ -6,6 +6,7 @@ use super::calendar::date_of;
 use super::delivery_counts::DeliveryOutcome;
 use super::report::StatsQuery;
 use super::sql::{self, Statement};
+use super::values::{num, text};
 use serde_json::{json, Map, Value};
 
 /// Destinations listed first, in this order; any other follows by name.
@@ -20,14 +21,6 @@ pub fn statements(q: &StatsQuery) -> Vec<Statement> {
         Statement::new(sql::READ_DELIVERY_LAST_FAILURES, range()),
         Statement::new(sql::COUNT_DEAD_LETTERS, Vec::new()),
     ]
-}
-
-fn num(row: &Value, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn text<'a>(row: &'a Value, key: &str) -> &'a str {
-    row.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Zero for every outcome, keyed by its code.

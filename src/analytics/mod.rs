@@ -3,7 +3,7 @@
 //! - what one page view is counted as: [`page_view`] (bots, dimensions), [`device`],
 //!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`];
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
-//!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them), [`sql`] (every statement), [`retention`] (the daily cron);
+//!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them), [`sql`] (every statement), [`retention`] (the daily cron), [`values`] (row fields, bounded text);
 //! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
 //!   [`dashboard`] (the HTML page);
 //! - [`settings`]: the variables.
@@ -26,4 +26,5 @@ pub mod retention;
 pub mod settings;
 pub mod source;
 pub mod sql;
+pub mod values;
 pub mod visitor_hash;

@@ -6,12 +6,7 @@ pub const MAX_PATH_BYTES: usize = 512;
 
 /// The counted path of `url` (an absolute URL as the Worker sees it).
 pub fn page_path(url: &str) -> &str {
-    let path = crate::upstream::path_only(url);
-    let mut end = path.len().min(MAX_PATH_BYTES);
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    &path[..end]
+    super::values::clip(crate::upstream::path_only(url), MAX_PATH_BYTES)
 }
 
 #[cfg(test)]

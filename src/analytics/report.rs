@@ -2,6 +2,7 @@
 //! and the report (JSON, dashboard) or CSV built from their rows.
 
 use super::csv;
+use super::values::num;
 use super::sql::{self, Statement};
 use super::calendar::{date_of, parse_date};
 use crate::percent;
@@ -119,10 +120,6 @@ pub fn report_statements(q: &StatsQuery, now_ms: u64) -> Vec<Statement> {
     out.push(Statement::new(sql::READ_HOURS, vec![json!(q.to)]));
     out.push(Statement::new(sql::READ_LIVE, vec![json!(now_ms.saturating_sub(super::aggregate::LIVE_MS))]));
     out
-}
-
-fn num(row: &Value, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
 fn counts(label: &str, value: Value, row: &Value) -> Value {

@@ -40,11 +40,7 @@ pub fn acquisition(url: &str, referer: Option<&str>) -> Acquisition {
 /// Trimmed, lowercased, at most [`MAX_LEN`] bytes; `None` when empty.
 fn clean(value: &str) -> Option<String> {
     let v = value.trim().to_lowercase();
-    let mut end = v.len().min(MAX_LEN);
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    (!v.is_empty()).then(|| v[..end].to_string())
+    (!v.is_empty()).then(|| super::values::clip(&v, MAX_LEN).to_string())
 }
 
 /// The lowercased host of an http(s) URL, without port.

@@ -12,6 +12,7 @@
 
 use super::queue::{self, Message};
 use crate::analytics::sql::{self, Statement};
+use crate::analytics::values::num;
 use serde_json::{json, Value};
 
 /// Days a dead letter is kept before the daily cron deletes it.
@@ -94,10 +95,6 @@ impl Selection {
 /// those left.
 pub fn forget(ids: &[String]) -> Vec<Statement> {
     vec![Statement::new(sql::FORGET_DEAD_LETTERS, vec![json!(json!(ids).to_string())]), Statement::new(sql::COUNT_DEAD_LETTERS, Vec::new())]
-}
-
-fn num(row: &Value, key: &str) -> u64 {
-    row.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// The list's JSON from the rows of [`Selection::list_statements`]: `{"dead_letters": [{"id",

@@ -30,7 +30,7 @@ pub fn store(messages: &[(String, String)], dead_ms: u64) -> Option<Statement> {
         .iter()
         .filter_map(|(id, body)| {
             let m = queue::decode(body).ok()?;
-            let ids: Vec<&String> = m.groups.iter().flat_map(|g| &g.ids).collect();
+            let ids: Vec<&String> = m.groups.iter().flat_map(|g| g.ids.iter()).collect();
             Some(json!([id, m.destination, m.queued_ms, dead_ms, m.groups.len(), Value::from(ids.len()), json!(ids).to_string(), body]))
         })
         .collect();
@@ -133,7 +133,7 @@ mod tests {
     use crate::delivery::queue::QueuedGroup;
 
     fn body(tries: u32) -> String {
-        let g = QueuedGroup { method: "GET".into(), path: "/p".into(), status: Some(200), ray: None, names: vec!["Purchase".into()], ids: vec!["e1".into(), "e2".into()], replay: false, part: "{}".into() };
+        let g = QueuedGroup { method: "GET".into(), path: "/p".into(), status: Some(200), ray: None, names: vec!["Purchase".to_string()].into(), ids: vec!["e1".to_string(), "e2".to_string()].into(), replay: false, part: "{}".into() };
         let mut m = queue::decode(&queue::messages("meta", 5, vec![g])[0]).unwrap();
         m.tries = tries;
         serde_json::to_string(&m).unwrap()

@@ -9,6 +9,7 @@
 
 use crate::destinations::Limits;
 use crate::log_line::RequestLabel;
+use std::borrow::Cow;
 use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
@@ -43,31 +44,32 @@ pub fn parse_mode(value: Option<&str>) -> Result<Option<DeliveryMode>, crate::co
     }
 }
 
-/// One page view's events in a message.
+/// One page view's events in a message. Borrowed from the batch when a message is written
+/// (nothing is copied to serialize it), owned when one is read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueuedGroup {
+pub struct QueuedGroup<'a> {
     /// Method, path, status and ray of the page view, for its log lines.
-    pub method: String,
+    pub method: Cow<'a, str>,
     /// Path, without query.
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// Status returned to the client.
     pub status: Option<u16>,
     /// `CF-Ray`.
-    pub ray: Option<String>,
+    pub ray: Option<Cow<'a, str>>,
     /// The events' names, as the destination calls them.
-    pub names: Vec<String>,
+    pub names: Cow<'a, [String]>,
     /// The events' ids.
-    pub ids: Vec<String>,
+    pub ids: Cow<'a, [String]>,
     /// Whether the response was a cache replay.
     pub replay: bool,
     /// The mapped events' JSON text (the destination's request part).
-    pub part: String,
+    pub part: Cow<'a, str>,
 }
 
-impl QueuedGroup {
+impl QueuedGroup<'_> {
     /// The page view's log label.
     pub fn label(&self) -> RequestLabel {
-        RequestLabel { method: self.method.clone(), path: self.path.clone(), status: self.status, ray: self.ray.clone() }
+        RequestLabel { method: self.method.to_string(), path: self.path.to_string(), status: self.status, ray: self.ray.as_deref().map(str::to_string) }
     }
 }
 
@@ -81,7 +83,7 @@ pub struct Message {
     /// When the batch was enqueued, Unix ms.
     pub queued_ms: u64,
     /// The page views.
-    pub groups: Vec<QueuedGroup>,
+    pub groups: Vec<QueuedGroup<'static>>,
     /// Tries made before this message was sent: a message re-sent with only the page views
     /// whose requests failed for now (the others were delivered) continues their count.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -110,33 +112,11 @@ impl std::fmt::Display for MessageError {
     }
 }
 
-/// One page view's events in a message, borrowed from the batch: serialized exactly as
-/// [`QueuedGroup`], which reads it back, with nothing copied first.
-#[derive(Debug, Serialize)]
-pub struct QueuedGroupRef<'a> {
-    /// Method.
-    pub method: &'a str,
-    /// Path, without query.
-    pub path: &'a str,
-    /// Status returned to the client.
-    pub status: Option<u16>,
-    /// `CF-Ray`.
-    pub ray: Option<&'a str>,
-    /// The events' names.
-    pub names: &'a [String],
-    /// The events' ids.
-    pub ids: &'a [String],
-    /// Whether the response was a cache replay.
-    pub replay: bool,
-    /// The mapped events' JSON text.
-    pub part: &'a str,
-}
-
 /// Cuts `groups` for `destination` into message bodies of at most [`MAX_MESSAGE_BYTES`] each
 /// (a page view is never cut: one holds at most 16 KB of header). Each group is serialized
 /// once, and the envelope written around the serialized groups: the same JSON as a
 /// [`Message`] (which [`decode`] reads), without escaping every part twice.
-pub fn messages<G: Serialize>(destination: &str, queued_ms: u64, groups: impl IntoIterator<Item = G>) -> Vec<String> {
+pub fn messages<'a>(destination: &str, queued_ms: u64, groups: impl IntoIterator<Item = QueuedGroup<'a>>) -> Vec<String> {
     let head = format!("{{\"v\":{VERSION},\"destination\":{},\"queued_ms\":{queued_ms},\"groups\":[", serde_json::Value::from(destination));
     const TAIL: &str = "]}";
     let mut out = Vec::new();
@@ -208,40 +188,37 @@ pub fn retry_delay_s(attempts: u32) -> u32 {
 mod tests {
     use super::*;
 
-    fn group(i: usize, part_bytes: usize) -> QueuedGroup {
+    fn group(i: usize, part_bytes: usize) -> QueuedGroup<'static> {
         QueuedGroup {
             method: "GET".into(),
-            path: format!("/p/{i}"),
+            path: format!("/p/{i}").into(),
             status: Some(200),
             ray: None,
-            names: vec!["ViewContent".into()],
-            ids: vec![format!("id-{i}")],
+            names: vec!["ViewContent".to_string()].into(),
+            ids: vec![format!("id-{i}")].into(),
             replay: false,
-            part: format!("{{\"x\":\"{}\"}}", "a".repeat(part_bytes)),
+            part: format!("{{\"x\":\"{}\"}}", "a".repeat(part_bytes)).into(),
         }
     }
 
     #[test]
     fn messages_stay_under_the_limit_and_round_trip() {
-        let groups: Vec<QueuedGroup> = (0..40).map(|i| group(i, 10_000)).collect();
+        let groups: Vec<QueuedGroup<'static>> = (0..40).map(|i| group(i, 10_000)).collect();
         let bodies = messages("meta", 7, groups.clone());
         assert!(bodies.len() >= 4, "{}", bodies.len());
         assert!(bodies.iter().all(|b| b.len() <= MAX_MESSAGE_BYTES), "{:?}", bodies.iter().map(String::len).collect::<Vec<_>>());
-        let back: Vec<QueuedGroup> = bodies.iter().flat_map(|b| decode(b).unwrap().groups).collect();
+        let back: Vec<QueuedGroup<'static>> = bodies.iter().flat_map(|b| decode(b).unwrap().groups).collect();
         assert_eq!(back, groups, "every page view, once, in order");
         assert_eq!(decode(&bodies[0]).unwrap().destination, "meta");
         assert_eq!(messages("ga4", 7, vec![group(1, 10)]).len(), 1);
     }
 
     #[test]
-    fn the_envelope_is_what_serde_writes_and_a_borrowed_group_serializes_as_an_owned_one() {
+    fn the_envelope_is_what_serde_writes() {
         let groups = vec![group(1, 5), group(2, 5)];
         let body = &messages("me\"ta", 9, groups.clone())[0];
-        let message = Message { v: VERSION, destination: "me\"ta".into(), queued_ms: 9, groups: groups.clone(), tries: 0 };
+        let message = Message { v: VERSION, destination: "me\"ta".into(), queued_ms: 9, groups, tries: 0 };
         assert_eq!(body, &serde_json::to_string(&message).unwrap());
-        let g = &groups[0];
-        let borrowed = QueuedGroupRef { method: &g.method, path: &g.path, status: g.status, ray: g.ray.as_deref(), names: &g.names, ids: &g.ids, replay: g.replay, part: &g.part };
-        assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(g).unwrap());
     }
 
     #[test]
@@ -260,7 +237,7 @@ mod tests {
         let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)))[0];
         let rest = remainder(body, &[2, 0], 3).unwrap();
         let m = decode(&rest).unwrap();
-        assert_eq!(m.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(), ["/p/0", "/p/2"]);
+        assert_eq!(m.groups.iter().map(|g| &*g.path).collect::<Vec<_>>(), ["/p/0", "/p/2"]);
         assert_eq!(m.tries, 3);
         assert_eq!(decode(&remainder(&rest, &[1], 2).unwrap()).unwrap().tries, 5);
         assert!(!body.contains("tries"), "a first message carries no count");

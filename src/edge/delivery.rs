@@ -10,7 +10,7 @@ use crate::analytics::delivery_counts::DeliveryOutcome;
 use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
 use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
-use crate::delivery::queue::{self, QueuedGroupRef};
+use crate::delivery::queue::{self, QueuedGroup};
 use crate::delivery::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -265,15 +265,15 @@ impl PendingDelivery {
 
     /// The queue message bodies that carry this request's page views (under the size limit).
     pub fn messages(&self) -> Vec<String> {
-        let groups = self.groups.iter().map(|g| QueuedGroupRef {
-            method: &g.label.method,
-            path: &g.label.path,
+        let groups = self.groups.iter().map(|g| QueuedGroup {
+            method: g.label.method.as_str().into(),
+            path: g.label.path.as_str().into(),
             status: g.label.status,
-            ray: g.label.ray.as_deref(),
-            names: &g.mapped.names,
-            ids: &g.mapped.ids,
+            ray: g.label.ray.as_deref().map(Into::into),
+            names: g.mapped.names.as_slice().into(),
+            ids: g.mapped.ids.as_slice().into(),
             replay: g.replay,
-            part: &g.mapped.part,
+            part: g.mapped.part.as_str().into(),
         });
         queue::messages(self.route.destination.name(), js::now_ms(), groups)
     }
@@ -419,7 +419,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
         let Some(route_index) = routes.on.iter().position(|r| r.destination.name() == message.destination) else {
             let e = queue::MessageError::UnknownDestination(message.destination.clone());
             for g in &message.groups {
-                analytics::count_delivery(&message.destination, DeliveryOutcome::Failed, "", Some(&e.to_string()), &g.names);
+                analytics::count_delivery(&message.destination, DeliveryOutcome::Failed, "", Some(&e.to_string()), &g.names[..]);
                 let mut line = Line::new(&g.label(), Decision::Failed);
                 line.field("destination", &message.destination).field("event_ids", &g.ids).field("reason", &e.to_string());
                 log::write(line);
@@ -429,7 +429,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
         let tries = message.tries + queue_tries;
         for (position, g) in message.groups.into_iter().enumerate() {
             let label = g.label();
-            let mapped = Mapped { names: g.names, ids: g.ids, part: g.part };
+            let mapped = Mapped { names: g.names.into_owned(), ids: g.ids.into_owned(), part: g.part.into_owned() };
             let group = Group { label, mapped, replay: g.replay, message: index as u32, position: position as u32 };
             per_route[route_index].push((group, tries));
         }
@@ -464,7 +464,7 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32], kept: bool, keep_error:
         match queue::decode(body) {
             Ok(message) => {
                 for g in &message.groups {
-                    analytics::count_delivery(&message.destination, DeliveryOutcome::DeadLettered, "", Some(DEAD_LETTER_REASON), &g.names);
+                    analytics::count_delivery(&message.destination, DeliveryOutcome::DeadLettered, "", Some(DEAD_LETTER_REASON), &g.names[..]);
                     let mut line = Line::new(&g.label(), Decision::DeadLettered);
                     line.field("destination", &message.destination)
                         .field("events", &g.ids.len())

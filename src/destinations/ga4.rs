@@ -318,21 +318,12 @@ fn params(event: &Event<'_>, page: &PageView<'_>, session_id: Option<u64>) -> Va
     Value::Object(p)
 }
 
+/// GA4's names for a product's fields.
+const ITEM_KEYS: super::ItemKeys = super::ItemKeys { id: "item_id", quantity: "quantity", price: "price", name: "item_name" };
+
 /// GA4 `items` (`item_id`, `quantity`, `price`, `item_name`) from the event's products.
 fn items(data: &Map<String, Value>) -> Vec<Value> {
-    super::items(data)
-        .into_iter()
-        .map(|item| {
-            let mut out = Map::new();
-            out.insert("item_id".into(), json!(item.id));
-            for (key, value) in [("quantity", item.quantity), ("price", item.price), ("item_name", item.name)] {
-                if let Some(v) = value {
-                    out.insert(key.into(), v);
-                }
-            }
-            Value::Object(out)
-        })
-        .collect()
+    super::items(data).into_iter().map(|item| item.into_json(ITEM_KEYS)).collect()
 }
 
 /// `user_data` from the header's user data (every event's: they are one visitor), by

@@ -114,6 +114,34 @@ pub struct Item {
     pub name: Option<Value>,
 }
 
+/// What a platform calls an [`Item`]'s fields.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemKeys {
+    /// The product id's field.
+    pub id: &'static str,
+    /// The quantity's field.
+    pub quantity: &'static str,
+    /// The unit price's field.
+    pub price: &'static str,
+    /// The product name's field.
+    pub name: &'static str,
+}
+
+impl Item {
+    /// The product as a platform's JSON object, its fields named by `keys`; a field the
+    /// origin did not give is left out.
+    pub fn into_json(self, keys: ItemKeys) -> Value {
+        let mut out = Map::new();
+        out.insert(keys.id.into(), Value::String(self.id));
+        for (key, value) in [(keys.quantity, self.quantity), (keys.price, self.price), (keys.name, self.name)] {
+            if let Some(v) = value {
+                out.insert(key.into(), v);
+            }
+        }
+        Value::Object(out)
+    }
+}
+
 /// The products of an event's `custom_data` (see [`Item`]).
 pub fn items(data: &Map<String, Value>) -> Vec<Item> {
     let mut items: Vec<Item> = match (data.get("contents"), data.get("content_ids")) {

@@ -50,6 +50,8 @@ const SAME_NAMES: [&str; 16] = [
 ];
 /// Meta's names TikTok spells otherwise.
 const RENAMED: [(&str, &str); 1] = [("PageView", "Pageview")];
+/// TikTok's names for a product's fields, in `properties.contents`.
+const CONTENT_KEYS: super::ItemKeys = super::ItemKeys { id: "content_id", quantity: "quantity", price: "price", name: "content_name" };
 
 /// TikTok settings.
 #[derive(Clone, PartialEq, Eq)]
@@ -257,19 +259,7 @@ fn properties(event: &Event<'_>) -> Map<String, Value> {
             out.insert(to.into(), if to == "order_id" { json!(super::text(v)) } else { v.clone() });
         }
     }
-    let contents: Vec<Value> = super::items(data)
-        .into_iter()
-        .map(|item| {
-            let mut content = Map::new();
-            content.insert("content_id".into(), json!(item.id));
-            for (key, value) in [("content_name", item.name), ("price", item.price), ("quantity", item.quantity)] {
-                if let Some(v) = value {
-                    content.insert(key.into(), v);
-                }
-            }
-            Value::Object(content)
-        })
-        .collect();
+    let contents: Vec<Value> = super::items(data).into_iter().map(|item| item.into_json(CONTENT_KEYS)).collect();
     if !contents.is_empty() {
         out.insert("contents".into(), Value::Array(contents));
     }

@@ -242,6 +242,8 @@ async function deliver(job, born = generation, later) {
 // 256 KB in one call.
 const QUEUE_SEND_MESSAGES = 100;
 const QUEUE_SEND_BYTES = 250_000;
+// Thrown to stop sending when the wasm instance was replaced meanwhile.
+const RESTARTED = Symbol("wasm restarted");
 // A dead-letter queue's name ends so (wrangler.toml: tagrelay-events-dlq).
 const DLQ_SUFFIX = "-dlq";
 
@@ -249,6 +251,36 @@ const DLQ_SUFFIX = "-dlq";
 function queueOf(env) {
   if (rules.delivery === "direct") return null;
   return env.TAGRELAY_QUEUE ?? null;
+}
+
+/**
+ * Puts `units` on `queue` in as few `sendBatch` calls as its limits allow; a unit's `messages`
+ * ({ body, contentType, delaySeconds? }) always go in the same call. After each call,
+ * `settle(units, error)` is told which units it carried and what it threw (undefined when it
+ * succeeded); a `settle` that throws stops the sending.
+ */
+async function sendInBatches(queue, units, settle) {
+  let chunk = [], count = 0, bytes = 0;
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const carried = chunk;
+    chunk = []; count = 0; bytes = 0;
+    let error;
+    try {
+      await queue.sendBatch(carried.flatMap((u) => u.messages));
+    } catch (e) {
+      error = e;
+    }
+    await settle(carried, error);
+  };
+  for (const unit of units) {
+    const size = unit.messages.reduce((n, m) => n + m.body.length, 0);
+    if (count + unit.messages.length > QUEUE_SEND_MESSAGES || bytes + size > QUEUE_SEND_BYTES) await flush();
+    chunk.push(unit);
+    count += unit.messages.length;
+    bytes += size;
+  }
+  await flush();
 }
 
 /** Sends taken deliveries: onto `queue`, or directly when it is null. */
@@ -263,37 +295,37 @@ function dispatch(queue, jobs, born) {
  */
 async function enqueue(queue, jobs, born) {
   const current = () => born === generation;
+  if (!current()) return droppedAfterRestart(0);
   const fallback = [];
-  let chunk = [], owners = [], bytes = 0;
-  const flush = async () => {
-    if (chunk.length === 0) return;
-    const messages = chunk.map((body) => ({ body, contentType: "text" }));
-    const sent = owners;
-    chunk = []; owners = []; bytes = 0;
-    try {
-      await queue.sendBatch(messages);
-      if (!current()) return;
-      for (const job of sent) { job.queued(); job.free(); }
-    } catch (e) {
-      if (!current()) return droppedAfterRestart(0);
-      for (const job of sent) {
-        job.queueFailed(errorText(e));
-        fallback.push(...job.directParts());
-        job.free();
-      }
-    }
-  };
-  for (const job of jobs) {
-    if (!current()) return droppedAfterRestart(0);
-    const bodies = job.messages();
-    const size = bodies.reduce((n, b) => n + b.length, 0);
-    if (chunk.length + bodies.length > QUEUE_SEND_MESSAGES || bytes + size > QUEUE_SEND_BYTES) await flush();
-    chunk.push(...bodies);
-    owners.push(job);
-    bytes += size;
+  // Every job's messages are made now, while its wasm instance is certainly current.
+  const units = jobs.map((job) => ({ job, messages: job.messages().map((body) => ({ body, contentType: "text" })) }));
+  try {
+    await sendInBatches(queue, units, (carried, error) => {
+      // The jobs belong to a replaced wasm instance: stop, as `deliver` does.
+      if (!current()) throw RESTARTED;
+      settleQueued(carried, error, fallback);
+    });
+  } catch (e) {
+    if (e !== RESTARTED) throw e;
+    return droppedAfterRestart(0);
   }
-  await flush();
   await Promise.all(fallback.map((job) => deliver(job, born)));
+}
+
+/**
+ * The jobs of one `sendBatch` (`carried`), settled: logged `queued`, or, when the send threw
+ * `error`, logged `queue_failed` and their direct deliveries added to `fallback`.
+ */
+function settleQueued(carried, error, fallback) {
+  for (const { job } of carried) {
+    if (error === undefined) {
+      job.queued();
+    } else {
+      job.queueFailed(errorText(error));
+      fallback.push(...job.directParts());
+    }
+    job.free();
+  }
 }
 
 /**
@@ -364,27 +396,16 @@ async function resendRemainders(env, batch, bodies, pending) {
   const resent = new Set();
   const queue = env.TAGRELAY_QUEUE;
   if (!queue) return resent;
-  let chunk = [], bytes = 0;
-  const flush = async () => {
-    if (chunk.length === 0) return;
-    const sending = chunk;
-    chunk = []; bytes = 0;
-    try {
-      await queue.sendBatch(sending.map((r) => ({ body: r.body, contentType: "text", delaySeconds: r.seconds })));
-      for (const r of sending) resent.add(r.i);
-    } catch {
-      // Retried whole instead: at least once.
-    }
-  };
+  const units = [];
   for (const [i, entry] of pending) {
     if (entry.positions.size >= wasm.message_page_views(bodies[i])) continue;
     const body = wasm.message_remainder(bodies[i], Uint32Array.from(entry.positions), batch.messages[i].attempts);
-    if (body === undefined) continue;
-    if (chunk.length >= QUEUE_SEND_MESSAGES || bytes + body.length > QUEUE_SEND_BYTES) await flush();
-    chunk.push({ i, body, seconds: entry.seconds });
-    bytes += body.length;
+    if (body !== undefined) units.push({ i, messages: [{ body, contentType: "text", delaySeconds: entry.seconds }] });
   }
-  await flush();
+  await sendInBatches(queue, units, (carried, error) => {
+    // A send that failed leaves its messages to be retried whole instead: at least once.
+    if (error === undefined) for (const { i } of carried) resent.add(i);
+  });
   return resent;
 }
 
@@ -683,20 +704,12 @@ async function replayDeadLetters(request, env, statements) {
     if (queue === null) throw new Error("no TAGRELAY_QUEUE binding: dead letters are replayed through the delivery queue");
     const rows = (await db.batch(prepared(db, statements)))[0].results;
     taken = rows.length;
-    const messages = JSON.parse(wasm.replay_messages(JSON.stringify(rows)));
-    let chunk = [], bytes = 0;
-    const send = async () => {
-      if (chunk.length === 0) return;
-      await queue.sendBatch(chunk.map((m) => ({ body: m.body, contentType: "text" })));
-      sent.push(...chunk.map((m) => m.id));
-      chunk = []; bytes = 0;
-    };
-    for (const m of messages) {
-      if (chunk.length === QUEUE_SEND_MESSAGES || bytes + m.body.length > QUEUE_SEND_BYTES) await send();
-      chunk.push(m);
-      bytes += m.body.length;
-    }
-    await send();
+    const units = JSON.parse(wasm.replay_messages(JSON.stringify(rows))).map((m) => ({ id: m.id, messages: [{ body: m.body, contentType: "text" }] }));
+    // The first send that fails ends the replay: what was not sent stays kept.
+    await sendInBatches(queue, units, (carried, error) => {
+      if (error !== undefined) throw error;
+      sent.push(...carried.map((u) => u.id));
+    });
   } catch (e) {
     sendError = errorText(e);
   }

@@ -16,9 +16,9 @@
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
-//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k and l against another build (the
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l and m against another build (the
 //        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
-//        as D, E, G, I, K and L in the same rounds, and print each against its counterpart.
+//        as D, E, G, I, K, L and M in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -184,7 +184,8 @@ const config :Workerd.Config = (
     (name = "threeQueued", worker = .threeQueued),${ALT ? `
     (name = "altTagrelay", worker = .altTagrelay),
     (name = "altUnbatched", worker = .altUnbatched),
-    (name = "altAnalytics", worker = .altAnalytics),` : ""}
+    (name = "altAnalytics", worker = .altAnalytics),
+    (name = "altThree", worker = .altThree),` : ""}
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
@@ -199,7 +200,8 @@ const config :Workerd.Config = (
     (name = "threeQueued", address = "127.0.0.1:${ports.threeQueued}", http = (), service = "threeQueued"),${ALT ? `
     (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
     (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),
-    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),` : ""}
+    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),
+    (name = "altThree", address = "127.0.0.1:${ports.altThree}", http = (), service = "altThree"),` : ""}
   ],
 );
 const bare :Workerd.Worker = (
@@ -226,13 +228,13 @@ ${tagrelayWorker("analytics", [d1])}
 ${tagrelayWorker("three", threeVars)}
 ${tagrelayWorker("queued", [queue])}
 ${tagrelayWorker("threeQueued", [...threeVars, queue])}
-${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") : ""}
+${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") + "\n" + tagrelayWorker("altThree", threeVars, "alt") : ""}
 `;
 }
 
 async function startWorkerd(tag) {
   const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort() };
-  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort() });
+  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort(), altThree: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -285,7 +287,7 @@ const scenarios = [
   { key: "o", name: "(m) with DELIVERY=queue (the page's side: GA4's per-page-view POSTs run in the consumer, not measured)", url: `http://127.0.0.1:${main.ports.threeQueued}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
 ];
 if (ALT) {
-  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"]]) {
+  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"], ["M", "m", "three", "altThree"]]) {
     const s = scenarios.find((x) => x.key === from);
     scenarios.push({ ...s, key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[service]}/`, `:${main.ports[port]}/`) });
   }

@@ -54,7 +54,7 @@ thread_local! {
 pub enum After {
     /// Nothing: another page view sends the batch.
     Nothing,
-    /// It opened a window: wait this many milliseconds, then send every batch.
+    /// It opened a window: wait this many milliseconds, then send its batch.
     Window(u32),
     /// The batch is full (or batching is off): send the full batches now.
     SendFull,
@@ -108,20 +108,21 @@ pub fn prepare(label: &RequestLabel, index: usize, route: &'static Route, mapped
     }
 }
 
-/// Takes the destinations' batches for sending (only the full ones with `full_only`, when a
-/// page view filled a batch: the others wait for their windows): one request per
-/// destination, or per page view for a destination that takes one client per request (GA4),
-/// except `for_queue`, where each destination's batch is one delivery, put on the queue whole.
-/// Empty when there is nothing to send. The halvings of refused batches share one budget of parts, less one for
-/// each request beyond the first, so that everything this send does stays within the
+/// Takes the destinations' batches for sending: the full ones, and those of the routes whose
+/// index `window_closed` holds (the windows a timer waited for; another route's batch waits
+/// for its own window's timer): one request per destination, or per page view for a
+/// destination that takes one client per request (GA4), except `for_queue`, where each
+/// destination's batch is one delivery, put on the queue whole. Empty when there is nothing
+/// to send. The halvings of refused batches share one budget of parts, less one for each
+/// request beyond the first, so that everything this send does stays within the
 /// subrequests one invocation may make.
-pub fn take(routes: &'static Routes, full_only: bool, for_queue: bool) -> Vec<PendingDelivery> {
+pub fn take(routes: &'static Routes, window_closed: impl Fn(usize) -> bool, for_queue: bool) -> Vec<PendingDelivery> {
     let deadline_ms = js::now_ms() + DELIVERY_DEADLINE_MS;
     let parts_left = Rc::new(Cell::new(batching::MAX_SPLIT_PARTS));
     let mut out = Vec::new();
     BATCHES.with(|b| {
-        for (route, batch) in routes.on.iter().zip(b.borrow_mut().iter_mut()) {
-            if full_only && !batch.is_full() {
+        for (index, (route, batch)) in routes.on.iter().zip(b.borrow_mut().iter_mut()).enumerate() {
+            if !batch.is_full() && !window_closed(index) {
                 continue;
             }
             let groups = batch.take();

@@ -435,15 +435,18 @@ function track(request, env, value, status, source, headers) {
   );
   if (code < 0) return undefined;
   const window = code & NO_WINDOW;
-  if ((code & SEND_FULL) === 0) return sendBatch(env, window);
+  const windows = code >>> WINDOWS_SHIFT;
+  if ((code & SEND_FULL) === 0) return sendBatch(env, window, windows);
   const now = sendFull(env);
-  return window === NO_WINDOW ? now : Promise.all([now, sendBatch(env, window)]);
+  return window === NO_WINDOW ? now : Promise.all([now, sendBatch(env, window, windows)]);
 }
 
 // `track`'s answer (src/edge/mod.rs): the low 16 bits the window to wait for (NO_WINDOW:
-// none), SEND_FULL set when a batch is full.
+// none), SEND_FULL set when a batch is full, and from WINDOWS_SHIFT up the windows this page
+// view opened (a bit per destination), whose batches its timer sends.
 const NO_WINDOW = 0xffff;
 const SEND_FULL = 1 << 16;
+const WINDOWS_SHIFT = 17;
 
 /**
  * Sends the full batches now (a batch reached its destination's limits, or
@@ -455,7 +458,7 @@ const SEND_FULL = 1 << 16;
  */
 function sendFull(env) {
   const queue = queueOf(env);
-  const jobs = wasm.take_batch(env, true, queue !== null);
+  const jobs = wasm.take_batch(env, 0, queue !== null);
   if (jobs.length === 0) return undefined;
   const born = generation;
   const sendAll = () => dispatch(queue, jobs, born);
@@ -463,14 +466,17 @@ function sendFull(env) {
 }
 
 /**
- * Waits `wait` ms for the batch's window to close, then sends every destination's batch, each
- * on its own: one platform's retries never hold up another's.
+ * Waits `wait` ms for the windows this page view opened to close, then sends those
+ * destinations' batches (`windows`, from `track`), each on its own: one platform's retries
+ * never hold up another's. A batch whose window another page view opened is left to that
+ * one's timer, so a destination that sends often (GA4, a request per page view) does not cut
+ * the others' batches short.
  */
-async function sendBatch(env, wait) {
+async function sendBatch(env, wait, windows) {
   await sleep(wait);
   const born = generation;
   const queue = queueOf(env);
-  await dispatch(queue, wasm.take_batch(env, false, queue !== null), born);
+  await dispatch(queue, wasm.take_batch(env, windows, queue !== null), born);
 }
 
 // Page-view analytics (src/edge/analytics.rs). The hot path only queues each page view's

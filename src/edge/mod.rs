@@ -159,9 +159,10 @@ pub fn public_headers(
 /// decides consent, sets the first-party cookies on `headers` (the response's, already
 /// without the tracking header), decides and logs, and adds the events to the isolate's
 /// batches. Returns -1 when this page view has nothing more to do, else a code: its low 16
-/// bits the milliseconds to wait before sending every batch with [`take_batch`] (`0xFFFF`:
-/// no window to wait for), and bit 16 set when a batch is full and must be sent now
-/// (`take_batch(env, true)`). The JS entry reads the
+/// bits the milliseconds to wait before sending, with [`take_batch`], the batches whose
+/// windows it opened (`0xFFFF`: no window to wait for), bit 16 set when a batch is full and
+/// must be sent now (`take_batch(env, 0, …)`), and bits 17 to 30 the windows it opened, one
+/// bit per route ([`Due::code`]). The JS entry reads the
 /// request's facts and passes them in this one call, so tracking crosses into wasm once per
 /// response (reading them through `web_sys` took a crossing per header).
 #[wasm_bindgen]
@@ -317,7 +318,7 @@ fn decide(
                 }
             }
         };
-        due.add(next);
+        due.add(next, index);
     }
     due.code()
 }
@@ -331,21 +332,44 @@ pub const NOTHING_TO_SEND: i32 = -1;
 const NO_WINDOW: i32 = 0xFFFF;
 /// In [`track`]'s answer: a batch is full, send the full batches now (a high bit).
 const SEND_FULL: i32 = 1 << 16;
+/// In [`track`]'s answer: the first bit of the windows opened, one per route (bits 17–30).
+const WINDOWS_SHIFT: u32 = 17;
+/// Routes with a bit of their own in [`track`]'s answer; a route past them shares the last
+/// bit with every route after it ([`window_bit`]).
+const WINDOW_BITS: usize = 14;
+
+/// The bit of route number `index` in the windows of [`track`]'s answer and of
+/// [`take_batch`]'s `windows`.
+fn window_bit(index: usize) -> u32 {
+    1 << index.min(WINDOW_BITS - 1)
+}
+
+/// Whether `windows` (bits of [`window_bit`]) holds route number `index`.
+fn in_windows(windows: u32, index: usize) -> bool {
+    windows & window_bit(index) != 0
+}
 
 /// What a page view must still do, for all its destinations: the shortest window it opened
-/// (the low 16 bits, [`NO_WINDOW`] when none) and whether a batch is full ([`SEND_FULL`]);
-/// [`NOTHING_TO_SEND`] when neither. One number, so crossing back to JS allocates nothing.
+/// (the low 16 bits, [`NO_WINDOW`] when none), whether a batch is full ([`SEND_FULL`]) and
+/// which routes' windows it opened, so that its timer sends those batches and no other (a
+/// batch whose window another page view opened later waits for that one's timer);
+/// [`NOTHING_TO_SEND`] when it has nothing to do. One number, so crossing back to JS
+/// allocates nothing.
 #[derive(Debug, Clone, Copy, Default)]
 struct Due {
     window_ms: Option<u32>,
+    windows: u32,
     full: bool,
 }
 
 impl Due {
-    fn add(&mut self, next: After) {
+    fn add(&mut self, next: After, index: usize) {
         match next {
             After::Nothing => {}
-            After::Window(ms) => self.window_ms = Some(self.window_ms.map_or(ms, |w| w.min(ms))),
+            After::Window(ms) => {
+                self.window_ms = Some(self.window_ms.map_or(ms, |w| w.min(ms)));
+                self.windows |= window_bit(index);
+            }
             After::SendFull => self.full = true,
         }
     }
@@ -355,7 +379,9 @@ impl Due {
             return NOTHING_TO_SEND;
         }
         let window = self.window_ms.map_or(NO_WINDOW, |ms| i32::try_from(ms).unwrap_or(NO_WINDOW - 1).min(NO_WINDOW - 1));
-        window | if self.full { SEND_FULL } else { 0 }
+        // At most WINDOW_BITS bits, so the code stays a positive i32.
+        let windows = i32::try_from(self.windows << WINDOWS_SHIFT).unwrap_or(0);
+        window | windows | if self.full { SEND_FULL } else { 0 }
     }
 }
 
@@ -487,14 +513,14 @@ pub fn dead_letters(bodies: Vec<String>, attempts: Vec<u32>, kept: bool, keep_er
     delivery::dead_letters(&bodies, &attempts, kept, keep_error.as_deref());
 }
 
-/// The isolate's batches of events, to send now: every one after the window [`track`] asked
-/// to wait for, or only the full ones (`full_only`) when it said a batch is full. One
-/// delivery per destination (per page view for GA4, unless `for_queue`); empty when there
-/// is nothing to send.
+/// The isolate's batches of events, to send now: the full ones, and those of the routes in
+/// `windows` (the bits of [`track`]'s answer, after the window it asked to wait for; 0 when
+/// it said a batch is full). One delivery per destination (per page view for GA4, unless
+/// `for_queue`); empty when there is nothing to send.
 #[wasm_bindgen]
-pub fn take_batch(env: &JsValue, full_only: bool, for_queue: bool) -> Vec<PendingDelivery> {
+pub fn take_batch(env: &JsValue, windows: u32, for_queue: bool) -> Vec<PendingDelivery> {
     match settings::config(env) {
-        Ok(config) => delivery::take(settings::routes(config), full_only, for_queue),
+        Ok(config) => delivery::take(settings::routes(config), |index| in_windows(windows, index), for_queue),
         Err(_) => Vec::new(),
     }
 }

@@ -357,3 +357,35 @@ test("batched: Meta and TikTok get one request per window, GA4 one per page view
     await batched.close();
   }
 });
+
+test("batched over time: the window GA4 opens after each of its sends does not cut Meta's and TikTok's batches short", async () => {
+  // A page view every 50 ms for ~2.2 s, windows of 1 s: Meta's and TikTok's batches close when
+  // their own windows do (3 requests each). GA4 fills every 8 page views, and the page view
+  // after each fill opens a GA4 window whose timer must send GA4's batch alone.
+  const WINDOW_MS = 1000;
+  const batched = await start({ BATCH_WINDOW_MS: String(WINDOW_MS) });
+  try {
+    const metaBefore = graph.requests.length;
+    const ttBefore = tiktok.requests.length;
+    const started = Date.now();
+    const views = [];
+    for (let i = 0; i < 44; i++) {
+      views.push(await view({ event_name: "ViewContent" }, { w: batched, cookie: "_ga=GA1.1.11.22; _fbp=fb.1.1764600000000.5" }));
+      await new Promise((r) => setTimeout(r, Math.max(0, started + (i + 1) * 50 - Date.now())));
+    }
+    const spanMs = Date.now() - started;
+    for (const { path } of views) await delivered(path);
+    const metaRequests = graph.requests.slice(metaBefore);
+    const ttRequests = tiktok.requests.slice(ttBefore);
+    assert.equal(metaRequests.flatMap((r) => r.json.data).length, 44);
+    assert.equal(ttRequests.flatMap((r) => r.json.data).length, 44);
+    // Each window lasts WINDOW_MS and the next opens with the first page view after it closed,
+    // so at most this many open within the span: one request each.
+    const most = Math.floor(spanMs / WINDOW_MS) + 1;
+    assert.ok(metaRequests.length <= most, `Meta got ${metaRequests.length} requests in ${spanMs} ms of 1 s windows (at most ${most}): GA4's windows sent its batch early`);
+    assert.ok(ttRequests.length <= most, `TikTok got ${ttRequests.length} requests in ${spanMs} ms (at most ${most})`);
+    for (const { path } of views) assert.equal(ga4Requests(path).length, 1, "one GA4 request per page view");
+  } finally {
+    await batched.close();
+  }
+});

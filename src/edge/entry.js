@@ -517,10 +517,11 @@ function countPageView(request, env, ctx) {
     return;
   }
   const h = request.headers;
-  const bot = request.cf?.botManagement;
+  const cf = request.cf; // a getter: read once
+  const bot = cf?.botManagement;
   pendingViews.push([
     Date.now(), request.url, h.get("referer"), h.get("user-agent"), h.get("cf-connecting-ip"),
-    request.cf?.country ?? null, purpose(h) ?? null, bot?.verifiedBot ?? null, bot?.score ?? null,
+    cf?.country ?? null, purpose(h) ?? null, bot?.verifiedBot ?? null, bot?.score ?? null,
   ]);
   if (!flushScheduled) {
     ctx.waitUntil(scheduledFlush(env));

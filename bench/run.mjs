@@ -12,7 +12,9 @@
 //   l tagrelay, untracked page, page views counted (D1 bound; a new visitor on every request)
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
-// Env: BENCH_ROUNDS (default 9), BENCH_SECONDS (default 6), BENCH_CONNECTIONS (default 16),
+// Env: BENCH_ROUNDS (default 7), BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 16),
+//      BENCH_BRACKET=0: compare each run with its round's one (b) run, not the (b) runs
+//        around it (see "Bracketing" below; bracketing doubles the runs),
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
@@ -28,8 +30,8 @@ import http from "node:http";
 import net from "node:net";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
-const SECONDS = Number(process.env.BENCH_SECONDS || 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 7);
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS || 16);
 const STREAM_MIB = Number(process.env.BENCH_STREAM_MIB || 1024);
 const ALT = process.env.BENCH_ALT ? resolve(process.env.BENCH_ALT) : null;
@@ -301,17 +303,40 @@ const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
 log(`warming up (${scenarios.length} scenarios)`);
 for (const s of scenarios) execFileSync("wrk", ["-t1", "-c4", "-d1s", "-H", `User-Agent: ${UA}`, s.url]);
+/** One measured wrk run of scenario `s`: throughput, latency, workerd CPU per 1,000 requests. */
+async function measure(s) {
+  const cpu0 = cpuSeconds(main.proc.pid);
+  const r = wrk(s.url, s.cookie, s.script);
+  await sleep(500); // let waitUntil work finish inside the measured window
+  const cpu = cpuSeconds(main.proc.pid) - cpu0;
+  r.cpuPer1k = s.workerd === false ? null : (cpu / r.requests) * 1000;
+  return r;
+}
+const logRun = (round, s, r) => log(`round ${round} ${s.key} ${s.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, cpu ${r.cpuPer1k?.toFixed(4) ?? "-"} s/1k`);
+// Bracketing (BENCH_BRACKET, on unless 0): in each round (b) runs before the first scenario
+// and after every scenario, and each run is compared with the mean of the (b) runs just
+// before and just after it, seconds apart, instead of with the round's one (b) run, up to a
+// minute away. This machine's speed drifts by tens of percent over a minute (the spread
+// below); over a few seconds it drifts far less, so the ratios are much steadier.
+const BRACKET = process.env.BENCH_BRACKET !== "0" && scenarios.some((s) => s.key === "b");
+const bare = scenarios.find((s) => s.key === "b");
 for (let round = 1; round <= ROUNDS; round++) {
   // Rotate the order each round so no scenario always runs first or last.
-  const order = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length]);
+  const rotated = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length]);
+  const order = BRACKET ? rotated.filter((s) => s !== bare) : rotated;
+  let before = BRACKET ? await measure(bare) : undefined;
+  if (BRACKET) { results.b.push(before); logRun(round, bare, before); }
   for (const s of order) {
-    const cpu0 = cpuSeconds(main.proc.pid);
-    const r = wrk(s.url, s.cookie, s.script);
-    await sleep(500); // let waitUntil work finish inside the measured window
-    const cpu = cpuSeconds(main.proc.pid) - cpu0;
-    r.cpuPer1k = s.workerd === false ? null : (cpu / r.requests) * 1000;
+    const r = await measure(s);
+    logRun(round, s, r);
+    if (BRACKET && s.workerd !== false) {
+      const after = await measure(bare);
+      logRun(round, bare, after);
+      results.b.push(after);
+      r.bare = { cpuPer1k: (before.cpuPer1k + after.cpuPer1k) / 2, p50: (before.p50 + after.p50) / 2 };
+      before = after;
+    }
     results[s.key].push(r);
-    log(`round ${round} ${s.key} ${s.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, cpu ${r.cpuPer1k?.toFixed(4) ?? "-"} s/1k`);
   }
 }
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -320,8 +345,11 @@ const med = Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, {
   cpuPer1k: rs[0].cpuPer1k === null ? null : median(rs.map((r) => r.cpuPer1k)),
 }]));
 
-/** Scenario `k`'s `field` over scenario `j`'s in the same round, for every round. */
-const perRound = (k, j = "b", field = "cpuPer1k") => results[k].map((r, i) => r[field] / results[j][i][field]);
+/** A run's `field` over (b)'s: the (b) runs that bracket it, or the round's (b) run. */
+const overBare = (k, i, field) => (k === "b" ? 1 : BRACKET ? results[k][i][field] / results[k][i].bare[field] : results[k][i][field] / results.b[i][field]);
+/** Scenario `k`'s `field` over scenario `j`'s in the same round, for every round: each over
+ * the (b) that brackets it, so drift between the two runs cancels too. */
+const perRound = (k, j = "b", field = "cpuPer1k") => results[k].map((_, i) => overBare(k, i, field) / overBare(j, i, field));
 /** The budget's yardstick: the median of the per-round ratios. The scenarios of a round run
  * back to back, so each round's ratio cancels the slow drifts of a shared machine, which the
  * ratio of the medians (each scenario's median may come from a different round) does not. */
@@ -394,7 +422,7 @@ const r = {
   pCpu: paired("p"), pVsE: paired("p", "e"),
   // (p) against what tracking and the stats cost apart, per round: (e) + (l) − (d). Above 1,
   // counting the delivery outcomes (or the two together) costs more than its parts.
-  pVsParts: median(results.p.map((p, i) => p.cpuPer1k / (results.e[i].cpuPer1k + results.l[i].cpuPer1k - results.d[i].cpuPer1k))),
+  pVsParts: median(results.p.map((_, i) => overBare("p", i, "cpuPer1k") / (overBare("e", i, "cpuPer1k") + overBare("l", i, "cpuPer1k") - overBare("d", i, "cpuPer1k")))),
 };
 // What counting page views adds per 1,000 page views (queueing on the hot path, then the
 // flushes: counting in wasm, statements, the D1 batch call): (l) − (d), from the medians.
@@ -454,8 +482,11 @@ carry over to other machines better than the absolute numbers do.
 - CPU: utime+stime of the workerd process from \`/proc/<pid>/stat\` before and after each run
   (waitUntil work included: 0.5 s settle time), divided by the requests wrk completed.
 - ${ROUNDS} rounds, scenario order rotated each round; the table shows each scenario's median.
-  Ratios (and the budget) are the median of the per-round ratios: the scenarios of one round
-  run back to back, so a round's ratio cancels the slow drifts of this shared machine.
+${BRACKET ? `  In each round (b) runs first and again after every scenario, and each run is taken over the
+  mean of the two (b) runs around it, seconds apart. Ratios (and the budget) are the median over
+  the rounds of those ratios (for two scenarios, of their ratios' quotient): drift over a round's
+  minute cancels, which one (b) run per round, up to a minute away, did not.` : `  Ratios (and the budget) are the median of the per-round ratios: the scenarios of one round
+  run back to back, so a round's ratio cancels the slow drifts of this shared machine.`}
 - Baselines: (b) \`bench/workers/bare.js\`, a passthrough that only calls \`fetch\`;
   (c) \`bench/workers/seed.js\`, the seed's worker (strip header, tiny bot regex, CAPI post in waitUntil);
   (f) \`bench/workers/floor.js\`, the bare passthrough plus one POST in waitUntil: the floor for a tagger
@@ -489,7 +520,7 @@ page view a new visitor, the costliest case; D1's own work runs in D1, not in th
 
 The same taken between the table's medians: (d)/(b) CPU ${ofMedians.dCpu.toFixed(2)}×, p50 ${ofMedians.dP50.toFixed(2)}× · (e)/(b) CPU ${ofMedians.eCpu.toFixed(2)}× · (e)/(c) CPU ${ofMedians.eVsC.toFixed(2)}×
 
-Spread between rounds (this machine's noise), against (b) of the same round: ${[["d", "cpuPer1k", "CPU"], ["d", "p50", "p50"], ["e", "cpuPer1k", "CPU"], ["f", "cpuPer1k", "CPU"], ["h", "cpuPer1k", "CPU"], ["i", "cpuPer1k", "CPU"]].map(([k, field, what]) => `(${k})/(b) ${what} ${perRound(k, "b", field).map((x) => x.toFixed(2)).join(", ")}`).join(" · ")}.
+Spread between rounds (this machine's noise), against ${BRACKET ? "the (b) runs around each" : "(b) of the same round"}: ${[["d", "cpuPer1k", "CPU"], ["d", "p50", "p50"], ["e", "cpuPer1k", "CPU"], ["f", "cpuPer1k", "CPU"], ["h", "cpuPer1k", "CPU"], ["i", "cpuPer1k", "CPU"]].map(([k, field, what]) => `(${k})/(b) ${what} ${perRound(k, "b", field).map((x) => x.toFixed(2)).join(", ")}`).join(" · ")}.
 
 ## Budget
 
@@ -513,7 +544,7 @@ ${criterion ? `- bot matcher natively (criterion, bench/matcher): build ${f(crit
 ## Reproduce
 
 \`\`\`sh
-make bench                       # installs wrk and nginx-light (Debian) on first use; ~${Math.ceil((ROUNDS * scenarios.length * (SECONDS + 1) + 60) / 60)} min
+make bench                       # installs wrk and nginx-light (Debian) on first use; ~${Math.ceil((ROUNDS * (BRACKET ? 2 * scenarios.length - 1 : scenarios.length) * (SECONDS + 1) + 60) / 60)} min
 BENCH_ROUNDS=15 BENCH_SECONDS=10 make bench   # more rounds, steadier medians
 \`\`\`
 `;

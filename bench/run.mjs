@@ -18,6 +18,7 @@
 //      BENCH_STREAM_MIB (default 1024), BENCH_OUT (default BENCHMARKS.md),
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
+//      BENCH_PROFILE=<key>: profile that one scenario with V8's sampler instead (bench/profile.mjs).
 //      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l and m against another build (the
 //        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
 //        as D, E, G, I, K, L and M in the same rounds, and print each against its counterpart.
@@ -234,13 +235,14 @@ ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnb
 `;
 }
 
-async function startWorkerd(tag) {
+async function startWorkerd(tag, inspectorPort) {
   const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort() };
   if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort(), altThree: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
-  const proc = spawn(...pinned(1, WORKERD, ["serve", file]), { stdio: ["ignore", "ignore", openSync(join(work, `workerd-${tag}.log`), "w")] });
+  const inspector = inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${inspectorPort}`];
+  const proc = spawn(...pinned(1, WORKERD, ["serve", file, ...inspector]), { stdio: ["ignore", "ignore", openSync(join(work, `workerd-${tag}.log`), "w")] });
   children.push(proc);
   await Promise.all(Object.values(ports).map((p) => waitListening(p)));
   return { proc, ports, started };
@@ -269,7 +271,9 @@ function wrk(url, cookie = FBP_COOKIE, script) {
   return { requests, rps, p50: pct(50), p99: pct(99) };
 }
 
-const main = await startWorkerd("main");
+const PROFILE = process.env.BENCH_PROFILE;
+const inspectorPort = PROFILE ? await freePort() : undefined;
+const main = await startWorkerd("main", inspectorPort);
 const scenarios = [
   { key: "a", name: "direct origin (nginx)", url: `${ORIGIN}/untracked`, workerd: false },
   { key: "b", name: "bare passthrough JS Worker", url: `http://127.0.0.1:${main.ports.bare}/untracked` },
@@ -298,6 +302,15 @@ if (process.env.BENCH_ONLY) {
   if (process.env.BENCH_QUICK !== "1") throw new Error("BENCH_ONLY needs BENCH_QUICK=1: the report needs every scenario");
   const only = new Set(process.env.BENCH_ONLY.split(",").map((k) => k.trim()));
   for (let i = scenarios.length - 1; i >= 0; i--) if (!only.has(scenarios[i].key.toLowerCase())) scenarios.splice(i, 1);
+}
+if (PROFILE) {
+  const scenario = scenarios.find((s) => s.key === PROFILE);
+  if (scenario === undefined || scenario.workerd === false) throw new Error(`BENCH_PROFILE: no workerd scenario "${PROFILE}"`);
+  const { profileScenario } = await import("./profile.mjs");
+  execFileSync("wrk", ["-t1", "-c4", "-d2s", "-H", `User-Agent: ${UA}`, scenario.url]);
+  const service = Object.keys(main.ports).find((name) => scenario.url.includes(`:${main.ports[name]}/`));
+  await profileScenario({ scenario, service, port: inspectorPort, run: () => wrk(scenario.url, scenario.cookie, scenario.script), out: join(ROOT, `bench-${PROFILE}.cpuprofile`), log });
+  process.exit(0);
 }
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 

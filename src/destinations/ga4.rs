@@ -218,6 +218,11 @@ impl Destination for Ga4 {
         }
     }
 
+    fn reads_success_body(&self) -> bool {
+        // Outside validate mode, a 2xx is all GA4 says (`read_answer`).
+        self.validate
+    }
+
     fn missing_setting(&self) -> Option<&'static str> {
         self.api_secret.is_none().then_some("GA4_API_SECRET is not set")
     }

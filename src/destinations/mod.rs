@@ -226,6 +226,11 @@ pub trait Destination: fmt::Debug + Send + Sync {
     fn body(&self, parts: &[&str]) -> String;
     /// Reads the platform's answer to a request.
     fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal>;
+    /// Whether [`Destination::read_answer`] reads the body of a 2xx answer; when not, the
+    /// JS entry does not read it (GA4 answers 204 and says nothing, except in validate mode).
+    fn reads_success_body(&self) -> bool {
+        true
+    }
     /// The setting still missing for events to be sent (they are logged in dry run), if any.
     fn missing_setting(&self) -> Option<&'static str>;
     /// Whether it can take a Global Privacy Control visitor's events under restricted

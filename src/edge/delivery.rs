@@ -244,6 +244,19 @@ impl PendingDelivery {
 
 #[wasm_bindgen]
 impl PendingDelivery {
+    /// The destination's name: the JS entry keeps what is the same for every request to it
+    /// (`url`, `headers`, `readsSuccessBody`) under it.
+    #[wasm_bindgen(getter)]
+    pub fn destination(&self) -> String {
+        self.route.destination.name().to_string()
+    }
+
+    /// Whether a 2xx answer's body is read ([`crate::destinations::Destination::reads_success_body`]).
+    #[wasm_bindgen(getter, js_name = readsSuccessBody)]
+    pub fn reads_success_body(&self) -> bool {
+        self.route.destination.reads_success_body()
+    }
+
     /// The URL to POST to (GA4's holds its API secret: never log it).
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {

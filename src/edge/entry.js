@@ -24,6 +24,7 @@ function recover(error) {
   wasm.__wbg_reset_state();
   generation++;
   saltedDays.clear();
+  requestTemplates.clear();
   return true;
 }
 
@@ -201,6 +202,22 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The message of what a `fetch` or a D1 call threw. */
 const errorText = (e) => String(e?.message ?? e);
 
+// What every request to a destination shares, by its name: { url, headers, readsSuccessBody }.
+// Read from the first delivery to it (the settings are the isolate's), not from every one:
+// GA4 sends a request per page view. Cleared when the wasm instance is replaced.
+const requestTemplates = new Map();
+
+/** What requests to `job`'s destination share. */
+function requestTemplate(job) {
+  const name = job.destination;
+  let template = requestTemplates.get(name);
+  if (template === undefined) {
+    template = { url: job.url, headers: JSON.parse(job.headers), readsSuccessBody: job.readsSuccessBody };
+    requestTemplates.set(name, template);
+  }
+  return template;
+}
+
 /**
  * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
  * each attempt whether to retry and when, and logs the outcome. A delivery whose wasm
@@ -212,13 +229,16 @@ async function deliver(job, born = generation, later) {
   let parts = [];
   try {
     if (!current()) return droppedAfterRestart(0);
-    const init = { method: "POST", headers: JSON.parse(job.headers), body: job.body() };
+    const { url, headers, readsSuccessBody } = requestTemplate(job);
+    const body = job.body();
     for (let attempt = 1; ; attempt++) {
       let status = 0, text = "", error, timedOut = false;
       try {
-        const response = await fetch(job.url, { ...init, signal: AbortSignal.timeout(job.timeoutMs) });
+        const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(job.timeoutMs) });
         status = response.status;
-        text = await response.text();
+        // A 2xx whose body the destination ignores (GA4's 204) is not read.
+        if (readsSuccessBody || status < 200 || status > 299) text = await response.text();
+        else response.body?.cancel().catch(() => {});
       } catch (e) {
         timedOut = e?.name === "TimeoutError";
         error = errorText(e);

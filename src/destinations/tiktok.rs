@@ -153,7 +153,8 @@ impl Destination for TikTok {
             if !properties.is_empty() {
                 item.insert("properties".into(), Value::Object(properties));
             }
-            items.push(Value::Object(item).to_string());
+            // `serde_json::to_string`, not `Display`: it writes bytes at once, not through a formatter.
+            items.push(serde_json::to_string(&Value::Object(item)).unwrap_or_default());
             mapped.names.push(name);
             mapped.ids.push(event.id.to_string());
         }

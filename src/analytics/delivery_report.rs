@@ -34,12 +34,11 @@ fn bump(counts: &mut Map<String, Value>, outcome: &str, n: u64) {
     }
 }
 
-/// One destination's part of the report, while it is built. Plain vectors searched in order:
-/// there are a few destinations, days and names, and each generic map or sort would add its
-/// own code to the wasm.
+/// One destination's part of the report, while it is built. Plain vectors searched in order
+/// ([`entry`]): there are a few destinations, days and names, and each generic map or sort
+/// would add its own code to the wasm.
 #[derive(Default)]
 struct Part {
-    destination: String,
     totals: Option<Map<String, Value>>,
     days: Vec<(u64, Map<String, Value>)>,
     events: Vec<(String, Map<String, Value>)>,
@@ -61,18 +60,6 @@ fn entry<'a, K: PartialEq + Clone, V>(items: &'a mut Vec<(K, V)>, key: &K, new: 
     &mut items[at].1
 }
 
-/// The part of `destination` in `parts`.
-fn part<'a>(parts: &'a mut Vec<Part>, destination: &str) -> &'a mut Part {
-    let at = match parts.iter().position(|p| p.destination == destination) {
-        Some(at) => at,
-        None => {
-            parts.push(Part { destination: destination.to_string(), ..Part::default() });
-            parts.len() - 1
-        }
-    };
-    &mut parts[at]
-}
-
 /// The Delivery report of `q` from the rows of [`statements`]:
 /// `{"from","to","destinations":[{"destination","sent","failed","dead_lettered","rejected",
 /// "skipped","dry_run","days":[{"date",...outcomes}],"events":[{"event",...outcomes}],
@@ -83,15 +70,15 @@ fn part<'a>(parts: &'a mut Vec<Part>, destination: &str) -> &'a mut Part {
 pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let empty = Vec::new();
     let rows = |i: usize| results.get(i).unwrap_or(&empty);
-    let mut parts: Vec<Part> = Vec::new();
+    let mut parts: Vec<(String, Part)> = Vec::new();
     for r in rows(0) {
-        let part = part(&mut parts, text(r, "destination"));
+        let part = entry(&mut parts, &text(r, "destination").to_string(), Part::default);
         let n = num(r, "events");
         bump(part.totals.get_or_insert_with(zeros), text(r, "outcome"), n);
         bump(entry(&mut part.days, &num(r, "day"), zeros), text(r, "outcome"), n);
     }
     for r in rows(1) {
-        let part = part(&mut parts, text(r, "destination"));
+        let part = entry(&mut parts, &text(r, "destination").to_string(), Part::default);
         let (event, outcome, detail, n) = (text(r, "event"), text(r, "outcome"), text(r, "detail"), num(r, "events"));
         bump(entry(&mut part.events, &event.to_string(), zeros), outcome, n);
         if outcome == DeliveryOutcome::Skipped.code() {
@@ -101,7 +88,7 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
         }
     }
     for r in rows(2) {
-        let part = part(&mut parts, text(r, "destination"));
+        let part = entry(&mut parts, &text(r, "destination").to_string(), Part::default);
         part.last_failure = Some(json!({
             "at": iso_time(num(r, "last_at")),
             "outcome": text(r, "outcome"),
@@ -110,12 +97,12 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
         }));
     }
     for r in rows(3) {
-        part(&mut parts, text(r, "destination")).kept = (num(r, "messages"), num(r, "events"));
+        entry(&mut parts, &text(r, "destination").to_string(), Part::default).kept = (num(r, "messages"), num(r, "events"));
     }
     // Known destinations first, in their order; others as they came. (Ordered by hand: the
     // lists are short, and a sort adds its own code to the wasm.)
-    let known = |p: &Part| KNOWN.contains(&p.destination.as_str());
-    let ordered = KNOWN.iter().filter_map(|k| parts.iter().find(|p| p.destination == *k)).chain(parts.iter().filter(|p| !known(p)));
+    let known = |name: &String| KNOWN.contains(&name.as_str());
+    let ordered = KNOWN.iter().filter_map(|k| parts.iter().find(|(name, _)| name == k)).chain(parts.iter().filter(|(name, _)| !known(name)));
     let listed = |items: &[(String, u64)], label: &str| -> Value {
         let mut most_first: Vec<&(String, u64)> = Vec::new();
         for item in items {
@@ -125,9 +112,9 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
         Value::Array(most_first.into_iter().map(|(k, n)| json!({label: k, "events": n})).collect())
     };
     let destinations: Vec<Value> = ordered
-        .map(|part| {
+        .map(|(name, part)| {
             let mut out = Map::new();
-            out.insert("destination".into(), json!(part.destination));
+            out.insert("destination".into(), json!(name));
             out.extend(part.totals.clone().unwrap_or_else(zeros));
             let days: Vec<Value> = (q.from..=q.to)
                 .map(|day| {

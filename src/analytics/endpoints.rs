@@ -12,7 +12,7 @@ use super::auth;
 use super::dashboard;
 use super::delivery_report;
 use crate::delivery::dead_letters::{self, Selection};
-use super::report::{self, QueryError, StatsQuery};
+use super::report::{self, StatsQuery};
 use super::sql::Statement;
 use serde_json::Value;
 
@@ -117,8 +117,6 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
         r.headers.push(("www-authenticate", auth::CHALLENGE.to_string()));
         return Err(r);
     }
-    let bad = |e: QueryError| StatsResponse::plain(400, &format!("Bad Request: {e}"));
-    let bad_selection = |e: String| StatsResponse::plain(400, &format!("Bad Request: {e}"));
     if rest == REPLAY_PATH {
         if method != "POST" {
             let mut r = StatsResponse::plain(405, "Method Not Allowed: dead letters are replayed with POST");
@@ -130,7 +128,7 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
         if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
             return Err(StatsResponse::plain(403, "Forbidden: a replay must come from the stats page itself"));
         }
-        return Ok(Endpoint::Replay(Selection::parse(query, dead_letters::MAX_REPLAY).map_err(bad_selection)?));
+        return Ok(Endpoint::Replay(Selection::parse(query, dead_letters::MAX_REPLAY).map_err(bad_request)?));
     }
     if method != "GET" && method != "HEAD" {
         let mut r = StatsResponse::plain(405, "Method Not Allowed: the stats are read with GET");
@@ -139,13 +137,18 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
     }
     let range = query.split('&').find_map(|p| p.strip_prefix("range=")).map(str::to_string);
     match rest {
-        "" | "/" => Ok(Endpoint::Dashboard(report::parse_query(query, today).map_err(bad)?, range)),
-        "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad)?)),
-        "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad)?)),
-        "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad)?)),
-        "/api/dead-letters" => Ok(Endpoint::DeadLetters(Selection::parse(query, dead_letters::MAX_LIST).map_err(bad_selection)?)),
+        "" | "/" => Ok(Endpoint::Dashboard(report::parse_query(query, today).map_err(bad_request)?, range)),
+        "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad_request)?)),
+        "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad_request)?)),
+        "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad_request)?)),
+        "/api/dead-letters" => Ok(Endpoint::DeadLetters(Selection::parse(query, dead_letters::MAX_LIST).map_err(bad_request)?)),
         _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/dead-letters and /export.csv under STATS_PATH")),
     }
+}
+
+/// A 400 with the one-line `reason` a parameter was refused.
+fn bad_request(reason: impl std::fmt::Display) -> StatsResponse {
+    StatsResponse::plain(400, &format!("Bad Request: {reason}"))
 }
 
 /// The replay's path under `STATS_PATH`.

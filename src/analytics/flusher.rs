@@ -218,7 +218,6 @@ impl Flusher {
     pub fn held(&self) -> u64 {
         self.current.page_views() + self.pending.as_ref().map_or(0, |p| p.page_views)
     }
-
 }
 
 /// A page's id for the reload filter.

@@ -67,8 +67,9 @@ pub fn replay_done(url: &str, taken: u32, sent: u32, send_error: Option<String>,
         Some(reason) => log::background(Decision::StatsError, [("replayed", json!(sent)), ("reason", json!(reason))]),
         None => log::background(Decision::Replayed, [("messages", json!(sent)), ("left", kept.clone())]),
     }
-    let path = crate::upstream::path_only(url);
-    let from_page = url.contains("then=page");
+    let path_and_query = crate::upstream::path_and_query(url);
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let from_page = query.split('&').any(|p| p == "then=page");
     let response = match error {
         None if from_page => {
             let stats_path = path.strip_suffix(crate::analytics::endpoints::REPLAY_PATH).unwrap_or(DEFAULT_STATS_PATH);

@@ -134,7 +134,7 @@ mod tests {
 
     fn body(tries: u32) -> String {
         let g = QueuedGroup { method: "GET".into(), path: "/p".into(), status: Some(200), ray: None, names: vec!["Purchase".to_string()].into(), ids: vec!["e1".to_string(), "e2".to_string()].into(), replay: false, part: "{}".into() };
-        let mut m = queue::decode(&queue::messages("meta", 5, vec![g])[0]).unwrap();
+        let mut m = queue::decode(&queue::messages("meta", 5, vec![g])[0].0).unwrap();
         m.tries = tries;
         serde_json::to_string(&m).unwrap()
     }

@@ -113,19 +113,24 @@ impl std::fmt::Display for MessageError {
 }
 
 /// Cuts `groups` for `destination` into message bodies of at most [`MAX_MESSAGE_BYTES`] each
-/// (a page view is never cut: one holds at most 16 KB of header). Each group is serialized
-/// once, and the envelope written around the serialized groups: the same JSON as a
+/// (a page view is never cut: one holds at most 16 KB of header), each with the range of
+/// `groups` it carries; the ranges follow each other and cover every group. Each group is
+/// serialized once, and the envelope written around the serialized groups: the same JSON as a
 /// [`Message`] (which [`decode`] reads), without escaping every part twice.
-pub fn messages<'a>(destination: &str, queued_ms: u64, groups: impl IntoIterator<Item = QueuedGroup<'a>>) -> Vec<String> {
+pub fn messages<'a>(destination: &str, queued_ms: u64, groups: impl IntoIterator<Item = QueuedGroup<'a>>) -> Vec<(String, Range<usize>)> {
     let head = format!("{{\"v\":{VERSION},\"destination\":{},\"queued_ms\":{queued_ms},\"groups\":[", serde_json::Value::from(destination));
     const TAIL: &str = "]}";
     let mut out = Vec::new();
     let mut current = String::new();
+    let (mut start, mut count) = (0, 0);
     for group in groups {
+        count += 1;
+        // Strings, numbers and booleans: serializing cannot fail.
         let Ok(text) = serde_json::to_string(&group) else { continue };
         if !current.is_empty() && head.len() + current.len() + 1 + text.len() + TAIL.len() > MAX_MESSAGE_BYTES {
-            out.push(format!("{head}{current}{TAIL}"));
+            out.push((format!("{head}{current}{TAIL}"), start..count - 1));
             current.clear();
+            start = count - 1;
         }
         if !current.is_empty() {
             current.push(',');
@@ -133,7 +138,7 @@ pub fn messages<'a>(destination: &str, queued_ms: u64, groups: impl IntoIterator
         current.push_str(&text);
     }
     if !current.is_empty() {
-        out.push(format!("{head}{current}{TAIL}"));
+        out.push((format!("{head}{current}{TAIL}"), start..count));
     }
     out
 }
@@ -204,8 +209,16 @@ mod tests {
     #[test]
     fn messages_stay_under_the_limit_and_round_trip() {
         let groups: Vec<QueuedGroup<'static>> = (0..40).map(|i| group(i, 10_000)).collect();
-        let bodies = messages("meta", 7, groups.clone());
+        let cut = messages("meta", 7, groups.clone());
+        let bodies: Vec<String> = cut.iter().map(|(b, _)| b.clone()).collect();
         assert!(bodies.len() >= 4, "{}", bodies.len());
+        for (body, range) in &cut {
+            let carried: Vec<QueuedGroup<'static>> = decode(body).unwrap().groups;
+            assert_eq!(carried, groups[range.clone()], "each body carries the groups of its range");
+        }
+        assert_eq!(cut.first().unwrap().1.start, 0);
+        assert!(cut.windows(2).all(|w| w[0].1.end == w[1].1.start), "the ranges follow each other");
+        assert_eq!(cut.last().unwrap().1.end, groups.len());
         assert!(bodies.iter().all(|b| b.len() <= MAX_MESSAGE_BYTES), "{:?}", bodies.iter().map(String::len).collect::<Vec<_>>());
         let back: Vec<QueuedGroup<'static>> = bodies.iter().flat_map(|b| decode(b).unwrap().groups).collect();
         assert_eq!(back, groups, "every page view, once, in order");
@@ -216,7 +229,7 @@ mod tests {
     #[test]
     fn the_envelope_is_what_serde_writes() {
         let groups = vec![group(1, 5), group(2, 5)];
-        let body = &messages("me\"ta", 9, groups.clone())[0];
+        let body = &messages("me\"ta", 9, groups.clone())[0].0;
         let message = Message { v: VERSION, destination: "me\"ta".into(), queued_ms: 9, groups, tries: 0 };
         assert_eq!(body, &serde_json::to_string(&message).unwrap());
     }
@@ -234,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_remainder_keeps_the_failed_page_views_and_counts_on_their_tries() {
-        let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)))[0];
+        let body = &messages("ga4", 7, (0..3).map(|i| group(i, 10)))[0].0;
         let rest = remainder(body, &[2, 0], 3).unwrap();
         let m = decode(&rest).unwrap();
         assert_eq!(m.groups.iter().map(|g| &*g.path).collect::<Vec<_>>(), ["/p/0", "/p/2"]);

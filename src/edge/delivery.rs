@@ -189,6 +189,8 @@ pub struct PendingDelivery {
     /// (the most of them). It makes one attempt; a transient failure retries the messages
     /// later, through the queue.
     queue_attempts: Option<u32>,
+    /// For a part of [`PendingDelivery::queue_parts`]: the queue message that carries its page views.
+    message: Option<String>,
 }
 
 impl PendingDelivery {
@@ -199,7 +201,7 @@ impl PendingDelivery {
         if groups.is_empty() {
             return None;
         }
-        Some(PendingDelivery { groups, route, started_ms: js::now_ms(), deadline_ms, parts_left, queue_attempts: None })
+        Some(PendingDelivery { groups, route, started_ms: js::now_ms(), deadline_ms, parts_left, queue_attempts: None, message: None })
     }
 
     /// Milliseconds before the delivery's deadline.
@@ -277,9 +279,15 @@ impl PendingDelivery {
         self.route.destination.body(&parts)
     }
 
-    /// The queue message bodies that carry this request's page views (under the size limit).
-    pub fn messages(&self) -> Vec<String> {
-        let groups = self.groups.iter().map(|g| QueuedGroup {
+    /// This delivery cut for the queue: one part per message (under the size limit), each put
+    /// on the queue and settled (`queued`, or `queueFailed` and `directParts`) on its own, so
+    /// that a batch of any size fits the queue's limits per send (a send of one delivery's
+    /// messages together failed once its batch passed the limit of bytes per send). This
+    /// object is then empty.
+    #[wasm_bindgen(js_name = queueParts)]
+    pub fn queue_parts(&mut self) -> Vec<PendingDelivery> {
+        let groups = std::mem::take(&mut self.groups);
+        let queued = groups.iter().map(|g| QueuedGroup {
             method: g.label.method.as_str().into(),
             path: g.label.path.as_str().into(),
             status: g.label.status,
@@ -289,7 +297,22 @@ impl PendingDelivery {
             replay: g.replay,
             part: g.mapped.part.as_str().into(),
         });
-        queue::messages(self.route.destination.name(), js::now_ms(), groups)
+        let bodies = queue::messages(self.route.destination.name(), js::now_ms(), queued);
+        let mut groups = groups.into_iter();
+        bodies
+            .into_iter()
+            .filter_map(|(body, range)| {
+                let mut part = PendingDelivery::new(self.route, groups.by_ref().take(range.len()).collect(), self.deadline_ms, Rc::clone(&self.parts_left))?;
+                part.message = Some(body);
+                Some(part)
+            })
+            .collect()
+    }
+
+    /// The queue message of a part of [`PendingDelivery::queue_parts`].
+    #[wasm_bindgen(getter)]
+    pub fn message(&self) -> Option<String> {
+        self.message.clone()
     }
 
     /// The events are on the queue: logs `queued` for each page view.

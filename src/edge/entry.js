@@ -311,14 +311,19 @@ function dispatch(queue, jobs, born) {
 
 /**
  * Puts the deliveries' messages on the queue, in as few `sendBatch` calls as the limits
- * allow. The deliveries of a send that fails are logged `queue_failed` and delivered directly.
+ * allow, each message settled on its own (`queueParts`): those of a send that fails are
+ * logged `queue_failed` and delivered directly.
  */
 async function enqueue(queue, jobs, born) {
   const current = () => born === generation;
   if (!current()) return droppedAfterRestart(0);
   const fallback = [];
-  // Every job's messages are made now, while its wasm instance is certainly current.
-  const units = jobs.map((job) => ({ job, messages: job.messages().map((body) => ({ body, contentType: "text" })) }));
+  // Every message is made now, while its wasm instance is certainly current.
+  const units = [];
+  for (const job of jobs) {
+    for (const part of job.queueParts()) units.push({ job: part, messages: [{ body: part.message, contentType: "text" }] });
+    job.free();
+  }
   try {
     await sendInBatches(queue, units, (carried, error) => {
       // The jobs belong to a replaced wasm instance: stop, as `deliver` does.

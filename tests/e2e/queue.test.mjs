@@ -7,13 +7,15 @@ import { startServer, startGraph, startWorker, readBody, waitFor, request, TOKEN
 
 let origin, graph;
 let header = JSON.stringify({ event_name: "ViewContent" });
+// A page view whose events take ~2 KB: a few hundred of them pass one queue send's 256 KB.
+const BIG_HEADER = JSON.stringify({ event_name: "ViewContent", custom_data: { content_ids: Array.from({ length: 150 }, (_, i) => `SKU-${String(i).padStart(6, "0")}`) } });
 
 before(async () => {
   origin = await startServer(async (req, res) => {
     await readBody(req);
     const u = new URL(req.url, "http://x");
     const h = { "content-type": "text/html" };
-    h["worker-tracking"] = u.searchParams.get("bad") ? JSON.stringify({ event_name: "ViewContent", custom_data: { bad: true } }) : header;
+    h["worker-tracking"] = u.searchParams.get("bad") ? JSON.stringify({ event_name: "ViewContent", custom_data: { bad: true } }) : u.searchParams.get("big") ? BIG_HEADER : header;
     res.writeHead(200, h);
     res.end("<p>page</p>");
   });
@@ -41,6 +43,23 @@ test("events go through the queue: queued, then sent by the consumer", async () 
     assert.deepEqual(sent.event_ids, queued.event_ids);
     assert.equal(eventsFor(path).length, 1);
     assert.equal(eventsFor(path)[0].e.event_id, queued.event_ids[0]);
+  } finally {
+    await w.close();
+  }
+});
+
+test("a batch bigger than one queue send (256 KB) goes onto the queue message by message, none falls back", { timeout: 120_000 }, async () => {
+  const w = await start({ BATCH_WINDOW_MS: "3000" });
+  try {
+    const paths = Array.from({ length: 300 }, () => page());
+    for (let i = 0; i < paths.length; i += 50) await Promise.all(paths.slice(i, i + 50).map((p) => request(w.url, `${p}?big=1`)));
+    for (const p of paths) await w.line((l) => l.path === p && l.decision === "sent", 60_000);
+    assert.deepEqual(w.lines().filter((l) => l.decision === "queue_failed").map((l) => l.reason), [], "no send passed the queue's limits");
+    const queued = w.lines().filter((l) => l.decision === "queued");
+    assert.equal(new Set(queued.map((l) => l.path)).size, 300, "every page view queued, once");
+    assert.equal(queued.length, 300);
+    assert.ok(queued.every((l) => (l.batch_page_views ?? 1) <= 60), "a message holds at most ~120 KB of page views");
+    for (const p of paths) assert.equal(eventsFor(p).length, 1, p);
   } finally {
     await w.close();
   }

@@ -267,6 +267,9 @@ async function deliver(job, born = generation, later) {
 // 256 KB in one call.
 const QUEUE_SEND_MESSAGES = 100;
 const QUEUE_SEND_BYTES = 250_000;
+const utf8 = new TextEncoder();
+/** A message body's size as the queue counts it: UTF-8 bytes, not UTF-16 code units. */
+const bodyBytes = (body) => utf8.encode(body).byteLength;
 // Thrown to stop sending when the wasm instance was replaced meanwhile.
 const RESTARTED = Symbol("wasm restarted");
 // A dead-letter queue's name ends so (wrangler.toml: tagrelay-events-dlq).
@@ -299,7 +302,7 @@ async function sendInBatches(queue, units, settle) {
     await settle(carried, error);
   };
   for (const unit of units) {
-    const size = unit.messages.reduce((n, m) => n + m.body.length, 0);
+    const size = unit.messages.reduce((n, m) => n + bodyBytes(m.body), 0);
     if (count + unit.messages.length > QUEUE_SEND_MESSAGES || bytes + size > QUEUE_SEND_BYTES) await flush();
     chunk.push(unit);
     count += unit.messages.length;

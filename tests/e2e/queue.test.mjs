@@ -15,7 +15,7 @@ before(async () => {
     await readBody(req);
     const u = new URL(req.url, "http://x");
     const h = { "content-type": "text/html" };
-    h["worker-tracking"] = u.searchParams.get("bad") ? JSON.stringify({ event_name: "ViewContent", custom_data: { bad: true } }) : u.searchParams.get("big") ? BIG_HEADER : header;
+    h["worker-tracking"] = u.searchParams.get("bad") ? JSON.stringify({ event_name: "ViewContent", custom_data: { bad: true } }) : u.searchParams.get("big") ? BIG_HEADER : u.searchParams.get("cjk") ? CJK_HEADER : header;
     res.writeHead(200, h);
     res.end("<p>page</p>");
   });
@@ -48,11 +48,15 @@ test("events go through the queue: queued, then sent by the consumer", async () 
   }
 });
 
-test("a batch bigger than one queue send (256 KB) goes onto the queue message by message, none falls back", { timeout: 120_000 }, async () => {
+// Names of 3-byte UTF-8 characters, as JSON escapes in the (ASCII) header: the queue counts a
+// message's bytes, which are then ~3 times its length in JavaScript.
+const CJK_HEADER = JSON.stringify({ event_name: "ViewContent", custom_data: { content_name: "\u4e2d".repeat(700) } }).replace(/\u4e2d/g, "\\u4e2d");
+
+for (const [kind, query] of [["~2 KB", "big=1"], ["~2 KB of 3-byte characters (bytes, not length, count)", "cjk=1"]]) test(`a batch bigger than one queue send (256 KB) goes onto the queue message by message, none falls back: page views of ${kind}`, { timeout: 120_000 }, async () => {
   const w = await start({ BATCH_WINDOW_MS: "3000" });
   try {
     const paths = Array.from({ length: 300 }, () => page());
-    for (let i = 0; i < paths.length; i += 50) await Promise.all(paths.slice(i, i + 50).map((p) => request(w.url, `${p}?big=1`)));
+    for (let i = 0; i < paths.length; i += 50) await Promise.all(paths.slice(i, i + 50).map((p) => request(w.url, `${p}?${query}`)));
     for (const p of paths) await w.line((l) => l.path === p && l.decision === "sent", 60_000);
     assert.deepEqual(w.lines().filter((l) => l.decision === "queue_failed").map((l) => l.reason), [], "no send passed the queue's limits");
     const queued = w.lines().filter((l) => l.decision === "queued");

@@ -135,6 +135,11 @@ function upstreamInit(request, method, url, publicOrigin) {
   return { method, headers, body: request.body, redirect: "manual" };
 }
 
+/** Fetches the origin once (see `upstreamUrl`, `upstreamInit`). */
+function fetchUpstream(request, method, url, publicOrigin) {
+  return fetch(upstreamUrl(url, publicOrigin), upstreamInit(request, method, url, publicOrigin));
+}
+
 // Methods that are safe to send twice when they carry no body (nginx's proxy_next_upstream
 // retries these too).
 const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -147,11 +152,10 @@ const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * the response, or throws `{ error, attempts }`. (The first fetch is awaited in the handler
  * itself: an async function around it cost a promise per request.)
  */
-async function refetchOrigin(request, publicOrigin, error) {
-  if (request.body !== null || !RETRYABLE_METHODS.has(request.method)) throw { error, attempts: 1 };
+async function refetchOrigin(request, method, url, publicOrigin, error) {
+  if (request.body !== null || !RETRYABLE_METHODS.has(method)) throw { error, attempts: 1 };
   try {
-    const url = request.url;
-    return await fetch(upstreamUrl(url, publicOrigin), upstreamInit(request, request.method, url, publicOrigin));
+    return await fetchUpstream(request, method, url, publicOrigin);
   } catch (error) {
     throw { error, attempts: 2 };
   }
@@ -804,9 +808,9 @@ export default {
       if (rules.analytics.statsPath !== null && isStatsPath(url, rules.analytics.statsPath)) return serveStats(request, env);
       publicOrigin = rules.origin === null ? null : originOf(url);
       try {
-        response = await fetch(upstreamUrl(url, publicOrigin), upstreamInit(request, method, url, publicOrigin));
+        response = await fetchUpstream(request, method, url, publicOrigin);
       } catch (error) {
-        response = await refetchOrigin(request, publicOrigin, error);
+        response = await refetchOrigin(request, method, url, publicOrigin, error);
       }
     } catch (thrown) {
       const { error, attempts } = thrown?.attempts === undefined ? { error: thrown, attempts: 1 } : thrown;

@@ -9,6 +9,9 @@ let origin, graph;
 let header = JSON.stringify({ event_name: "ViewContent" });
 // A page view whose events take ~2 KB: a few hundred of them pass one queue send's 256 KB.
 const BIG_HEADER = JSON.stringify({ event_name: "ViewContent", custom_data: { content_ids: Array.from({ length: 150 }, (_, i) => `SKU-${String(i).padStart(6, "0")}`) } });
+// Names of 3-byte UTF-8 characters, as JSON escapes in the (ASCII) header: the queue counts a
+// message's bytes, which are then ~3 times its length in JavaScript.
+const CJK_HEADER = JSON.stringify({ event_name: "ViewContent", custom_data: { content_name: "\u4e2d".repeat(700) } }).replace(/\u4e2d/g, "\\u4e2d");
 
 before(async () => {
   origin = await startServer(async (req, res) => {
@@ -47,10 +50,6 @@ test("events go through the queue: queued, then sent by the consumer", async () 
     await w.close();
   }
 });
-
-// Names of 3-byte UTF-8 characters, as JSON escapes in the (ASCII) header: the queue counts a
-// message's bytes, which are then ~3 times its length in JavaScript.
-const CJK_HEADER = JSON.stringify({ event_name: "ViewContent", custom_data: { content_name: "\u4e2d".repeat(700) } }).replace(/\u4e2d/g, "\\u4e2d");
 
 for (const [kind, query] of [["~2 KB", "big=1"], ["~2 KB of 3-byte characters (bytes, not length, count)", "cjk=1"]]) test(`a batch bigger than one queue send (256 KB) goes onto the queue message by message, none falls back: page views of ${kind}`, { timeout: 120_000 }, async () => {
   const w = await start({ BATCH_WINDOW_MS: "3000" });

@@ -10,6 +10,8 @@
 //   j tagrelay, untracked page, visitor without `_fbp` (a first-party `_fbp` is set)
 //   k tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted) besides `_fbp`
 //   l tagrelay, untracked page, page views counted (D1 bound; a new visitor on every request)
+//   q (l) with Cloudflare's request.cf and CF-IPCountry, a zone without Bot Management
+//   r (q) on a zone with Bot Management (request.cf read on every page)
 // CPU is the workerd process's utime+stime from /proc, before and after each run.
 //
 // Env: BENCH_ROUNDS (default 7), BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 16),
@@ -19,9 +21,9 @@
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
 //      BENCH_PROFILE=<key>: profile that one scenario with V8's sampler instead (bench/profile.mjs).
-//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l and m against another build (the
-//        shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
-//        as D, E, G, I, K, L and M in the same rounds, and print each against its counterpart.
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l, q and m against another build
+//        (the shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
+//        as D, E, G, I, K, L, Q and M in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -182,6 +184,7 @@ const config :Workerd.Config = (
     (name = "floor", worker = .floor),
     (name = "unbatched", worker = .unbatched),
     (name = "analytics", worker = .analytics),
+    (name = "botManaged", worker = .botManaged),
     (name = "three", worker = .three),
     (name = "queued", worker = .queued),
     (name = "threeQueued", worker = .threeQueued),${ALT ? `
@@ -192,19 +195,20 @@ const config :Workerd.Config = (
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-    (name = "bare", address = "127.0.0.1:${ports.bare}", http = (), service = "bare"),
-    (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
-    (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
-    (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
-    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
-    (name = "analytics", address = "127.0.0.1:${ports.analytics}", http = (), service = "analytics"),
-    (name = "three", address = "127.0.0.1:${ports.three}", http = (), service = "three"),
-    (name = "queued", address = "127.0.0.1:${ports.queued}", http = (), service = "queued"),
-    (name = "threeQueued", address = "127.0.0.1:${ports.threeQueued}", http = (), service = "threeQueued"),${ALT ? `
-    (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
-    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),
-    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),
-    (name = "altThree", address = "127.0.0.1:${ports.altThree}", http = (), service = "altThree"),` : ""}
+    (name = "bare", address = "127.0.0.1:${ports.bare}", http = (cfBlobHeader = "cf-blob"), service = "bare"),
+    (name = "seed", address = "127.0.0.1:${ports.seed}", http = (cfBlobHeader = "cf-blob"), service = "seed"),
+    (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (cfBlobHeader = "cf-blob"), service = "tagrelay"),
+    (name = "floor", address = "127.0.0.1:${ports.floor}", http = (cfBlobHeader = "cf-blob"), service = "floor"),
+    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (cfBlobHeader = "cf-blob"), service = "unbatched"),
+    (name = "analytics", address = "127.0.0.1:${ports.analytics}", http = (cfBlobHeader = "cf-blob"), service = "analytics"),
+    (name = "botManaged", address = "127.0.0.1:${ports.botManaged}", http = (cfBlobHeader = "cf-blob"), service = "botManaged"),
+    (name = "three", address = "127.0.0.1:${ports.three}", http = (cfBlobHeader = "cf-blob"), service = "three"),
+    (name = "queued", address = "127.0.0.1:${ports.queued}", http = (cfBlobHeader = "cf-blob"), service = "queued"),
+    (name = "threeQueued", address = "127.0.0.1:${ports.threeQueued}", http = (cfBlobHeader = "cf-blob"), service = "threeQueued"),${ALT ? `
+    (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (cfBlobHeader = "cf-blob"), service = "altTagrelay"),
+    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (cfBlobHeader = "cf-blob"), service = "altUnbatched"),
+    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (cfBlobHeader = "cf-blob"), service = "altAnalytics"),
+    (name = "altThree", address = "127.0.0.1:${ports.altThree}", http = (cfBlobHeader = "cf-blob"), service = "altThree"),` : ""}
   ],
 );
 const bare :Workerd.Worker = (
@@ -228,6 +232,7 @@ const floor :Workerd.Worker = (
 ${tagrelayWorker("tagrelay", [])}
 ${tagrelayWorker("unbatched", [text("BATCH_WINDOW_MS", "0")])}
 ${tagrelayWorker("analytics", [d1])}
+${tagrelayWorker("botManaged", [d1])}
 ${tagrelayWorker("three", threeVars)}
 ${tagrelayWorker("queued", [queue])}
 ${tagrelayWorker("threeQueued", [...threeVars, queue])}
@@ -236,7 +241,7 @@ ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnb
 }
 
 async function startWorkerd(tag, inspectorPort) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort() };
+  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), botManaged: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort() };
   if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort(), altThree: await freePort() });
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
@@ -254,15 +259,36 @@ const GA_COOKIE = "_ga=GA1.1.123456789.1700000000";
 // Cookiebot's cookie as a browser sends it, marketing and statistics granted.
 const CONSENT_COOKIE = "CookieConsent={stamp:%27u3Rn5QW0dPjNNaEj2mXT6MKSLxq3Y7i5nCP5A0Xdd3CsU5%2FTtZGQQw==%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true%2Cmethod:%27explicit%27%2Cver:1%2Cutc:1764000000000%2Cregion:%27it%27}";
 
+// What Cloudflare adds to a request, for (q) and (r) only: `request.cf` (workerd parses it from
+// the `cf-blob` header's JSON, its cfBlobHeader, on the first read of `request.cf`, as it does
+// the cf object on Cloudflare), with the fields and sizes of a real one, for a visitor from the
+// US (no consent needed by default); and IP Geolocation's `CF-IPCountry` header (on by
+// default). The other scenarios carry neither, as before: a passthrough's `fetch(url, request)`
+// copies request.cf, so with it (b) itself costs more and every ratio would read lower.
+const CF = {
+  clientTcpRtt: 12, longitude: "-74.00", latitude: "40.71", tlsCipher: "AEAD-AES128-GCM-SHA256", continent: "NA", asn: 7922,
+  clientAcceptEncoding: "gzip, deflate, br", country: "US", verifiedBotCategory: "",
+  tlsClientAuth: { certIssuerDNLegacy: "", certIssuerSKI: "", certSubjectDNRFC2253: "", certSubjectDNLegacy: "", certFingerprintSHA256: "", certNotBefore: "", certSKI: "", certSerial: "", certIssuerDN: "", certVerified: "NONE", certNotAfter: "", certSubjectDN: "", certPresented: "0", certRevoked: "0", certIssuerSerial: "", certIssuerDNRFC2253: "", certFingerprintSHA1: "" },
+  tlsExportedAuthenticator: { clientFinished: "9f2c".repeat(12), clientHandshake: "41d0".repeat(12), serverHandshake: "c3a1".repeat(12), serverFinished: "07be".repeat(12) },
+  tlsVersion: "TLSv1.3", city: "New York", timezone: "America/New_York", colo: "EWR", tlsClientHelloLength: "1605", edgeRequestKeepAliveStatus: 1,
+  postalCode: "10001", region: "New York", regionCode: "NY", metroCode: "501", asOrganization: "Comcast Cable", httpProtocol: "HTTP/2",
+  tlsClientRandom: "mX9Z1vQ2cUu8n3JtR5yW0aLk7bD4fH6gS1pO2iE8wq0=", tlsClientExtensionsSha1: "Ov3yqRnJ8KxYd2LtuWv5sD0qZ1A=", requestPriority: "weight=256;exclusive=1",
+};
+const CF_BLOB = JSON.stringify(CF);
+const CF_BOT_MANAGED = JSON.stringify({ ...CF, botManagement: { corporateProxy: false, verifiedBot: false, jsDetection: { passed: false }, staticResource: false, detectionIds: {}, score: 99 } });
+/** wrk's headers of what Cloudflare adds to a request: request.cf (`cf`, JSON) and CF-IPCountry; none without `cf`. */
+const edgeHeaders = (cf) => cf === undefined ? [] : ["-H", `cf-blob: ${cf}`, "-H", `CF-IPCountry: ${CF.country}`];
+
 /**
  * One wrk run against `url`, with the scenario's `Cookie` header (none when null); `script`:
- * a wrk Lua script in bench/workers (for (l), a new visitor on every request).
+ * a wrk Lua script in bench/workers (for (l), a new visitor on every request); `cf`: the
+ * request.cf JSON (none unless given).
  */
-function wrk(url, cookie = FBP_COOKIE, script) {
+function wrk(url, cookie = FBP_COOKIE, script, cf) {
   const cookieArgs = cookie === null ? [] : ["-H", `Cookie: ${cookie}`];
   const scriptArgs = script === undefined ? [] : ["-s", join(ROOT, "bench/workers", script)];
   const out = execFileSync(...pinned(0, "wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", ...scriptArgs,
-    "-H", `User-Agent: ${UA}`, "-H", "CF-Connecting-IP: 203.0.113.7", ...cookieArgs, url])).toString();
+    "-H", `User-Agent: ${UA}`, "-H", "CF-Connecting-IP: 203.0.113.7", ...edgeHeaders(cf), ...cookieArgs, url])).toString();
   const requests = Number(out.match(/(\d+) requests in/)[1]);
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
   const pct = (p) => { const m = out.match(new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`)); return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]]; };
@@ -287,13 +313,15 @@ const scenarios = [
   { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
   { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
   { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
+  { key: "q", name: "(l) with Cloudflare's request.cf and CF-IPCountry, a zone without Bot Management (request.cf read on 1 page in 64)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua", cf: CF_BLOB },
+  { key: "r", name: "(q) on a zone with Bot Management (request.cf read on every page)", url: `http://127.0.0.1:${main.ports.botManaged}/untracked`, script: "visitors.lua", cf: CF_BOT_MANAGED },
   { key: "p", name: "tagrelay, tracked page, page views and delivery outcomes counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/tracked`, script: "visitors.lua" },
   { key: "n", name: "tagrelay, tracked page, DELIVERY=queue (events batched onto the queue; the consumer's POST runs in another invocation, not measured)", url: `http://127.0.0.1:${main.ports.queued}/tracked` },
   { key: "m", name: "tagrelay, tracked page, Meta + GA4 + TikTok on (a returning visitor with _fbp and _ga; GA4: one request per page view)", url: `http://127.0.0.1:${main.ports.three}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
   { key: "o", name: "(m) with DELIVERY=queue (the page's side: GA4's per-page-view POSTs run in the consumer, not measured)", url: `http://127.0.0.1:${main.ports.threeQueued}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
 ];
 if (ALT) {
-  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"], ["M", "m", "three", "altThree"]]) {
+  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"], ["Q", "q", "analytics", "altAnalytics"], ["M", "m", "three", "altThree"]]) {
     const s = scenarios.find((x) => x.key === from);
     scenarios.push({ ...s, key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[service]}/`, `:${main.ports[port]}/`) });
   }
@@ -307,19 +335,19 @@ if (PROFILE) {
   const scenario = scenarios.find((s) => s.key === PROFILE);
   if (scenario === undefined || scenario.workerd === false) throw new Error(`BENCH_PROFILE: no workerd scenario "${PROFILE}"`);
   const { profileScenario } = await import("./profile.mjs");
-  execFileSync("wrk", ["-t1", "-c4", "-d2s", "-H", `User-Agent: ${UA}`, scenario.url]);
+  execFileSync("wrk", ["-t1", "-c4", "-d2s", "-H", `User-Agent: ${UA}`, ...edgeHeaders(scenario.cf), scenario.url]);
   const service = Object.keys(main.ports).find((name) => scenario.url.includes(`:${main.ports[name]}/`));
-  await profileScenario({ scenario, service, port: inspectorPort, run: () => wrk(scenario.url, scenario.cookie, scenario.script), out: join(ROOT, `bench-${PROFILE}.cpuprofile`), log });
+  await profileScenario({ scenario, service, port: inspectorPort, run: () => wrk(scenario.url, scenario.cookie, scenario.script, scenario.cf), out: join(ROOT, `bench-${PROFILE}.cpuprofile`), log });
   process.exit(0);
 }
 const results = Object.fromEntries(scenarios.map((s) => [s.key, []]));
 
 log(`warming up (${scenarios.length} scenarios)`);
-for (const s of scenarios) execFileSync("wrk", ["-t1", "-c4", "-d1s", "-H", `User-Agent: ${UA}`, s.url]);
+for (const s of scenarios) execFileSync("wrk", ["-t1", "-c4", "-d1s", "-H", `User-Agent: ${UA}`, ...edgeHeaders(s.cf), s.url]);
 /** One measured wrk run of scenario `s`: throughput, latency, workerd CPU per 1,000 requests. */
 async function measure(s) {
   const cpu0 = cpuSeconds(main.proc.pid);
-  const r = wrk(s.url, s.cookie, s.script);
+  const r = wrk(s.url, s.cookie, s.script, s.cf);
   await sleep(500); // let waitUntil work finish inside the measured window
   const cpu = cpuSeconds(main.proc.pid) - cpu0;
   r.cpuPer1k = s.workerd === false ? null : (cpu / r.requests) * 1000;
@@ -432,7 +460,7 @@ const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
   iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"), mCpu: paired("m"), mVsC: paired("m", "c"), nCpu: paired("n"), nVsE: paired("n", "e"), oVsC: paired("o", "c"),
-  pCpu: paired("p"), pVsE: paired("p", "e"),
+  pCpu: paired("p"), pVsE: paired("p", "e"), qCpu: paired("q"), rCpu: paired("r"), qVsL: paired("q", "l"),
   // (p) against what tracking and the stats cost apart, per round: (e) + (l) − (d). Above 1,
   // counting the delivery outcomes (or the two together) costs more than its parts.
   pVsParts: median(results.p.map((_, i) => overBare("p", i, "cpuPer1k") / (overBare("e", i, "cpuPer1k") + overBare("l", i, "cpuPer1k") - overBare("d", i, "cpuPer1k")))),
@@ -440,6 +468,10 @@ const r = {
 // What counting page views adds per 1,000 page views (queueing on the hot path, then the
 // flushes: counting in wasm, statements, the D1 batch call): (l) − (d), from the medians.
 const statsMsPer1k = (med.l.cpuPer1k - med.d.cpuPer1k) * 1000;
+// What Cloudflare's request.cf costs a counted page: left unread (q) − (l), read on every page
+// (a zone with Bot Management) (r) − (q).
+const cfUnreadMsPer1k = (med.q.cpuPer1k - med.l.cpuPer1k) * 1000;
+const cfReadMsPer1k = (med.r.cpuPer1k - med.q.cpuPer1k) * 1000;
 /** The same ratios taken between the table's medians, for comparison. */
 const ofMedians = {
   dCpu: ratio(med.d.cpuPer1k, med.b.cpuPer1k), dP50: ratio(med.d.p50, med.b.p50),
@@ -455,6 +487,7 @@ const budget = [
   ["(i) CPU/request ≤ 1.5× (b)", `${r.iCpu.toFixed(2)}×`, r.iCpu <= 1.5],
   ["(k) CPU/request ≤ 1.5× (b)", `${r.kCpu.toFixed(2)}×`, r.kCpu <= 1.5],
   ["(l) CPU/request ≤ 1.2× (b)", `${r.lCpu.toFixed(2)}×`, r.lCpu <= 1.2],
+  ["(q) CPU/request ≤ 1.2× (b): (l) with Cloudflare's request.cf, a zone without Bot Management", `${r.qCpu.toFixed(2)}×`, r.qCpu <= 1.2],
   ["(m) CPU/request < (c)", `${r.mVsC.toFixed(2)}× (c)`, r.mVsC < 1],
   ["(n) CPU/request ≤ (e) (queue vs direct)", `${r.nVsE.toFixed(2)}× (e)`, r.nVsE <= 1],
   ["(p) CPU/request ≤ 1.1× ((e) + (l) − (d)): the stats add no more to a tracked page than to an untracked one", `${r.pVsParts.toFixed(2)}×`, r.pVsParts <= 1.1],
@@ -514,6 +547,13 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
   answers the batch at once; the SQLite work is D1's, not the Worker's. (p) is (l) on the tracked
   page: page views and what became of each event (the Delivery panel's counts) counted together,
   and flushed in the same batch; its line compares it with its parts, (e) + (l) − (d).
+  (q) is (l) with what Cloudflare adds to a request: a production-sized \`request.cf\` (geo, ASN,
+  TLS: ~1.3 KB of JSON that workerd parses on its first read, here from a \`cf-blob\` header, its
+  cfBlobHeader) and \`CF-IPCountry\`, on a zone without Bot Management, so tagrelay reads
+  \`request.cf\` on 1 page in 64 (src/edge/entry.js, \`edgeFacts\`); (r) is (q) on a zone with Bot
+  Management, which reads it on every page. The other scenarios carry neither: a passthrough's
+  \`fetch(url, request)\` copies \`request.cf\`, so with it (b) itself would cost more and every
+  ratio read lower.
   (i) is a redirect the origin builds from its own host, with a session cookie scoped to it: with
   \`ORIGIN_URL\`, tagrelay points both at the public host (src/origin_rewrite.rs), a call into wasm
   and a rebuilt response. (j) is a new visitor on an untracked page: no \`_fbp\`, so tagrelay
@@ -526,10 +566,13 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}× · (q)/(b) CPU ${r.qCpu.toFixed(2)}× · (q)/(l) CPU ${r.qVsL.toFixed(2)}× · (r)/(b) CPU ${r.rCpu.toFixed(2)}×
 
 Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
 page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).
+
+Cloudflare's \`request.cf\` on a counted page: (q) − (l) ${cfUnreadMsPer1k.toFixed(1)} ms per 1,000 page views (read on 1 page in
+64), (r) − (q) ${cfReadMsPer1k.toFixed(1)} ms more when read on every page (a zone with Bot Management).
 
 The same taken between the table's medians: (d)/(b) CPU ${ofMedians.dCpu.toFixed(2)}×, p50 ${ofMedians.dP50.toFixed(2)}× · (e)/(b) CPU ${ofMedians.eCpu.toFixed(2)}× · (e)/(c) CPU ${ofMedians.eVsC.toFixed(2)}×
 

@@ -75,11 +75,12 @@ function maybeNeedsCookies(url, headers) {
 /** Sets or expires the first-party cookies of an untracked page view on `headers`. */
 function firstPartyCookies(request, env, response, headers) {
   const h = request.headers;
-  const bot = request.cf?.botManagement;
+  const cf = edgeFacts(request, h);
+  const bot = cf?.botManagement;
   wasm.first_party_cookies(
     env, request.method, request.url,
     h.get("user-agent") ?? undefined, h.get("cookie") ?? undefined, purpose(h), h.get("cf-ray") ?? undefined,
-    bot?.verifiedBot, bot?.score, request.cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
+    bot?.verifiedBot, bot?.score, cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
     response.status, response.headers.get("content-type") ?? undefined, headers,
   );
 }
@@ -105,6 +106,40 @@ function purpose(headers) {
     if (v !== null) joined = joined === undefined ? v : `${joined}, ${v}`;
   }
   return joined;
+}
+
+// `request.cf` is a getter that parses the request's cf object from JSON on its first read:
+// 20–30 µs of CPU with the ~1.3 KB Cloudflare sets (bench/NOTES.md), more than the rest of
+// an untracked page costs. tagrelay needs two of its fields: the country, which Cloudflare also sends
+// as the `CF-IPCountry` header (IP Geolocation, on by default), and Bot Management's verdict,
+// which only zones with Bot Management (Enterprise) get. So an isolate reads `request.cf` on
+// one page in CF_PROBE_EVERY, and takes the country from the header in between, until it learns
+// that it must read it on every page: a probe found `botManagement`, or a country that the
+// header does not carry (no header: IP Geolocation off, or not on Cloudflare, as in wrangler
+// dev).
+const CF_PROBE_EVERY = 64;
+let cfEveryPage = false; // learned: read request.cf on every page
+let cfSkips = 0; // pages left before the next probe
+
+/**
+ * What tagrelay reads of the request's `cf` (`country`, `botManagement`): `request.cf` itself,
+ * or, between probes on a zone without Bot Management, `{ country }` from `CF-IPCountry`.
+ */
+function edgeFacts(request, headers) {
+  if (cfSkips > 0) {
+    const country = headers.get("cf-ipcountry");
+    if (country !== null) {
+      cfSkips--;
+      return { country };
+    }
+  }
+  const cf = request.cf;
+  if (!cfEveryPage) {
+    const country = cf?.country ?? null;
+    cfEveryPage = cf?.botManagement != null || (country !== null && country !== headers.get("cf-ipcountry"));
+    cfSkips = cfEveryPage ? 0 : CF_PROBE_EVERY - 1;
+  }
+  return cf;
 }
 
 /** The URL to fetch upstream: the request's own, or with ORIGIN_URL its path and query there. */
@@ -459,13 +494,14 @@ function droppedAfterRestart(attempts) {
  */
 function track(request, env, value, status, source, headers) {
   const h = request.headers;
-  const bot = request.cf?.botManagement;
+  const cf = edgeFacts(request, h);
+  const bot = cf?.botManagement;
   const code = wasm.track(
     env, value, request.method, request.url,
     h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
     h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
     h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
-    request.cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
+    cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
     status, source.get("content-type") ?? undefined,
     source.get("cf-cache-status") ?? undefined, source.get("age") ?? undefined,
     rules.debug ? h.get("tagrelay-debug") ?? undefined : undefined, headers,
@@ -554,7 +590,7 @@ function countPageView(request, url, env, ctx) {
     return;
   }
   const h = request.headers;
-  const cf = request.cf; // a getter: read once
+  const cf = edgeFacts(request, h);
   const bot = cf?.botManagement;
   pendingViews.push([
     Date.now(), url, h.get("referer"), h.get("user-agent"), h.get("cf-connecting-ip"),

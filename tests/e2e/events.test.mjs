@@ -126,6 +126,42 @@ test("bots, HEAD and prefetches send nothing and log the rule", async () => {
   assert.equal(graph.requests.length, 0, "a skipped request reached the Graph API");
 });
 
+// request.cf costs 20–30 µs to read on Cloudflare, so with CF-IPCountry present an isolate
+// reads it once in 64 pages (the probe) until one shows Bot Management, or a country the
+// header does not carry; from then on, on every page (src/edge/entry.js, edgeFacts).
+test("request.cf is read once in 64 pages while the zone shows no Bot Management, then on every page", async () => {
+  const fresh = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+  try {
+    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
+    const decisions = [];
+    const page = async (i, cf) => {
+      await request(fresh.url, `/probe/${i}`, { headers: { "cf-ipcountry": "US" }, cf: { country: "US", ...cf } });
+      const line = await fresh.line((l) => l.path === `/probe/${i}`);
+      decisions.push(line.rule ?? line.decision);
+    };
+    const bot = { botManagement: { verifiedBot: false, score: 2 } };
+    await page(0, {}); // the first probe: no botManagement
+    for (let i = 1; i < 64; i++) await page(i, bot); // between probes: request.cf is not read
+    for (let i = 64; i < 68; i++) await page(i, bot); // the next probe finds it: read from then on
+    assert.deepEqual(decisions.slice(0, 64), Array(64).fill("sent"));
+    assert.deepEqual(decisions.slice(64), Array(4).fill("bot_score"));
+  } finally {
+    await fresh.close();
+  }
+  // A country the header does not carry (a forged or stale CF-IPCountry, or none): every page.
+  const forged = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+  try {
+    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
+    const headers = { "cf-ipcountry": "CA" };
+    await request(forged.url, "/forged/0", { headers, cf: { country: "US" } });
+    await request(forged.url, "/forged/1", { headers, cf: { country: "US", botManagement: { verifiedBot: false, score: 2 } } });
+    const line = await forged.line((l) => l.path === "/forged/1");
+    assert.equal(line.rule, "bot_score");
+  } finally {
+    await forged.close();
+  }
+});
+
 test("a cached page gets a fresh event_id per request and no header user_data", async () => {
   const header = JSON.stringify({ event_name: "ViewContent", event_id: "cached-id", user_data: { em: "someone@else.example" } });
   const ids = [];

@@ -6,10 +6,11 @@
 //! and device are fixed for a visitor hash (it covers the IP and the User-Agent), so they
 //! share the site's key `''`; pages, hours and acquisition have keys of their own.
 
+use super::id_hasher::{IdMap, IdSet};
 use super::page_view::Dimensions;
 use super::sql::{self, Statement};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// `hour` values, `00` to `23`.
@@ -80,7 +81,7 @@ impl Dim {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Row {
     pageviews: u64,
-    visitors: BTreeSet<u64>,
+    visitors: IdSet,
 }
 
 /// The counts of one isolate since its last flush.
@@ -88,8 +89,8 @@ struct Row {
 pub struct Aggregate {
     /// Rows by (day, dimension), then value: a value is looked up as `&str`, with no
     /// allocation per page view.
-    rows: HashMap<(u64, Dim), HashMap<String, Row>>,
-    live: HashMap<u64, u64>,
+    rows: IdMap<(u64, Dim), HashMap<String, Row>>,
+    live: IdMap<u64, u64>,
     entries: usize,
     page_views: u64,
 }
@@ -160,22 +161,52 @@ impl Aggregate {
             }
             let text = |v: &str| Value::from(v).to_string();
             let _ = write!(rows, "[{day},\"{}\",{},{},{},[", dim.code(), text(value), row.pageviews, text(&dim.seen_key(value)));
-            for (j, visitor) in row.visitors.iter().enumerate() {
-                let _ = write!(rows, "{}{visitor}", if j > 0 { "," } else { "" });
+            let mut visitors: Vec<u64> = row.visitors.iter().copied().collect();
+            visitors.sort_unstable();
+            for (j, &visitor) in visitors.iter().enumerate() {
+                if j > 0 {
+                    rows.push(',');
+                }
+                push_u64(&mut rows, visitor);
             }
             rows.push_str("]]");
         }
         rows.push(']');
         let rows = Value::String(rows);
-        let live: Vec<Value> = self.live.iter().map(|(v, at)| json!([v, at])).collect();
+        let mut live = String::with_capacity(2 + self.live.len() * 34);
+        live.push('[');
+        for (i, (&visitor, &at)) in self.live.iter().enumerate() {
+            live.push_str(if i > 0 { ",[" } else { "[" });
+            push_u64(&mut live, visitor);
+            live.push(',');
+            push_u64(&mut live, at);
+            live.push(']');
+        }
+        live.push(']');
         vec![
             Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)]),
             Statement::new(sql::ADD_COUNTS, vec![rows.clone()]),
             Statement::new(sql::ADD_SEEN, vec![rows]),
-            Statement::new(sql::TOUCH_LIVE, vec![Value::String(Value::Array(live).to_string())]),
+            Statement::new(sql::TOUCH_LIVE, vec![Value::String(live)]),
             Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]),
         ]
     }
+}
+
+/// Appends `n` in decimal. A flush writes a number per (row, visitor), and `write!`'s
+/// formatter costs several times this in wasm.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -228,6 +259,15 @@ mod tests {
         assert_eq!(s[0].params, vec![json!("flush-1"), json!(1_000_000)]);
         assert_eq!(s[3].params[0], json!("[[7,500]]"));
         assert_eq!(s[4].params[0], json!(1_000_000 - LIVE_KEEP_MS));
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        for n in [0, 7, 10, 99, 1_764_547_199_999, (1 << 53) - 1, u64::MAX] {
+            let mut s = String::from("x");
+            push_u64(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! First-party page-view analytics, counted at the edge with no script, no cookie and no
 //! stored IP (issue 13). The pure half; `edge::analytics` does the I/O.
 //! - what one page view is counted as: [`page_view`] (bots, dimensions), [`device`],
-//!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`];
+//!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`], [`id_hasher`]
+//!   (maps and sets keyed by visitor ids);
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
 //!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them), [`sql`] (every statement), [`retention`] (the daily cron), [`values`] (row fields, bounded text);
 //! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
@@ -18,6 +19,7 @@ pub mod delivery_report;
 pub mod device;
 pub mod endpoints;
 pub mod flusher;
+pub mod id_hasher;
 pub mod page_path;
 pub mod page_view;
 pub mod report;

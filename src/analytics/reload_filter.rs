@@ -2,7 +2,7 @@
 //! Per isolate and bounded: at [`MAX_ENTRIES`] the entries past the window are dropped, and
 //! if that is not enough, all of them (a reload may then count twice; nothing breaks).
 
-use std::collections::HashMap;
+use super::id_hasher::IdMap;
 
 /// Reloads within this many milliseconds count once.
 pub const RELOAD_WINDOW_MS: u64 = 10_000;
@@ -12,7 +12,7 @@ pub const MAX_ENTRIES: usize = 20_000;
 /// The last count of each (visitor hash, page path hash).
 #[derive(Debug, Default)]
 pub struct ReloadFilter {
-    last_counted: HashMap<(u64, u64), u64>,
+    last_counted: IdMap<(u64, u64), u64>,
 }
 
 impl ReloadFilter {

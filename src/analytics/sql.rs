@@ -21,6 +21,39 @@ impl Statement {
     }
 }
 
+/// Text parameters this long or longer travel beside the statements' JSON, not inside it:
+/// a flush's rows are hundreds of KB of JSON text, which inside JSON would be escaped, then
+/// parsed back in the JS entry (every `"` twice), and the same rows are bound twice.
+pub const SIDE_TEXT_MIN: usize = 1024;
+
+/// `statements` as JSON for the JS entry, and the long texts beside it: each text parameter
+/// of [`SIDE_TEXT_MIN`] bytes or more is written as `{"text": i}`, `i` its index among the
+/// texts returned, and a text bound by several statements is returned once.
+pub fn with_side_texts(statements: &[Statement]) -> (String, Vec<&str>) {
+    let mut texts: Vec<&str> = Vec::new();
+    let json: Vec<Value> = statements
+        .iter()
+        .map(|s| {
+            let params: Vec<Value> = s
+                .params
+                .iter()
+                .map(|p| match p {
+                    Value::String(t) if t.len() >= SIDE_TEXT_MIN => {
+                        let i = texts.iter().position(|known| *known == t.as_str()).unwrap_or_else(|| {
+                            texts.push(t);
+                            texts.len() - 1
+                        });
+                        serde_json::json!({ "text": i })
+                    }
+                    other => other.clone(),
+                })
+                .collect();
+            serde_json::json!({ "sql": s.sql, "params": params })
+        })
+        .collect();
+    (serde_json::to_string(&json).unwrap_or_default(), texts)
+}
+
 /// Marks a flush as written. Its primary key makes a retried flush that did reach D1 fail
 /// as a whole (the batch is one transaction), so no count is added twice.
 pub const MARK_FLUSH: &str = "INSERT INTO stats_flushes (id, at) VALUES (?1, ?2)";
@@ -121,3 +154,27 @@ pub const TAKE_DEAD_LETTERS: &str = "SELECT id, body FROM delivery_dead_letters 
 pub const FORGET_DEAD_LETTERS: &str = "DELETE FROM delivery_dead_letters WHERE id IN (SELECT value FROM json_each(?1))";
 /// Retention: dead letters that died before `?1` (ms).
 pub const EXPIRE_DEAD_LETTERS: &str = "DELETE FROM delivery_dead_letters WHERE dead_at < ?1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn long_texts_travel_beside_once() {
+        let long = "[".to_string() + &"1,".repeat(SIDE_TEXT_MIN) + "1]";
+        let statements = vec![
+            Statement::new(MARK_FLUSH, vec![json!("id-1"), json!(5)]),
+            Statement::new(ADD_COUNTS, vec![Value::String(long.clone())]),
+            Statement::new(ADD_SEEN, vec![Value::String(long.clone())]),
+            Statement::new(FORGET_LIVE, vec![json!("short text")]),
+        ];
+        let (head, texts) = with_side_texts(&statements);
+        assert_eq!(texts, vec![long.as_str()]);
+        let head: Value = serde_json::from_str(&head).unwrap();
+        assert_eq!(head[0], json!({"sql": MARK_FLUSH, "params": ["id-1", 5]}));
+        assert_eq!(head[1]["params"], json!([{"text": 0}]));
+        assert_eq!(head[2]["params"], json!([{"text": 0}]));
+        assert_eq!(head[3]["params"], json!(["short text"]));
+    }
+}

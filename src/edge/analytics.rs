@@ -166,15 +166,20 @@ pub fn stats_ingest(env: &JsValue, views: &str, dropped: u32) -> bool {
     })
 }
 
-/// The next flush, as JSON `{id, statements}`, or `undefined` when there is nothing to write.
+/// The next flush: its id, its statements as JSON (`[{sql, params}]`, a long text parameter
+/// written as `{"text": i}`), then those texts (`sql::with_side_texts`); empty when there is
+/// nothing to write.
 #[wasm_bindgen]
-pub fn stats_take(now_ms: f64) -> Option<String> {
+pub fn stats_take(now_ms: f64) -> Vec<String> {
     FLUSHER.with(|f| {
         let mut f = f.borrow_mut();
-        let pending = f.take(js::random_uuid, now_ms as u64)?;
-        // `serde_json::to_string` writes bytes at once; `Display` (`.to_string()`) goes through a
-        // formatter, slower for a flush's thousands of values.
-        Some(serde_json::to_string(&json!({"id": pending.id, "statements": pending.statements})).unwrap_or_default())
+        let Some(pending) = f.take(js::random_uuid, now_ms as u64) else { return Vec::new() };
+        let (statements, texts) = sql::with_side_texts(&pending.statements);
+        let mut out = Vec::with_capacity(2 + texts.len());
+        out.push(pending.id.clone());
+        out.push(statements);
+        out.extend(texts.into_iter().map(str::to_string));
+        out
     })
 }
 

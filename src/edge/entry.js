@@ -645,9 +645,14 @@ function statsFailed(error) {
   internalError(error, "stats_error");
 }
 
-/** D1 statements (`{sql, params}`, src/analytics/sql.rs) bound for `db.batch`. */
-function prepared(db, statements) {
-  return statements.map((s) => db.prepare(s.sql).bind(...s.params));
+/**
+ * D1 statements (`{sql, params}`, src/analytics/sql.rs) bound for `db.batch`; with `texts`, a
+ * parameter `{text: i}` is bound to `texts[i]` (`with_side_texts`: long texts travel beside the
+ * JSON, not escaped inside it).
+ */
+function prepared(db, statements, texts) {
+  const bound = texts === undefined ? (p) => p : (p) => (p !== null && typeof p === "object" ? texts[p.text] : p);
+  return statements.map((s) => db.prepare(s.sql).bind(...s.params.map(bound)));
 }
 
 /** Flushes until nothing is left; one flush at a time per isolate. */
@@ -702,12 +707,11 @@ async function flushOnce(env) {
     wasm.stats_ingest(env, JSON.stringify(views), dropped);
   }
   for (;;) {
-    const next = wasm.stats_take(Date.now());
-    if (next === undefined) return;
-    const { id, statements } = JSON.parse(next);
+    const [id, statements, ...texts] = wasm.stats_take(Date.now());
+    if (id === undefined) return;
     let error, rowsWritten;
     try {
-      const all = await db.batch(prepared(db, statements));
+      const all = await db.batch(prepared(db, JSON.parse(statements), texts));
       rowsWritten = all.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0);
     } catch (e) {
       error = errorText(e);

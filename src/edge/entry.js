@@ -109,14 +109,14 @@ function purpose(headers) {
 }
 
 // `request.cf` is a getter that parses the request's cf object from JSON on its first read:
-// 20–30 µs of CPU with the ~1.3 KB Cloudflare sets (bench/NOTES.md), more than the rest of
-// an untracked page costs. tagrelay needs two of its fields: the country, which Cloudflare also sends
-// as the `CF-IPCountry` header (IP Geolocation, on by default), and Bot Management's verdict,
-// which only zones with Bot Management (Enterprise) get. So an isolate reads `request.cf` on
-// one page in CF_PROBE_EVERY, and takes the country from the header in between, until it learns
-// that it must read it on every page: a probe found `botManagement`, or a country that the
-// header does not carry (no header: IP Geolocation off, or not on Cloudflare, as in wrangler
-// dev).
+// 20–30 µs of CPU with the ~1.3 KB Cloudflare sets (bench/NOTES.md), more than the rest of an
+// untracked page costs. tagrelay needs two of its fields: the country, which Cloudflare also
+// sends as the `CF-IPCountry` header (IP Geolocation, on by default), and Bot Management's
+// verdict, which only zones with Bot Management (Enterprise) get. So an isolate reads
+// `request.cf` on one page in CF_PROBE_EVERY, and takes the country from the header in
+// between, until it learns that it must read it on every page: a probe found `botManagement`,
+// or a country that the header does not carry (no header: IP Geolocation off, or not on
+// Cloudflare, as in wrangler dev).
 const CF_PROBE_EVERY = 64;
 let cfEveryPage = false; // learned: read request.cf on every page
 let cfSkips = 0; // pages left before the next probe

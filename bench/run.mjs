@@ -242,6 +242,9 @@ ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnb
 `;
 }
 
+// Sockets named otherwise than the service they serve (the rest serve the service of their name).
+const SOCKET_SERVICES = { analyticsCf: "analytics", altAnalyticsCf: "altAnalytics" };
+
 async function startWorkerd(tag, inspectorPort) {
   const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), unbatched: await freePort(), analytics: await freePort(), analyticsCf: await freePort(), botManaged: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort() };
   if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort(), altAnalyticsCf: await freePort(), altThree: await freePort() });
@@ -317,7 +320,7 @@ const scenarios = [
   { key: "j", name: "tagrelay, untracked page, visitor without _fbp (a first-party _fbp is set)", url: `http://127.0.0.1:${main.ports.tagrelay}/untracked`, cookie: null },
   { key: "k", name: "tagrelay, tracked page, visitor with a consent cookie (Cookiebot, granted)", url: `http://127.0.0.1:${main.ports.tagrelay}/tracked`, cookie: `${FBP_COOKIE}; ${CONSENT_COOKIE}` },
   { key: "l", name: "tagrelay, untracked page, page views counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/untracked`, script: "visitors.lua" },
-  { key: "q", name: "(l) with Cloudflare's request.cf and CF-IPCountry, a zone without Bot Management (request.cf read on 1 page in 64)", url: `http://127.0.0.1:${main.ports.analyticsCf}/untracked`, script: "visitors.lua", cf: CF_BLOB, service: "analytics" },
+  { key: "q", name: "(l) with Cloudflare's request.cf and CF-IPCountry, a zone without Bot Management (request.cf read on 1 page in 64)", url: `http://127.0.0.1:${main.ports.analyticsCf}/untracked`, script: "visitors.lua", cf: CF_BLOB },
   { key: "r", name: "(q) on a zone with Bot Management (request.cf read on every page)", url: `http://127.0.0.1:${main.ports.botManaged}/untracked`, script: "visitors.lua", cf: CF_BOT_MANAGED },
   { key: "p", name: "tagrelay, tracked page, page views and delivery outcomes counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/tracked`, script: "visitors.lua" },
   { key: "n", name: "tagrelay, tracked page, DELIVERY=queue (events batched onto the queue; the consumer's POST runs in another invocation, not measured)", url: `http://127.0.0.1:${main.ports.queued}/tracked` },
@@ -340,7 +343,8 @@ if (PROFILE) {
   if (scenario === undefined || scenario.workerd === false) throw new Error(`BENCH_PROFILE: no workerd scenario "${PROFILE}"`);
   const { profileScenario } = await import("./profile.mjs");
   execFileSync("wrk", ["-t1", "-c4", "-d2s", "-H", `User-Agent: ${UA}`, ...edgeHeaders(scenario.cf), scenario.url]);
-  const service = scenario.service ?? Object.keys(main.ports).find((name) => scenario.url.includes(`:${main.ports[name]}/`));
+  const socket = Object.keys(main.ports).find((name) => scenario.url.includes(`:${main.ports[name]}/`));
+  const service = SOCKET_SERVICES[socket] ?? socket;
   await profileScenario({ scenario, service, port: inspectorPort, run: () => wrk(scenario.url, scenario.cookie, scenario.script, scenario.cf), out: join(ROOT, `bench-${PROFILE}.cpuprofile`), log });
   process.exit(0);
 }

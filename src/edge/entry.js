@@ -120,12 +120,26 @@ function purpose(headers) {
 const CF_PROBE_EVERY = 64;
 let cfEveryPage = false; // learned: read request.cf on every page
 let cfSkips = 0; // pages left before the next probe
+// The request whose facts `lastFacts` holds: a page that is counted and tracked (or gets its
+// cookies) takes them once, so it is one page, not two, towards the next probe.
+let lastFactsOf = null;
+let lastFacts;
 
 /**
  * What tagrelay reads of the request's `cf` (`country`, `botManagement`): `request.cf` itself,
  * or, between probes on a zone without Bot Management, `{ country }` from `CF-IPCountry`.
+ * Read once per request.
  */
 function edgeFacts(request, headers) {
+  if (request !== lastFactsOf) {
+    lastFactsOf = request;
+    lastFacts = readEdgeFacts(request, headers);
+  }
+  return lastFacts;
+}
+
+/** `edgeFacts`, read: one page towards the next probe. */
+function readEdgeFacts(request, headers) {
   if (cfSkips > 0) {
     const country = headers.get("cf-ipcountry");
     if (country !== null) {

@@ -130,7 +130,8 @@ test("bots, HEAD and prefetches send nothing and log the rule", async () => {
 // reads it once in 64 pages (the probe) until one shows Bot Management, or a country the
 // header does not carry; from then on, on every page (src/edge/entry.js, edgeFacts).
 test("request.cf is read once in 64 pages while the zone shows no Bot Management, then on every page", async () => {
-  const fresh = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+  // With the stats on (D1 bound), each page is both counted and tracked: still one page.
+  const fresh = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url }, { d1: true });
   try {
     originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
     const decisions = [];

@@ -11,12 +11,12 @@ use super::source::{self, Acquisition};
 use crate::bots::BotMatcher;
 use crate::request_facts::RequestFacts;
 use crate::skip_rules::{skip_rule_with, SkipRule};
-use serde::Deserialize;
+use std::fmt;
 
-/// The facts of one page view, in the order the JS entry writes them (a JSON array):
+/// The facts of one page view, in the order the JS entry queues them ([`parse_views`]):
 /// time (ms), URL, `Referer`, `User-Agent`, `CF-Connecting-IP`, `request.cf.country`,
 /// speculative-load hints, `botManagement.verifiedBot`, `botManagement.score`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawPageView(
     pub u64,
     pub String,
@@ -28,6 +28,72 @@ pub struct RawPageView(
     pub Option<bool>,
     pub Option<f64>,
 );
+
+/// Facts per page view in the text the JS entry hands over (its `VIEW_FIELDS`).
+pub const VIEW_FIELDS: usize = 9;
+/// What separates the facts in that text (its `VIEW_SEPARATOR`): neither a URL nor a header
+/// value can hold a line break.
+pub const VIEW_SEPARATOR: char = '\n';
+
+/// Why the queued page views could not be read: a bug in the JS entry, which wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewsUnreadable {
+    /// The number of facts is not a multiple of [`VIEW_FIELDS`].
+    FieldCount(usize),
+    /// A time that is not whole milliseconds.
+    Time(String),
+    /// A `verifiedBot` that is neither `true` nor `false`.
+    VerifiedBot(String),
+    /// A bot score that is not a number.
+    Score(String),
+}
+
+impl fmt::Display for ViewsUnreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FieldCount(n) => write!(f, "{n} facts, not {VIEW_FIELDS} per page view: src/edge/entry.js and page_view.rs disagree"),
+            Self::Time(t) => write!(f, "a time of {t:?}, not milliseconds"),
+            Self::VerifiedBot(v) => write!(f, "a verifiedBot of {v:?}, not true or false"),
+            Self::Score(v) => write!(f, "a bot score of {v:?}, not a number"),
+        }
+    }
+}
+
+/// Reads the page views the JS entry queued: [`VIEW_FIELDS`] facts each, in
+/// [`RawPageView`]'s order, joined by [`VIEW_SEPARATOR`], an absent fact as empty (JS's
+/// `Array.prototype.join` writes `null` and `undefined` so). Cheaper than JSON on both sides,
+/// and it runs for every page view (bench scenario (l)).
+pub fn parse_views(text: &str) -> Result<Vec<RawPageView>, ViewsUnreadable> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields = text.split(VIEW_SEPARATOR).count();
+    if !fields.is_multiple_of(VIEW_FIELDS) {
+        return Err(ViewsUnreadable::FieldCount(fields));
+    }
+    let text_of = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut facts = text.split(VIEW_SEPARATOR);
+    let mut next = move || facts.next().expect("counted above");
+    let mut views = Vec::with_capacity(fields / VIEW_FIELDS);
+    for _ in 0..fields / VIEW_FIELDS {
+        let at = next();
+        let at = at.parse().map_err(|_| ViewsUnreadable::Time(at.to_string()))?;
+        let url = next().to_string();
+        let (referer, user_agent, ip, country, purpose) = (text_of(next()), text_of(next()), text_of(next()), text_of(next()), text_of(next()));
+        let verified_bot = match next() {
+            "" => None,
+            "true" => Some(true),
+            "false" => Some(false),
+            other => return Err(ViewsUnreadable::VerifiedBot(other.to_string())),
+        };
+        let score = match next() {
+            "" => None,
+            s => Some(s.parse().map_err(|_| ViewsUnreadable::Score(s.to_string()))?),
+        };
+        views.push(RawPageView(at, url, referer, user_agent, ip, country, purpose, verified_bot, score));
+    }
+    Ok(views)
+}
 
 /// Country stored when Cloudflare does not know it (`XX` is what Cloudflare itself sends
 /// for an unknown country; `T1` for Tor is kept as sent).
@@ -122,10 +188,28 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_array_the_entry_writes() {
-        let raw: RawPageView = serde_json::from_str(r#"[1764547200000,"https://s.example/p?x=1",null,"UA","1.2.3.4","IT",null,null,42]"#).unwrap();
+    fn parses_the_text_the_entry_writes() {
+        // Two page views as `[...].join("\n")` writes them: null and undefined as empty.
+        let text = "1764547200000\nhttps://s.example/p?x=1\n\nUA\n1.2.3.4\nIT\n\n\n42\n\
+                    1764547200001\nhttps://s.example/q\nhttps://a.example/\nUA2\n::1\n\nprefetch\ntrue\n2.5";
+        let views = parse_views(text).unwrap();
+        assert_eq!(views.len(), 2);
+        let raw = &views[0];
         assert_eq!(raw.at_ms(), 1_764_547_200_000);
         assert_eq!((raw.user_agent(), raw.ip(), raw.host()), ("UA", "1.2.3.4", "s.example".to_string()));
+        assert_eq!(*raw, RawPageView(1_764_547_200_000, "https://s.example/p?x=1".into(), None, Some("UA".into()), Some("1.2.3.4".into()), Some("IT".into()), None, None, Some(42.0)));
+        let second = RawPageView(1_764_547_200_001, "https://s.example/q".into(), Some("https://a.example/".into()), Some("UA2".into()), Some("::1".into()), None, Some("prefetch".into()), Some(true), Some(2.5));
+        assert_eq!(views[1], second);
+        assert_eq!(parse_views(""), Ok(Vec::new()), "nothing queued");
+    }
+
+    #[test]
+    fn unreadable_views_say_why() {
+        assert_eq!(parse_views("1\nhttps://s.example/"), Err(ViewsUnreadable::FieldCount(2)));
+        assert_eq!(parse_views("soon\nu\n\n\n\n\n\n\n"), Err(ViewsUnreadable::Time("soon".into())));
+        assert_eq!(parse_views("1\nu\n\n\n\n\n\nyes\n"), Err(ViewsUnreadable::VerifiedBot("yes".into())));
+        assert_eq!(parse_views("1\nu\n\n\n\n\n\n\nhigh"), Err(ViewsUnreadable::Score("high".into())));
+        assert!(ViewsUnreadable::FieldCount(2).to_string().contains("not 9 per page view"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{js, log, settings};
 use crate::analytics::delivery_counts::{DeliveryOutcome, Tally};
 use crate::analytics::endpoints::{self, StatsResponse};
 use crate::analytics::flusher::{FlushOutcome, Flusher};
-use crate::analytics::page_view::RawPageView;
+use crate::analytics::page_view;
 use crate::analytics::settings::{AnalyticsSettings, DEFAULT_STATS_PATH, VAR_STATS_PATH, VAR_STATS_TOKEN};
 use crate::analytics::sql::{self, Statement};
 use crate::analytics::visitor_hash::utc_day;
@@ -138,14 +138,14 @@ fn from_hex(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Counts the queued page views (`views`: a JSON array of `RawPageView`s); `dropped`: views
+/// Counts the queued page views (`views`: their facts as `page_view::parse_views` reads them); `dropped`: views
 /// the entry could not queue (its queue was full). Returns whether to flush now, before the
 /// timer (memory is filling up).
 #[wasm_bindgen]
 pub fn stats_ingest(env: &JsValue, views: &str, dropped: u32) -> bool {
     let Some(settings) = analytics(env) else { return false };
     let Ok(bots) = settings::bot_matcher() else { return false };
-    let views: Vec<RawPageView> = match serde_json::from_str(views) {
+    let views = match page_view::parse_views(views) {
         Ok(v) => v,
         Err(e) => {
             log::background(Decision::StatsLost, [("reason", json!(format!("queued page views unreadable: {e}")))]);

@@ -72,9 +72,8 @@ function maybeNeedsCookies(url, headers) {
   return headers.get("sec-gpc") !== null || consentCookie.test(cookie);
 }
 
-/** Sets or expires the first-party cookies of an untracked page view on `headers`. */
-function firstPartyCookies(request, env, response, headers) {
-  const h = request.headers;
+/** Sets or expires the first-party cookies of an untracked page view on `headers` (`h`: the request's). */
+function firstPartyCookies(request, h, env, response, headers) {
   const cf = edgeFacts(request, h);
   const bot = cf?.botManagement;
   wasm.first_party_cookies(
@@ -120,6 +119,9 @@ function purpose(headers) {
 const CF_PROBE_EVERY = 64;
 let cfEveryPage = false; // learned: read request.cf on every page
 let cfSkips = 0; // pages left before the next probe
+// The last probe found no country, in request.cf or the header (not on Cloudflare, as in a
+// bare workerd): between probes a page without the header is not read either.
+let cfCountryless = false;
 // The request whose facts `lastFacts` holds: a page that is counted and tracked (or gets its
 // cookies) takes them once, so it is one page, not two, towards the next probe.
 let lastFactsOf = null;
@@ -142,7 +144,7 @@ function edgeFacts(request, headers) {
 function readEdgeFacts(request, headers) {
   if (cfSkips > 0) {
     const country = headers.get("cf-ipcountry");
-    if (country !== null) {
+    if (country !== null || cfCountryless) {
       cfSkips--;
       return { country };
     }
@@ -150,7 +152,9 @@ function readEdgeFacts(request, headers) {
   const cf = request.cf;
   if (!cfEveryPage) {
     const country = cf?.country ?? null;
-    cfEveryPage = cf?.botManagement != null || (country !== null && country !== headers.get("cf-ipcountry"));
+    const header = headers.get("cf-ipcountry");
+    cfEveryPage = cf?.botManagement != null || (country !== null && country !== header);
+    cfCountryless = country === null && header === null;
     cfSkips = cfEveryPage ? 0 : CF_PROBE_EVERY - 1;
   }
   return cf;
@@ -167,8 +171,8 @@ function upstreamUrl(url, publicOrigin) {
  * `fetch(url, init)` builds the one Request: measured ~3% cheaper on a passthrough than
  * building a Request here and fetching it (bench/NOTES.md).
  */
-function upstreamInit(request, method, url, publicOrigin) {
-  const headers = new Headers(request.headers);
+function upstreamInit(request, requestHeaders, method, url, publicOrigin) {
+  const headers = new Headers(requestHeaders);
   const connection = headers.get("connection");
   for (const name of rules.dropHeaders) headers.delete(name);
   if (connection !== null) {
@@ -185,8 +189,8 @@ function upstreamInit(request, method, url, publicOrigin) {
 }
 
 /** Fetches the origin once (see `upstreamUrl`, `upstreamInit`). */
-function fetchUpstream(request, method, url, publicOrigin) {
-  return fetch(upstreamUrl(url, publicOrigin), upstreamInit(request, method, url, publicOrigin));
+function fetchUpstream(request, requestHeaders, method, url, publicOrigin) {
+  return fetch(upstreamUrl(url, publicOrigin), upstreamInit(request, requestHeaders, method, url, publicOrigin));
 }
 
 // Methods that are safe to send twice when they carry no body (nginx's proxy_next_upstream
@@ -201,10 +205,10 @@ const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * the response, or throws `{ error, attempts }`. (The first fetch is awaited in the handler
  * itself: an async function around it cost a promise per request.)
  */
-async function refetchOrigin(request, method, url, publicOrigin, error) {
+async function refetchOrigin(request, requestHeaders, method, url, publicOrigin, error) {
   if (request.body !== null || !RETRYABLE_METHODS.has(method)) throw { error, attempts: 1 };
   try {
-    return await fetchUpstream(request, method, url, publicOrigin);
+    return await fetchUpstream(request, requestHeaders, method, url, publicOrigin);
   } catch (error) {
     throw { error, attempts: 2 };
   }
@@ -504,10 +508,9 @@ function droppedAfterRestart(attempts) {
  * Tracking for a response that carried the header: Rust decides, logs and batches the events
  * (src/batching.rs) in one call. Returns the batch's send, for waitUntil, when this page view
  * opened the batch's window (it waits for the window to close) or filled the batch; else
- * undefined: most page views just join the batch.
+ * undefined: most page views just join the batch. `h`: the request's headers.
  */
-function track(request, env, value, status, source, headers) {
-  const h = request.headers;
+function track(request, h, env, value, status, source, headers) {
   const cf = edgeFacts(request, h);
   const bot = cf?.botManagement;
   const code = wasm.track(
@@ -584,10 +587,16 @@ const EARLY_FLUSH_VIEWS = 1000;
 // the page views did).
 const INGEST_GROUP = 250;
 const DAY_MS = 86_400_000;
-/** The UTC day (days since the epoch) of a queued page view. */
-const dayOf = (view) => Math.floor(view[0] / DAY_MS);
+/** The UTC day (days since the epoch) of a time in ms. */
+const dayOf = (ms) => Math.floor(ms / DAY_MS);
+// The facts queued per page view, one after another in `pendingViews`: time (ms), URL,
+// Referer, User-Agent, CF-Connecting-IP, country, speculative-load hints, verifiedBot, score.
+// They reach wasm as one text, joined by "\n" (src/analytics/page_view.rs, `parse_views`):
+// no URL or header value holds a line break, and a flat array costs no allocation per view.
+const VIEW_FIELDS = 9;
+const VIEW_SEPARATOR = "\n";
 
-let pendingViews = []; // [at_ms, url, referer, ua, ip, country, purpose, verifiedBot, score] (src/analytics/page_view.rs)
+let pendingViews = []; // VIEW_FIELDS facts per page view
 let droppedViews = 0; // not queued: the queue was full
 let flushScheduled = false; // a timer will flush
 let flushing = false; // a flush is running
@@ -598,24 +607,24 @@ const saltedDays = new Set();
 let ingestScheduled = false; // a timer will hand the queued page views to wasm
 
 /** Queues a page view for counting; the first one of a period schedules the flush. */
-function countPageView(request, url, env, ctx) {
-  if (pendingViews.length >= MAX_PENDING_VIEWS) {
+function countPageView(request, h, url, env, ctx) {
+  if (pendingViews.length >= MAX_PENDING_VIEWS * VIEW_FIELDS) {
     droppedViews++;
     return;
   }
-  const h = request.headers;
   const cf = edgeFacts(request, h);
   const bot = cf?.botManagement;
-  pendingViews.push([
+  // null and undefined are joined as "": absent.
+  pendingViews.push(
     Date.now(), url, h.get("referer"), h.get("user-agent"), h.get("cf-connecting-ip"),
-    cf?.country ?? null, purpose(h) ?? null, bot?.verifiedBot ?? null, bot?.score ?? null,
-  ]);
+    cf?.country, purpose(h), bot?.verifiedBot, bot?.score,
+  );
   if (!flushScheduled) {
     ctx.waitUntil(scheduledFlush(env));
-  } else if (pendingViews.length === EARLY_FLUSH_VIEWS) {
+  } else if (pendingViews.length === EARLY_FLUSH_VIEWS * VIEW_FIELDS) {
     ctx.waitUntil(flushStats(env).catch(statsFailed));
   }
-  if (pendingViews.length >= INGEST_GROUP && !ingestScheduled && !flushing && saltedDays.size > 0) {
+  if (pendingViews.length >= INGEST_GROUP * VIEW_FIELDS && !ingestScheduled && !flushing && saltedDays.size > 0) {
     ingestScheduled = true;
     ctx.waitUntil(sleep(0).then(() => ingestGroup(env, ctx)).catch(statsFailed));
   }
@@ -641,9 +650,13 @@ function scheduledFlush(env) {
 function ingestGroup(env, ctx) {
   ingestScheduled = false;
   if (flushing || pendingViews.length === 0) return;
-  for (const view of pendingViews) if (!saltedDays.has(dayOf(view))) return;
+  for (let i = 0, salted = -1; i < pendingViews.length; i += VIEW_FIELDS) {
+    const day = dayOf(pendingViews[i]);
+    if (day !== salted && !saltedDays.has(day)) return;
+    salted = day;
+  }
   const { views, dropped } = takeQueued();
-  if (wasm.stats_ingest(env, JSON.stringify(views), dropped)) ctx.waitUntil(flushStats(env).catch(statsFailed));
+  if (wasm.stats_ingest(env, views.join(VIEW_SEPARATOR), dropped)) ctx.waitUntil(flushStats(env).catch(statsFailed));
 }
 
 /** Empties the queue: its page views, and the count of those that found it full. */
@@ -697,7 +710,8 @@ async function flushOnce(env) {
   const db = env.TAGRELAY_DB;
   const { views, dropped } = takeQueued();
   if (views.length > 0 || dropped > 0) {
-    const days = [...new Set(views.map(dayOf))];
+    const days = new Set();
+    for (let i = 0; i < views.length; i += VIEW_FIELDS) days.add(dayOf(views[i]));
     const salts = wasm.stats_salt_statements(Uint32Array.from(days));
     if (salts !== undefined) {
       let rows, error;
@@ -712,13 +726,13 @@ async function flushOnce(env) {
       if (error !== undefined) {
         // The page views wait for the next flush, within the queue's bound.
         const kept = views.concat(pendingViews);
-        pendingViews = kept.slice(0, MAX_PENDING_VIEWS);
-        droppedViews += dropped + kept.length - pendingViews.length;
+        pendingViews = kept.slice(0, MAX_PENDING_VIEWS * VIEW_FIELDS);
+        droppedViews += dropped + (kept.length - pendingViews.length) / VIEW_FIELDS;
         return;
       }
     }
     for (const day of days) saltedDays.add(day);
-    wasm.stats_ingest(env, JSON.stringify(views), dropped);
+    wasm.stats_ingest(env, views.join(VIEW_SEPARATOR), dropped);
   }
   for (;;) {
     const [id, statements, ...texts] = wasm.stats_take(Date.now());
@@ -855,6 +869,7 @@ export default {
     // Getters that copy out of the runtime on every read: read once.
     const url = request.url;
     const method = request.method;
+    const requestHeaders = request.headers;
     let response, publicOrigin;
     try {
       ensureRules(env);
@@ -862,9 +877,9 @@ export default {
       if (rules.analytics.statsPath !== null && isStatsPath(url, rules.analytics.statsPath)) return serveStats(request, env);
       publicOrigin = rules.origin === null ? null : originOf(url);
       try {
-        response = await fetchUpstream(request, method, url, publicOrigin);
+        response = await fetchUpstream(request, requestHeaders, method, url, publicOrigin);
       } catch (error) {
-        response = await refetchOrigin(request, method, url, publicOrigin, error);
+        response = await refetchOrigin(request, requestHeaders, method, url, publicOrigin, error);
       }
     } catch (thrown) {
       const { error, attempts } = thrown?.attempts === undefined ? { error: thrown, attempts: 1 } : thrown;
@@ -890,13 +905,13 @@ export default {
     const page = (rules.analytics.counting || (value === null && rules.firstParty)) && isPage(method, response.status, source);
     if (page && rules.analytics.counting) {
       try {
-        countPageView(request, url, env, ctx);
+        countPageView(request, requestHeaders, url, env, ctx);
       } catch (error) {
         statsFailed(error);
       }
     }
-    const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(url, request.headers);
-    const debug = rules.debug && value === null ? request.headers.get("tagrelay-debug") : null;
+    const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(url, requestHeaders);
+    const debug = rules.debug && value === null ? requestHeaders.get("tagrelay-debug") : null;
     if (value === null && changes === undefined && !cookies && debug === null) return response;
 
     let rebuilt;
@@ -918,7 +933,7 @@ export default {
     }
     if (value === null) {
       try {
-        if (cookies) firstPartyCookies(request, env, response, rebuilt.headers);
+        if (cookies) firstPartyCookies(request, requestHeaders, env, response, rebuilt.headers);
         if (debug !== null) wasm.debug_untracked(env, debug, rebuilt.headers);
       } catch (error) {
         trackingFailed(error);
@@ -932,7 +947,7 @@ export default {
     // in waitUntil (see `track`).
     let send;
     try {
-      send = track(request, env, value, response.status, source, rebuilt.headers);
+      send = track(request, requestHeaders, env, value, response.status, source, rebuilt.headers);
     } catch (error) {
       trackingFailed(error);
     }

@@ -149,6 +149,22 @@ test("request.cf is read once in 64 pages while the zone shows no Bot Management
   } finally {
     await fresh.close();
   }
+  // Neither request.cf nor the header carries a country (a Worker not on Cloudflare): pages
+  // without the header are not read between probes either.
+  const bare = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
+  try {
+    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
+    const decisions = [];
+    for (let i = 0; i < 66; i++) {
+      const cf = i === 0 ? {} : { botManagement: { verifiedBot: false, score: 2 } };
+      await request(bare.url, `/bare/${i}`, { cf });
+      const line = await bare.line((l) => l.path === `/bare/${i}`);
+      decisions.push(line.rule ?? line.decision);
+    }
+    assert.deepEqual(decisions, [...Array(64).fill("sent"), "bot_score", "bot_score"]);
+  } finally {
+    await bare.close();
+  }
   // A country the header does not carry (a forged or stale CF-IPCountry, or none): every page.
   const forged = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
   try {

@@ -59,29 +59,57 @@ impl fmt::Display for SkipRule {
     }
 }
 
+/// What the skip rules read of a request, borrowed: from [`RequestFacts`] for events, or
+/// from a queued page view for the stats (which must not copy its strings to ask).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SkipFacts<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// Speculative-load hints, joined.
+    pub purpose: Option<&'a str>,
+    /// `request.cf.botManagement.verifiedBot`.
+    pub verified_bot: Option<bool>,
+    /// `request.cf.botManagement.score`.
+    pub bot_score: Option<u8>,
+}
+
+impl<'a> From<&'a RequestFacts> for SkipFacts<'a> {
+    fn from(req: &'a RequestFacts) -> Self {
+        SkipFacts {
+            method: &req.method,
+            user_agent: req.user_agent.as_deref(),
+            purpose: req.purpose.as_deref(),
+            verified_bot: req.verified_bot,
+            bot_score: req.bot_score,
+        }
+    }
+}
+
 /// The first rule that says "not a human page view" of `req`, answered with `status`, or
 /// `None` to send. `threshold` 0 disables the bot score rule.
 pub fn skip_rule(req: &RequestFacts, status: u16, threshold: u8, bots: &BotMatcher) -> Option<SkipRule> {
-    skip_rule_with(req, status, threshold, |ua| bots.is_bot(ua))
+    skip_rule_with(&req.into(), status, threshold, |ua| bots.is_bot(ua))
 }
 
 /// [`skip_rule`] with the crawler check as `is_crawler` (given the trimmed, non-empty
 /// User-Agent; asked last, and only when every other rule let the request through), so that a
 /// caller checking many page views can remember each User-Agent's answer.
-pub fn skip_rule_with(req: &RequestFacts, status: u16, threshold: u8, is_crawler: impl FnOnce(&str) -> bool) -> Option<SkipRule> {
+pub fn skip_rule_with(req: &SkipFacts<'_>, status: u16, threshold: u8, is_crawler: impl FnOnce(&str) -> bool) -> Option<SkipRule> {
     if req.method.eq_ignore_ascii_case("HEAD") {
         return Some(SkipRule::HeadRequest);
     }
     if req.method.eq_ignore_ascii_case("OPTIONS") || status == PARTIAL_CONTENT {
         return Some(SkipRule::NotAPageView);
     }
-    if let Some(purpose) = &req.purpose {
+    if let Some(purpose) = req.purpose {
         let p = purpose.to_ascii_lowercase();
         if SPECULATIVE_PURPOSES.iter().any(|w| p.contains(w)) {
             return Some(SkipRule::Prefetch);
         }
     }
-    let ua = req.user_agent.as_deref().map(str::trim).unwrap_or("");
+    let ua = req.user_agent.map(str::trim).unwrap_or("");
     if ua.is_empty() {
         return Some(SkipRule::MissingUserAgent);
     }

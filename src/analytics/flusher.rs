@@ -138,7 +138,15 @@ impl Flusher {
             facts
         };
         for view in views {
-            if view.skip_rule_with(threshold, |ua| ua_facts(ua).0).is_some() {
+            // The crawler check is the last rule, asked of every view counted: the device
+            // class comes with its answer.
+            let mut device = None;
+            let crawler = |ua: &str| {
+                let facts = ua_facts(ua);
+                device = Some(facts.1);
+                facts.0
+            };
+            if view.skip_rule_with(threshold, crawler).is_some() {
                 out.bots += 1;
                 continue;
             }
@@ -153,7 +161,8 @@ impl Flusher {
                 continue;
             }
             let visitor = visitor_hash(salt, view.ip(), view.user_agent(), &view.host()) & VISITOR_BITS;
-            let dims = view.dimensions_with(ua_facts(view.user_agent().trim()).1);
+            let device = device.unwrap_or_else(|| ua_facts(view.user_agent().trim()).1);
+            let dims = view.dimensions_with(device);
             if !self.reloads.counts(visitor, page_id(&dims.path), at) {
                 out.reloads += 1;
                 continue;
@@ -235,8 +244,12 @@ mod tests {
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
     const DAY: u64 = 20_000;
 
-    fn view(at: u64, path: &str, ip: &str) -> RawPageView {
-        RawPageView(DAY * DAY_MS + at, format!("https://s.example{path}"), None, Some(CHROME.into()), Some(ip.into()), Some("IT".into()), None, None, None)
+    /// A page view of `path` from `ip`: its URL and IP are leaked (test-only) so that the
+    /// view, which borrows its texts, can be built in one call.
+    fn view(at: u64, path: &str, ip: &str) -> RawPageView<'static> {
+        let url: &'static str = format!("https://s.example{path}").leak();
+        let ip: &'static str = ip.to_string().leak();
+        RawPageView(DAY * DAY_MS + at, url, None, Some(CHROME), Some(ip), Some("IT"), None, None, None)
     }
 
     fn ready() -> (Flusher, BotMatcher) {
@@ -254,7 +267,7 @@ mod tests {
     fn counts_filters_and_dedups_reloads() {
         let (mut f, bots) = ready();
         let mut bot = view(0, "/", "1.1.1.1");
-        bot.3 = Some("Googlebot/2.1".into());
+        bot.3 = Some("Googlebot/2.1");
         let views = [view(0, "/", "1.1.1.1"), view(5_000, "/", "1.1.1.1"), view(11_000, "/", "1.1.1.1"), view(6_000, "/", "2.2.2.2"), bot];
         let got = f.ingest(&views, 30, &bots);
         assert_eq!(got, Ingested { counted: 3, bots: 1, reloads: 1, dropped: 0 });

@@ -9,22 +9,22 @@ use super::device::{self, Device};
 use super::page_path::page_path;
 use super::source::{self, Acquisition};
 use crate::bots::BotMatcher;
-use crate::request_facts::RequestFacts;
-use crate::skip_rules::{skip_rule_with, SkipRule};
+use crate::skip_rules::{skip_rule_with, SkipFacts, SkipRule};
 use std::fmt;
 
 /// The facts of one page view, in the order the JS entry queues them ([`parse_views`]):
 /// time (ms), URL, `Referer`, `User-Agent`, `CF-Connecting-IP`, `request.cf.country`,
 /// speculative-load hints, `botManagement.verifiedBot`, `botManagement.score`.
+/// Its texts borrow from the text they were read from.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RawPageView(
+pub struct RawPageView<'a>(
     pub u64,
-    pub String,
-    pub Option<String>,
-    pub Option<String>,
-    pub Option<String>,
-    pub Option<String>,
-    pub Option<String>,
+    pub &'a str,
+    pub Option<&'a str>,
+    pub Option<&'a str>,
+    pub Option<&'a str>,
+    pub Option<&'a str>,
+    pub Option<&'a str>,
     pub Option<bool>,
     pub Option<f64>,
 );
@@ -63,36 +63,40 @@ impl fmt::Display for ViewsUnreadable {
 /// [`RawPageView`]'s order, joined by [`VIEW_SEPARATOR`], an absent fact as empty (JS's
 /// `Array.prototype.join` writes `null` and `undefined` so). Cheaper than JSON on both sides,
 /// and it runs for every page view (bench scenario (l)).
-pub fn parse_views(text: &str) -> Result<Vec<RawPageView>, ViewsUnreadable> {
+pub fn parse_views(text: &str) -> Result<Vec<RawPageView<'_>>, ViewsUnreadable> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let fields = text.split(VIEW_SEPARATOR).count();
-    if !fields.is_multiple_of(VIEW_FIELDS) {
-        return Err(ViewsUnreadable::FieldCount(fields));
+    fn text_of(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
     }
-    let text_of = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let mut facts = text.split(VIEW_SEPARATOR);
-    let mut next = move || facts.next().expect("counted above");
-    let mut views = Vec::with_capacity(fields / VIEW_FIELDS);
-    for _ in 0..fields / VIEW_FIELDS {
-        let at = next();
+    let mut views = Vec::new();
+    let mut read = 0;
+    loop {
+        let mut view: [&str; VIEW_FIELDS] = [""; VIEW_FIELDS];
+        for (i, slot) in view.iter_mut().enumerate() {
+            match facts.next() {
+                Some(fact) => *slot = fact,
+                None if i == 0 => return Ok(views),
+                None => return Err(ViewsUnreadable::FieldCount(read + i)),
+            }
+        }
+        read += VIEW_FIELDS;
+        let [at, url, referer, user_agent, ip, country, purpose, verified_bot, score] = view;
         let at = at.parse().map_err(|_| ViewsUnreadable::Time(at.to_string()))?;
-        let url = next().to_string();
-        let (referer, user_agent, ip, country, purpose) = (text_of(next()), text_of(next()), text_of(next()), text_of(next()), text_of(next()));
-        let verified_bot = match next() {
+        let verified_bot = match verified_bot {
             "" => None,
             "true" => Some(true),
             "false" => Some(false),
             other => return Err(ViewsUnreadable::VerifiedBot(other.to_string())),
         };
-        let score = match next() {
+        let score = match score {
             "" => None,
             s => Some(s.parse().map_err(|_| ViewsUnreadable::Score(s.to_string()))?),
         };
-        views.push(RawPageView(at, url, referer, user_agent, ip, country, purpose, verified_bot, score));
+        views.push(RawPageView(at, url, text_of(referer), text_of(user_agent), text_of(ip), text_of(country), text_of(purpose), verified_bot, score));
     }
-    Ok(views)
 }
 
 /// Country stored when Cloudflare does not know it (`XX` is what Cloudflare itself sends
@@ -115,7 +119,7 @@ pub struct Dimensions {
 /// The name a landing with no referrer and no `utm_source` is counted under.
 pub const DIRECT: &str = "(direct)";
 
-impl RawPageView {
+impl RawPageView<'_> {
     /// Milliseconds since the epoch.
     pub fn at_ms(&self) -> u64 {
         self.0
@@ -123,17 +127,17 @@ impl RawPageView {
 
     /// `User-Agent`, or empty.
     pub fn user_agent(&self) -> &str {
-        self.3.as_deref().unwrap_or("")
+        self.3.unwrap_or("")
     }
 
     /// `CF-Connecting-IP`, or empty.
     pub fn ip(&self) -> &str {
-        self.4.as_deref().unwrap_or("")
+        self.4.unwrap_or("")
     }
 
     /// The host the browser asked for, lowercased (part of the visitor hash).
     pub fn host(&self) -> String {
-        crate::upstream::host_of(&self.1).to_ascii_lowercase()
+        crate::upstream::host_of(self.1).to_ascii_lowercase()
     }
 
     /// Why this is not a human page view, by the same rules as events; `None`: it counts.
@@ -144,14 +148,12 @@ impl RawPageView {
     /// [`RawPageView::skip_rule`] with the crawler check as `is_crawler` (see
     /// [`skip_rule_with`]).
     pub fn skip_rule_with(&self, threshold: u8, is_crawler: impl FnOnce(&str) -> bool) -> Option<SkipRule> {
-        let facts = RequestFacts {
-            method: "GET".into(),
-            url: self.1.clone(),
-            user_agent: self.3.clone(),
-            purpose: self.6.clone(),
+        let facts = SkipFacts {
+            method: "GET",
+            user_agent: self.3,
+            purpose: self.6,
             verified_bot: self.7,
             bot_score: self.8.filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.min(99.0) as u8),
-            ..Default::default()
         };
         skip_rule_with(&facts, 200, threshold, is_crawler)
     }
@@ -163,14 +165,13 @@ impl RawPageView {
 
     /// The dimensions of this page view, its User-Agent's `device` class already known.
     pub fn dimensions_with(&self, device: Device) -> Dimensions {
-        let url = &self.1;
-        let referer = self.2.as_deref();
+        let url = self.1;
+        let referer = self.2;
         let acquisition = source::acquisition(url, referer);
         let internal = acquisition.source.is_none() && referer.is_some_and(|r| r.starts_with("http://") || r.starts_with("https://"));
         let landing = (!internal).then(|| Acquisition { source: Some(acquisition.source.clone().unwrap_or_else(|| DIRECT.to_string())), ..acquisition });
         let country = self
             .5
-            .as_deref()
             .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
             .map_or_else(|| UNKNOWN_COUNTRY.to_string(), |c| c.to_ascii_uppercase());
         Dimensions { path: page_path(url).to_string(), landing, country, device }
@@ -183,8 +184,8 @@ mod tests {
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
-    fn view(url: &str, referer: Option<&str>) -> RawPageView {
-        RawPageView(0, url.into(), referer.map(Into::into), Some(CHROME.into()), Some("203.0.113.9".into()), Some("it".into()), None, None, None)
+    fn view<'a>(url: &'a str, referer: Option<&'a str>) -> RawPageView<'a> {
+        RawPageView(0, url, referer, Some(CHROME), Some("203.0.113.9"), Some("it"), None, None, None)
     }
 
     #[test]
@@ -197,8 +198,8 @@ mod tests {
         let raw = &views[0];
         assert_eq!(raw.at_ms(), 1_764_547_200_000);
         assert_eq!((raw.user_agent(), raw.ip(), raw.host()), ("UA", "1.2.3.4", "s.example".to_string()));
-        assert_eq!(*raw, RawPageView(1_764_547_200_000, "https://s.example/p?x=1".into(), None, Some("UA".into()), Some("1.2.3.4".into()), Some("IT".into()), None, None, Some(42.0)));
-        let second = RawPageView(1_764_547_200_001, "https://s.example/q".into(), Some("https://a.example/".into()), Some("UA2".into()), Some("::1".into()), None, Some("prefetch".into()), Some(true), Some(2.5));
+        assert_eq!(*raw, RawPageView(1_764_547_200_000, "https://s.example/p?x=1", None, Some("UA"), Some("1.2.3.4"), Some("IT"), None, None, Some(42.0)));
+        let second = RawPageView(1_764_547_200_001, "https://s.example/q", Some("https://a.example/"), Some("UA2"), Some("::1"), None, Some("prefetch"), Some(true), Some(2.5));
         assert_eq!(views[1], second);
         assert_eq!(parse_views(""), Ok(Vec::new()), "nothing queued");
     }
@@ -229,7 +230,7 @@ mod tests {
         let mut v = view("https://s.example/", None);
         v.5 = None;
         assert_eq!(v.dimensions().country, UNKNOWN_COUNTRY);
-        v.5 = Some("<script>".into());
+        v.5 = Some("<script>");
         assert_eq!(v.dimensions().country, UNKNOWN_COUNTRY);
     }
 
@@ -238,10 +239,10 @@ mod tests {
         let bots = BotMatcher::new().unwrap();
         assert_eq!(view("https://s.example/", None).skip_rule(30, &bots), None);
         let mut v = view("https://s.example/", None);
-        v.3 = Some("Googlebot/2.1 (+http://www.google.com/bot.html)".into());
+        v.3 = Some("Googlebot/2.1 (+http://www.google.com/bot.html)");
         assert_eq!(v.skip_rule(30, &bots), Some(SkipRule::CrawlerUserAgent));
         let mut v = view("https://s.example/", None);
-        v.6 = Some("prefetch".into());
+        v.6 = Some("prefetch");
         assert_eq!(v.skip_rule(30, &bots), Some(SkipRule::Prefetch));
         let mut v = view("https://s.example/", None);
         v.3 = None;

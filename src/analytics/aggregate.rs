@@ -100,7 +100,7 @@ impl Aggregate {
     pub fn add(&mut self, day: u64, hour: u8, visitor: u64, at_ms: u64, dims: &Dimensions) {
         self.page_views += 1;
         self.count(day, Dim::Total, "", visitor);
-        self.count(day, Dim::Page, &dims.path, visitor);
+        self.count(day, Dim::Page, dims.path, visitor);
         self.count(day, Dim::Hour, HOURS[usize::from(hour % 24)], visitor);
         self.count(day, Dim::Country, &dims.country, visitor);
         self.count(day, Dim::Device, dims.device.code(), visitor);
@@ -215,9 +215,9 @@ mod tests {
     use crate::analytics::device::Device;
     use crate::analytics::source::Acquisition;
 
-    fn dims(path: &str, source: Option<&str>) -> Dimensions {
+    fn dims<'a>(path: &'a str, source: Option<&str>) -> Dimensions<'a> {
         Dimensions {
-            path: path.into(),
+            path,
             landing: source.map(|s| Acquisition { source: Some(s.into()), medium: None, campaign: Some("xmas".into()) }),
             country: "IT".into(),
             device: Device::Mobile,

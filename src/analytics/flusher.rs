@@ -163,7 +163,7 @@ impl Flusher {
             let visitor = visitor_hash(salt, view.ip(), view.user_agent(), &view.host()) & VISITOR_BITS;
             let device = device.unwrap_or_else(|| ua_facts(view.user_agent().trim()).1);
             let dims = view.dimensions_with(device);
-            if !self.reloads.counts(visitor, page_id(&dims.path), at) {
+            if !self.reloads.counts(visitor, page_id(dims.path), at) {
                 out.reloads += 1;
                 continue;
             }

@@ -10,6 +10,7 @@ use super::page_path::page_path;
 use super::source::{self, Acquisition};
 use crate::bots::BotMatcher;
 use crate::skip_rules::{skip_rule_with, SkipFacts, SkipRule};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The facts of one page view, in the order the JS entry queues them ([`parse_views`]):
@@ -103,15 +104,15 @@ pub fn parse_views(text: &str) -> Result<Vec<RawPageView<'_>>, ViewsUnreadable> 
 /// for an unknown country; `T1` for Tor is kept as sent).
 pub const UNKNOWN_COUNTRY: &str = "XX";
 
-/// What a counted page view is counted under.
+/// What a counted page view is counted under (its texts borrow from the page view's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dimensions {
+pub struct Dimensions<'a> {
     /// The counted path ([`page_path`]).
-    pub path: String,
+    pub path: &'a str,
     /// Where the visit came from, or `None` for a link within the shop.
     pub landing: Option<Acquisition>,
     /// ISO 3166-1 alpha-2, upper case, or [`UNKNOWN_COUNTRY`].
-    pub country: String,
+    pub country: Cow<'a, str>,
     /// Device class.
     pub device: Device,
 }
@@ -119,7 +120,7 @@ pub struct Dimensions {
 /// The name a landing with no referrer and no `utm_source` is counted under.
 pub const DIRECT: &str = "(direct)";
 
-impl RawPageView<'_> {
+impl<'a> RawPageView<'a> {
     /// Milliseconds since the epoch.
     pub fn at_ms(&self) -> u64 {
         self.0
@@ -136,8 +137,13 @@ impl RawPageView<'_> {
     }
 
     /// The host the browser asked for, lowercased (part of the visitor hash).
-    pub fn host(&self) -> String {
-        crate::upstream::host_of(self.1).to_ascii_lowercase()
+    pub fn host(&self) -> Cow<'a, str> {
+        let host = crate::upstream::host_of(self.1);
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        }
     }
 
     /// Why this is not a human page view, by the same rules as events; `None`: it counts.
@@ -159,22 +165,27 @@ impl RawPageView<'_> {
     }
 
     /// The dimensions of this page view.
-    pub fn dimensions(&self) -> Dimensions {
+    pub fn dimensions(&self) -> Dimensions<'a> {
         self.dimensions_with(device::classify(self.user_agent()))
     }
 
     /// The dimensions of this page view, its User-Agent's `device` class already known.
-    pub fn dimensions_with(&self, device: Device) -> Dimensions {
+    pub fn dimensions_with(&self, device: Device) -> Dimensions<'a> {
         let url = self.1;
         let referer = self.2;
         let acquisition = source::acquisition(url, referer);
         let internal = acquisition.source.is_none() && referer.is_some_and(|r| r.starts_with("http://") || r.starts_with("https://"));
-        let landing = (!internal).then(|| Acquisition { source: Some(acquisition.source.clone().unwrap_or_else(|| DIRECT.to_string())), ..acquisition });
-        let country = self
-            .5
-            .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
-            .map_or_else(|| UNKNOWN_COUNTRY.to_string(), |c| c.to_ascii_uppercase());
-        Dimensions { path: page_path(url).to_string(), landing, country, device }
+        let landing = if internal {
+            None
+        } else {
+            Some(Acquisition { source: Some(acquisition.source.unwrap_or_else(|| DIRECT.to_string())), ..acquisition })
+        };
+        let country = match self.5.filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphanumeric())) {
+            None => Cow::Borrowed(UNKNOWN_COUNTRY),
+            Some(c) if c.bytes().any(|b| b.is_ascii_lowercase()) => Cow::Owned(c.to_ascii_uppercase()),
+            Some(c) => Cow::Borrowed(c),
+        };
+        Dimensions { path: page_path(url), landing, country, device }
     }
 }
 
@@ -197,7 +208,10 @@ mod tests {
         assert_eq!(views.len(), 2);
         let raw = &views[0];
         assert_eq!(raw.at_ms(), 1_764_547_200_000);
-        assert_eq!((raw.user_agent(), raw.ip(), raw.host()), ("UA", "1.2.3.4", "s.example".to_string()));
+        assert_eq!((raw.user_agent(), raw.ip(), raw.host().as_ref()), ("UA", "1.2.3.4", "s.example"));
+        let shouting = RawPageView(0, "https://Shop.Example/", None, None, None, Some("it"), None, None, None);
+        assert_eq!(shouting.host(), "shop.example", "the visitor hash takes the host lowercased");
+        assert_eq!(shouting.dimensions().country, "IT");
         assert_eq!(*raw, RawPageView(1_764_547_200_000, "https://s.example/p?x=1", None, Some("UA"), Some("1.2.3.4"), Some("IT"), None, None, Some(42.0)));
         let second = RawPageView(1_764_547_200_001, "https://s.example/q", Some("https://a.example/"), Some("UA2"), Some("::1"), None, Some("prefetch"), Some(true), Some(2.5));
         assert_eq!(views[1], second);
@@ -222,7 +236,7 @@ mod tests {
         let direct = view("https://s.example/p", None).dimensions();
         assert_eq!(direct.landing.and_then(|a| a.source), Some(DIRECT.into()));
         assert_eq!(view("https://s.example/p", Some("https://google.com/")).dimensions().landing.and_then(|a| a.source), Some("google.com".into()));
-        assert_eq!((direct.path.as_str(), direct.country.as_str(), direct.device), ("/p", "IT", Device::Desktop));
+        assert_eq!((direct.path, direct.country.as_ref(), direct.device), ("/p", "IT", Device::Desktop));
     }
 
     #[test]

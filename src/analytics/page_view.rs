@@ -73,17 +73,15 @@ pub fn parse_views(text: &str) -> Result<Vec<RawPageView<'_>>, ViewsUnreadable> 
     }
     let mut facts = text.split(VIEW_SEPARATOR);
     let mut views = Vec::new();
-    let mut read = 0;
     loop {
         let mut view: [&str; VIEW_FIELDS] = [""; VIEW_FIELDS];
         for (i, slot) in view.iter_mut().enumerate() {
             match facts.next() {
                 Some(fact) => *slot = fact,
                 None if i == 0 => return Ok(views),
-                None => return Err(ViewsUnreadable::FieldCount(read + i)),
+                None => return Err(ViewsUnreadable::FieldCount(views.len() * VIEW_FIELDS + i)),
             }
         }
-        read += VIEW_FIELDS;
         let [at, url, referer, user_agent, ip, country, purpose, verified_bot, score] = view;
         let at = at.parse().map_err(|_| ViewsUnreadable::Time(at.to_string()))?;
         let verified_bot = match verified_bot {

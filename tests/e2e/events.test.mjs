@@ -130,53 +130,39 @@ test("bots, HEAD and prefetches send nothing and log the rule", async () => {
 // reads it once in 64 pages (the probe) until one shows Bot Management, or a country the
 // header does not carry; from then on, on every page (src/edge/entry.js, edgeFacts).
 test("request.cf is read once in 64 pages while the zone shows no Bot Management, then on every page", async () => {
-  // With the stats on (D1 bound), each page is both counted and tracked: still one page.
-  const fresh = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url }, { d1: true });
-  try {
-    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
-    const decisions = [];
-    const page = async (i, cf) => {
-      await request(fresh.url, `/probe/${i}`, { headers: { "cf-ipcountry": "US" }, cf: { country: "US", ...cf } });
-      const line = await fresh.line((l) => l.path === `/probe/${i}`);
-      decisions.push(line.rule ?? line.decision);
-    };
-    const bot = { botManagement: { verifiedBot: false, score: 2 } };
-    await page(0, {}); // the first probe: no botManagement
-    for (let i = 1; i < 64; i++) await page(i, bot); // between probes: request.cf is not read
-    for (let i = 64; i < 68; i++) await page(i, bot); // the next probe finds it: read from then on
-    assert.deepEqual(decisions.slice(0, 64), Array(64).fill("sent"));
-    assert.deepEqual(decisions.slice(64), Array(4).fill("bot_score"));
-  } finally {
-    await fresh.close();
-  }
+  const tracking = { ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url };
+  // The decision (a skip's rule, else the decision) on each of `pages`' tracked page views
+  // (`[path, init]`, one after another) from a fresh worker.
+  const decisions = async (pages, options) => {
+    const w = await startWorker(tracking, options);
+    try {
+      originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
+      const out = [];
+      for (const [path, init] of pages) {
+        await request(w.url, path, init);
+        const line = await w.line((l) => l.path === path);
+        out.push(line.rule ?? line.decision);
+      }
+      return out;
+    } finally {
+      await w.close();
+    }
+  };
+  const bot = { botManagement: { verifiedBot: false, score: 2 } };
+  // The first probe finds no botManagement; between probes request.cf is not read; the next
+  // probe (page 64) finds it, and it is read from then on. With the stats on (D1 bound), each
+  // page is both counted and tracked: still one page.
+  const us = { "cf-ipcountry": "US" };
+  const probed = Array.from({ length: 68 }, (_, i) => [`/probe/${i}`, { headers: us, cf: { country: "US", ...(i === 0 ? {} : bot) } }]);
+  assert.deepEqual(await decisions(probed, { d1: true }), [...Array(64).fill("sent"), ...Array(4).fill("bot_score")]);
   // Neither request.cf nor the header carries a country (a Worker not on Cloudflare): pages
   // without the header are not read between probes either.
-  const bare = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
-  try {
-    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
-    const decisions = [];
-    for (let i = 0; i < 66; i++) {
-      const cf = i === 0 ? {} : { botManagement: { verifiedBot: false, score: 2 } };
-      await request(bare.url, `/bare/${i}`, { cf });
-      const line = await bare.line((l) => l.path === `/bare/${i}`);
-      decisions.push(line.rule ?? line.decision);
-    }
-    assert.deepEqual(decisions, [...Array(64).fill("sent"), "bot_score", "bot_score"]);
-  } finally {
-    await bare.close();
-  }
+  const bare = Array.from({ length: 66 }, (_, i) => [`/bare/${i}`, { cf: i === 0 ? {} : bot }]);
+  assert.deepEqual(await decisions(bare), [...Array(64).fill("sent"), "bot_score", "bot_score"]);
   // A country the header does not carry (a forged or stale CF-IPCountry, or none): every page.
-  const forged = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url });
-  try {
-    originSends({ "worker-tracking": JSON.stringify({ event_name: "PageView" }) });
-    const headers = { "cf-ipcountry": "CA" };
-    await request(forged.url, "/forged/0", { headers, cf: { country: "US" } });
-    await request(forged.url, "/forged/1", { headers, cf: { country: "US", botManagement: { verifiedBot: false, score: 2 } } });
-    const line = await forged.line((l) => l.path === "/forged/1");
-    assert.equal(line.rule, "bot_score");
-  } finally {
-    await forged.close();
-  }
+  const ca = { "cf-ipcountry": "CA" };
+  const forged = [["/forged/0", { headers: ca, cf: { country: "US" } }], ["/forged/1", { headers: ca, cf: { country: "US", ...bot } }]];
+  assert.deepEqual(await decisions(forged), ["sent", "bot_score"]);
 });
 
 test("a cached page gets a fresh event_id per request and no header user_data", async () => {

@@ -21,7 +21,7 @@ pub const VAR_TRACKING_HEADER: &str = "TRACKING_HEADER";
 pub const VAR_META_PIXEL_ID: &str = "META_PIXEL_ID";
 /// Secret: the Conversions API access token.
 pub const VAR_META_ACCESS_TOKEN: &str = "META_ACCESS_TOKEN";
-/// Variable: Graph API version, such as `v26.0`.
+/// Variable: Graph API version, such as `v27.0`.
 pub const VAR_META_API_VERSION: &str = "META_API_VERSION";
 /// Variable: Graph API base URL (tests point it at a mock).
 pub const VAR_META_API_BASE: &str = "META_API_BASE";
@@ -45,7 +45,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 38] = [
+pub const ALL_VARS: [&str; 42] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -67,6 +67,10 @@ pub const ALL_VARS: [&str; 38] = [
     consent::settings::VAR_ZARAZ_STATISTICS,
     consent::settings::VAR_TCF_MARKETING,
     consent::settings::VAR_TCF_STATISTICS,
+    consent::settings::VAR_TCF_VENDOR_META,
+    consent::settings::VAR_TCF_VENDOR_GA4,
+    consent::settings::VAR_TCF_VENDOR_TIKTOK,
+    consent::settings::VAR_UNKNOWN_COUNTRY,
     first_party::VAR_FIRST_PARTY_COOKIES,
     first_party::VAR_COOKIE_DOMAIN,
     analytics::VAR_ANALYTICS,
@@ -94,9 +98,9 @@ const MAX_EXACT_NUMBER: f64 = 9_007_199_254_740_991.0;
 pub const DEFAULT_TRACKING_HEADER: &str = "Worker-Tracking";
 /// Default Graph API base.
 pub const DEFAULT_META_API_BASE: &str = "https://graph.facebook.com";
-/// Default Graph API version: the newest Meta has released (v26.0, 29 July 2026; see
+/// Default Graph API version: the newest Meta has released (v27.0, 4 November 2026; see
 /// <https://developers.facebook.com/docs/graph-api/changelog>). Bump it when Meta releases the next.
-pub const DEFAULT_META_API_VERSION: &str = "v26.0";
+pub const DEFAULT_META_API_VERSION: &str = "v27.0";
 /// Default bot score threshold: Cloudflare calls scores below 30 "likely automated".
 pub const DEFAULT_BOT_SCORE_THRESHOLD: u8 = 30;
 /// Longest accepted test event code.
@@ -409,7 +413,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     }
     let version = get(VAR_META_API_VERSION)?.unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string());
     if !is_api_version(&version) {
-        return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v26.0", &version));
+        return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v27.0", &version));
     }
     let base = parse_api_base(get, VAR_META_API_BASE, DEFAULT_META_API_BASE, "an http(s) URL such as https://graph.facebook.com")?;
     let test_event_code = get(VAR_META_TEST_EVENT_CODE)?;
@@ -549,7 +553,7 @@ mod tests {
         assert_eq!(meta.bot_score_threshold, 0);
         assert_eq!(
             meta.delivery,
-            Delivery::DryRun { reason: "DRY_RUN is true", events_url: Some("https://graph.facebook.com/v26.0/1234567890/events".into()) }
+            Delivery::DryRun { reason: "DRY_RUN is true", events_url: Some("https://graph.facebook.com/v27.0/1234567890/events".into()) }
         );
         let live = parse_values(&[
             ("META_PIXEL_ID", VarValue::Text("1".into())),
@@ -651,7 +655,7 @@ mod tests {
         match c.meta.unwrap().delivery {
             Delivery::DryRun { reason, events_url } => {
                 assert_eq!(reason, "DRY_RUN is true");
-                assert_eq!(events_url.as_deref(), Some("https://graph.facebook.com/v26.0/1/events"));
+                assert_eq!(events_url.as_deref(), Some("https://graph.facebook.com/v27.0/1/events"));
             }
             other => panic!("{other:?}"),
         }

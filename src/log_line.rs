@@ -30,6 +30,8 @@ pub enum Decision {
     BatchRecovered,
     /// A consent cookie could not be read: it counts as no signal.
     ConsentUnreadable,
+    /// A TC string older than TCF v2.2 was read (logged once per isolate).
+    ConsentOutdated,
     /// An isolate's page-view counts were written to D1.
     StatsFlushed,
     /// Writing page-view counts to D1 failed; they are kept for the next flush.
@@ -68,6 +70,7 @@ impl Decision {
             Decision::ConfigError => "config_error",
             Decision::BatchRecovered => "batch_recovered",
             Decision::ConsentUnreadable => "consent_unreadable",
+            Decision::ConsentOutdated => "consent_outdated",
             Decision::StatsFlushed => "stats_flushed",
             Decision::StatsFlushFailed => "stats_flush_failed",
             Decision::StatsLost => "stats_lost",
@@ -99,6 +102,7 @@ impl Decision {
             | Decision::Disabled
             | Decision::BatchRecovered
             | Decision::ConsentUnreadable
+            | Decision::ConsentOutdated
             | Decision::StatsFlushFailed => "warn",
             Decision::Failed
             | Decision::OriginError

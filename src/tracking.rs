@@ -136,7 +136,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
             }
             let purpose = destination.purpose();
             let names = || listed.iter().map(|e| e.header.event_name.clone()).collect();
-            if let Verdict::Denied(rule, source) = purpose.verdict(inputs.visit) {
+            if let Verdict::Denied(rule, source) = destination.verdict(inputs.visit) {
                 return Outcome::Withheld { rule, source, names: names() };
             }
             // GPC_MODE=ldu: a GPC visitor's ad events only where processing can be restricted.

@@ -41,10 +41,18 @@ const ENGAGEMENT_TIME_MSEC: u64 = 100;
 const MAX_NAME_CHARS: usize = 40;
 /// Prefixes GA4 reserves.
 const RESERVED_PREFIXES: [&str; 5] = ["_", "firebase_", "ga_", "google_", "gtag."];
-/// Names GA4 reserves for its own events.
-const RESERVED_NAMES: [&str; 13] = [
-    "ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure", "error", "first_open",
-    "first_visit", "in_app_purchase", "session_start", "session_start_with_rollout", "user_engagement",
+/// Names GA4 reserves for its own events: the Measurement Protocol reference's list
+/// (<https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference#reserved_names>;
+/// its `firebase_*` names are covered by [`RESERVED_PREFIXES`]). Google drops an event so
+/// named without a word, so tagrelay rejects it instead.
+const RESERVED_NAMES: [&str; 32] = [
+    "ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure", "app_background",
+    "app_clear_data", "app_exception", "app_remove", "app_store_refund", "app_store_subscription_cancel",
+    "app_store_subscription_convert", "app_store_subscription_renew", "app_update", "app_upgrade",
+    "dynamic_link_app_open", "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open",
+    "first_visit", "in_app_purchase", "notification_dismiss", "notification_foreground", "notification_open",
+    "notification_receive", "os_update", "screen_view", "session_start",
+    "session_start_with_rollout", "user_engagement",
 ];
 /// Meta's standard names and GA4's recommended ones.
 const EVENT_NAMES: [(&str, &str); 10] = [
@@ -109,6 +117,10 @@ impl Destination for Ga4 {
 
     fn purpose(&self) -> Purpose {
         Purpose::Statistics
+    }
+
+    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
+        crate::visitor::consent::TcfVendor::Ga4
     }
 
     fn limits(&self) -> Limits {
@@ -437,7 +449,10 @@ mod tests {
         assert_eq!(event_name("NewsletterSignup").unwrap(), "newsletter_signup");
         assert_eq!(event_name("Newsletter Sign-up 2").unwrap(), "newsletter_sign_up_2");
         assert_eq!(event_name("video_played").unwrap(), "video_played");
-        for bad in ["42nd", "★", "first_visit", "ga_thing", "Google Thing", &"a".repeat(41)] {
+        for bad in [
+            "42nd", "★", "first_visit", "ga_thing", "Google Thing", &"a".repeat(41), "screen_view", "ScreenView", "app_remove",
+            "os_update", "notification_open", "dynamic_link_first_open", "firebase_campaign", "app_store_refund",
+        ] {
             let err = event_name(bad).unwrap_err();
             assert!(err.contains("cannot be a GA4 event name"), "{bad}: {err}");
         }

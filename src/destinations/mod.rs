@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError};
 use crate::query_filter::QueryFilter;
 use crate::request_facts::RequestFacts;
 use crate::tracking_header::HeaderEvent;
-use crate::visitor::consent::Verdict;
+use crate::visitor::consent::{TcfVendor, Verdict};
 use crate::visitor::Visit;
 use crate::query_filter::without_query;
 use answer::{Accepted, Refusal};
@@ -211,6 +211,12 @@ pub trait Destination: fmt::Debug + Send + Sync {
     fn name(&self) -> &'static str;
     /// The consent it needs.
     fn purpose(&self) -> Purpose;
+    /// Who it is in the IAB TCF (its Global Vendor List id is a consent setting).
+    fn tcf_vendor(&self) -> TcfVendor;
+    /// The visitor's verdict for it: its purpose's, unless a TC string denies its vendor.
+    fn verdict(&self, visit: &Visit) -> Verdict {
+        visit.consent.verdict_for(self.purpose().verdict(visit), self.tcf_vendor())
+    }
     /// How much one request may carry.
     fn limits(&self) -> Limits;
     /// Maps a page view's events (those that name this destination, or all). Events it

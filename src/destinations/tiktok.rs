@@ -101,6 +101,10 @@ impl Destination for TikTok {
         Purpose::Marketing
     }
 
+    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
+        crate::visitor::consent::TcfVendor::TikTok
+    }
+
     fn limits(&self) -> Limits {
         Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX }
     }

@@ -449,6 +449,14 @@ fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
     }
 }
 
+thread_local! {
+    /// An outdated TC string was logged by this isolate (once is enough to act on).
+    static TCF_POLICY_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Why a `consent_outdated` line is written.
+const TCF_POLICY_REASON: &str = "a TC string older than TCF v2.2 (TcfPolicyVersion below 4) was read; it is still honoured, but the CMP writing it must be updated to TCF v2.2 (logged once per isolate)";
+
 /// The visitor half of a page view, shared by tracked and untracked responses: the skip rule,
 /// consent and first-party ids, with the cookies appended to `headers` and unreadable consent
 /// cookies logged (by name, never value). `None` (logged) when tracking is disabled by a
@@ -475,6 +483,15 @@ fn visitor(
             ("cookie", json!(bad.cookie)),
             ("reason", json!(format!("{}: counted as no signal", bad.reason))),
         ]);
+    }
+    if let Some(version) = visit.consent.outdated_tcf_policy() {
+        if !TCF_POLICY_WARNED.replace(true) {
+            log::line(label, Decision::ConsentOutdated, [
+                ("consent_source", json!("tcf")),
+                ("tcf_policy_version", json!(version)),
+                ("reason", json!(TCF_POLICY_REASON)),
+            ]);
+        }
     }
     if let Some(ids) = &visit.browser_ids {
         for cookie in &ids.set_cookies {

@@ -71,7 +71,7 @@ test("a tracked page sends exactly one complete event", async () => {
 
   const sent = graph.requests[0];
   assert.equal(sent.method, "POST");
-  assert.equal(sent.url, `/v26.0/${PIXEL}/events`);
+  assert.equal(sent.url, `/v27.0/${PIXEL}/events`);
   assert.equal(sent.headers.authorization, `Bearer ${TOKEN}`);
   assert.match(sent.headers["content-type"], /^application\/json/);
   assert.equal(sent.json.test_event_code, "TEST4242");
@@ -331,7 +331,7 @@ test("dry run without a token logs the exact payload and sends nothing", async (
     const line = await dry.line((l) => l.path === "/dry");
     assert.equal(line.decision, "dry_run");
     assert.equal(line.reason, "META_ACCESS_TOKEN is not set");
-    assert.equal(line.events_url, `${graph.url}/v26.0/${PIXEL}/events`);
+    assert.equal(line.events_url, `${graph.url}/v27.0/${PIXEL}/events`);
     assert.equal(line.payload.data[0].event_id, "l1");
     assert.deepEqual(line.payload.data[0].user_data.em, [sha256("a@b.example")]);
     await new Promise((r) => setTimeout(r, 200));

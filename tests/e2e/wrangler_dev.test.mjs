@@ -48,7 +48,7 @@ test("wrangler dev serves the built Worker with --var values, secrets included",
   assert.ok(!headerNames(res).includes("worker-tracking"));
   await waitFor(() => graph.requests.length === 1, 10_000, "the event at the mock Graph API");
   const sent = graph.requests[0];
-  assert.equal(sent.url, `/v26.0/${PIXEL}/events`);
+  assert.equal(sent.url, `/v27.0/${PIXEL}/events`);
   assert.equal(sent.headers.authorization, `Bearer ${TOKEN}`);
   assert.equal(sent.json.data[0].event_id, "wd-1");
   await waitFor(() => output.includes('"decision":"sent"'), 10_000, "the sent log line in wrangler's output");

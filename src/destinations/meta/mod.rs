@@ -70,6 +70,10 @@ impl Destination for Meta {
         Purpose::Marketing
     }
 
+    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
+        crate::visitor::consent::TcfVendor::Meta
+    }
+
     fn limits(&self) -> Limits {
         crate::delivery::batching::META_LIMITS
     }

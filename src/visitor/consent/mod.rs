@@ -9,7 +9,8 @@ pub mod settings;
 pub mod signals;
 
 use crate::cookies::cookie;
-pub use settings::{ConsentSettings, GpcMode};
+pub use settings::{ConsentSettings, GpcMode, UnknownCountry};
+pub use signals::tcf::TcfVendor;
 use signals::{Answers, Unreadable};
 
 /// The signal (or rule) that decided a purpose, named in logs as `consent_source`.
@@ -108,6 +109,28 @@ pub struct ConsentDecision {
     /// Consent cookies that were present but could not be read (counted as no signal; the
     /// adapter logs their names at warn, never their values).
     pub unreadable: Vec<Unreadable>,
+    /// For each destination (as [`TcfVendor::ALL`]): the TC string denies its Global Vendor
+    /// List vendor consent.
+    pub tcf_vendors_denied: [bool; 3],
+    /// The TC string's `TcfPolicyVersion`, when one was read.
+    pub tcf_policy_version: Option<u8>,
+}
+
+impl ConsentDecision {
+    /// The verdict for a destination of `purpose` known to the TCF as `vendor`: the purpose's,
+    /// unless the TC string denies the vendor (rule `consent_denied`, source `tcf`).
+    pub fn verdict_for(&self, purpose: Verdict, vendor: TcfVendor) -> Verdict {
+        if purpose.granted() && self.tcf_vendors_denied[vendor as usize] {
+            Verdict::Denied(DenialRule::ConsentDenied, Source::Tcf)
+        } else {
+            purpose
+        }
+    }
+
+    /// The TC string's policy version when it is older than TCF v2.2's (the adapter warns).
+    pub fn outdated_tcf_policy(&self) -> Option<u8> {
+        self.tcf_policy_version.filter(|v| *v < signals::tcf::TCF_V2_2_POLICY_VERSION)
+    }
 }
 
 /// What the decision reads from a request.
@@ -162,6 +185,8 @@ pub fn decide(settings: &ConsentSettings, facts: &ConsentFacts<'_>) -> ConsentDe
         }
     }
     let mut unreadable = Vec::new();
+    let mut tcf_vendors_denied = [false; 3];
+    let mut tcf_policy_version = None;
     if let Some(header) = facts.cookie {
         for (source, result) in signals::read_all(settings, &|name| cookie(header, name)) {
             match result {
@@ -169,17 +194,38 @@ pub fn decide(settings: &ConsentSettings, facts: &ConsentFacts<'_>) -> ConsentDe
                     marketing.add(m, source);
                     statistics.add(s, source);
                 }
-                Err(e) => unreadable.push(e),
+                Err((e, denials)) => {
+                    // What the cookie still readably denies is a denial all the same.
+                    marketing.add(denials.marketing, source);
+                    statistics.add(denials.statistics, source);
+                    unreadable.push(e);
+                }
+            }
+        }
+        match signals::read_tcf(settings, &|name| cookie(header, name)) {
+            None => {}
+            Some(Ok(read)) => {
+                marketing.add(read.answers.marketing, Source::Tcf);
+                statistics.add(read.answers.statistics, Source::Tcf);
+                tcf_vendors_denied = read.vendors_denied;
+                tcf_policy_version = Some(read.policy_version);
+            }
+            Some(Err(e)) => {
+                marketing.add(e.denials.marketing, Source::Tcf);
+                statistics.add(e.denials.statistics, Source::Tcf);
+                unreadable.push(Unreadable { source: Source::Tcf, cookie: signals::tcf::COOKIE, reason: e.reason });
             }
         }
     }
-    let required_here = settings.required_in.requires(facts.country);
+    let required_here = settings.requires(facts.country);
     let marketing = marketing.verdict(required_here);
     ConsentDecision {
         limited_data_use: limited_data_use && marketing.granted(),
         marketing,
         statistics: statistics.verdict(required_here),
         unreadable,
+        tcf_vendors_denied,
+        tcf_policy_version,
     }
 }
 

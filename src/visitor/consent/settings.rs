@@ -4,7 +4,7 @@
 use super::region::{self, RequiredIn};
 use super::signals::onetrust::OneTrustGroups;
 use super::signals::shop_cookie::{self, ShopCookie};
-use super::signals::tcf::{parse_purposes, TcfPurposes};
+use super::signals::tcf::{parse_purposes, parse_vendor, TcfPurposes, TcfVendors};
 use super::signals::zaraz::ZarazPurposes;
 use crate::config::{ConfigError, Get};
 
@@ -22,9 +22,19 @@ pub const VAR_ZARAZ_STATISTICS: &str = "CONSENT_ZARAZ_STATISTICS";
 pub const VAR_TCF_MARKETING: &str = "CONSENT_TCF_MARKETING";
 /// `CONSENT_TCF_STATISTICS`.
 pub const VAR_TCF_STATISTICS: &str = "CONSENT_TCF_STATISTICS";
+/// `CONSENT_TCF_VENDOR_META`.
+pub const VAR_TCF_VENDOR_META: &str = "CONSENT_TCF_VENDOR_META";
+/// `CONSENT_TCF_VENDOR_GA4`.
+pub const VAR_TCF_VENDOR_GA4: &str = "CONSENT_TCF_VENDOR_GA4";
+/// `CONSENT_TCF_VENDOR_TIKTOK`.
+pub const VAR_TCF_VENDOR_TIKTOK: &str = "CONSENT_TCF_VENDOR_TIKTOK";
+/// `CONSENT_UNKNOWN_COUNTRY`.
+pub const VAR_UNKNOWN_COUNTRY: &str = "CONSENT_UNKNOWN_COUNTRY";
+/// The vendor variables, in the order of [`super::TcfVendor::ALL`].
+const VENDOR_VARS: [&str; 3] = [VAR_TCF_VENDOR_META, VAR_TCF_VENDOR_GA4, VAR_TCF_VENDOR_TIKTOK];
 
 /// Every consent variable.
-pub const VARS: [&str; 9] = [
+pub const VARS: [&str; 13] = [
     VAR_GPC_MODE,
     region::VAR,
     shop_cookie::VAR,
@@ -34,7 +44,25 @@ pub const VARS: [&str; 9] = [
     VAR_ZARAZ_STATISTICS,
     VAR_TCF_MARKETING,
     VAR_TCF_STATISTICS,
+    VAR_TCF_VENDOR_META,
+    VAR_TCF_VENDOR_GA4,
+    VAR_TCF_VENDOR_TIKTOK,
+    VAR_UNKNOWN_COUNTRY,
 ];
+
+/// What no signal means for a visitor whose country is unknown: `CF-IPCountry` `XX`, `T1`
+/// (Tor), or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownCountry {
+    /// As in a country where consent is not required (the default, as before).
+    #[default]
+    Granted,
+    /// As in a country where consent is required first.
+    Required,
+}
+
+/// Country codes that name no country: Cloudflare's `XX` (unknown) and `T1` (Tor).
+const NO_COUNTRY: [&str; 2] = ["XX", "T1"];
 
 /// What `Sec-GPC: 1` does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,9 +92,20 @@ pub struct ConsentSettings {
     pub tcf: TcfPurposes,
     /// `CONSENT_COOKIE`.
     pub shop_cookie: Option<ShopCookie>,
+    /// `CONSENT_UNKNOWN_COUNTRY`.
+    pub unknown_country: UnknownCountry,
 }
 
 impl ConsentSettings {
+    /// Whether a visitor from `country` must agree first: `CONSENT_REQUIRED_IN`, or for an
+    /// unknown country, `CONSENT_UNKNOWN_COUNTRY` (`*` requires it everywhere).
+    pub fn requires(&self, country: Option<&str>) -> bool {
+        match country.map(str::trim).filter(|c| !c.is_empty() && !NO_COUNTRY.iter().any(|n| n.eq_ignore_ascii_case(c))) {
+            Some(known) => self.required_in.requires(Some(known)),
+            None => self.unknown_country == UnknownCountry::Required || self.required_in.requires(None),
+        }
+    }
+
     /// Parses the consent variables through `get`.
     pub fn parse(get: Get<'_>) -> Result<ConsentSettings, ConfigError> {
         let gpc_mode = match get(VAR_GPC_MODE)?.map(|v| v.to_ascii_lowercase()).as_deref() {
@@ -86,12 +125,30 @@ impl ConsentSettings {
         let zaraz = ZarazPurposes { marketing: get(VAR_ZARAZ_MARKETING)?, statistics: get(VAR_ZARAZ_STATISTICS)? };
         let zaraz = (zaraz != ZarazPurposes::default()).then_some(zaraz);
         let defaults = TcfPurposes::default();
+        let mut vendors = TcfVendors::default();
+        for (slot, var) in vendors.ids.iter_mut().zip(VENDOR_VARS) {
+            if let Some(value) = get(var)? {
+                *slot = parse_vendor(var, &value)?;
+            }
+        }
         let tcf = TcfPurposes {
+            vendors,
             marketing: get(VAR_TCF_MARKETING)?.map(|v| parse_purposes(VAR_TCF_MARKETING, &v)).transpose()?.unwrap_or(defaults.marketing),
             statistics: get(VAR_TCF_STATISTICS)?.map(|v| parse_purposes(VAR_TCF_STATISTICS, &v)).transpose()?.unwrap_or(defaults.statistics),
         };
         let shop_cookie = get(shop_cookie::VAR)?.map(|v| ShopCookie::parse(&v)).transpose()?;
-        Ok(ConsentSettings { gpc_mode, required_in, onetrust, zaraz, tcf, shop_cookie })
+        let unknown_country = match get(VAR_UNKNOWN_COUNTRY)?.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("granted") => UnknownCountry::Granted,
+            Some("required") => UnknownCountry::Required,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: VAR_UNKNOWN_COUNTRY,
+                    expected: "granted (no signal counts as consent where the country is unknown) or required (it counts as none)",
+                    got: other.to_string(),
+                })
+            }
+        };
+        Ok(ConsentSettings { gpc_mode, required_in, onetrust, zaraz, tcf, shop_cookie, unknown_country })
     }
 }
 
@@ -122,11 +179,36 @@ mod tests {
         assert_eq!(s.tcf.statistics, vec![1, 7]);
         assert_eq!(s.tcf.marketing, vec![1, 3, 4, 7]);
         assert_eq!(s.shop_cookie.unwrap().name, "ok");
+        assert_eq!(s.tcf.vendors.ids, [None, Some(755), None], "Google's GVL id for GA4 by default");
+        let s = parse(&[("CONSENT_TCF_VENDOR_GA4", "none"), ("CONSENT_TCF_VENDOR_TIKTOK", "1234"), ("CONSENT_UNKNOWN_COUNTRY", "Required")]).unwrap();
+        assert_eq!(s.tcf.vendors.ids, [None, None, Some(1234)]);
+        assert_eq!(s.unknown_country, UnknownCountry::Required);
+    }
+
+    #[test]
+    fn unknown_countries() {
+        let granted = ConsentSettings::default();
+        let required = ConsentSettings { unknown_country: UnknownCountry::Required, ..Default::default() };
+        for unknown in [None, Some("XX"), Some("T1"), Some("t1"), Some("")] {
+            assert!(!granted.requires(unknown), "{unknown:?}");
+            assert!(required.requires(unknown), "{unknown:?}");
+        }
+        assert!(!required.requires(Some("US")), "a known country keeps its rule");
+        assert!(required.requires(Some("IT")));
+        let everywhere = ConsentSettings { required_in: RequiredIn::Everywhere, ..Default::default() };
+        assert!(everywhere.requires(Some("XX")));
     }
 
     #[test]
     fn errors_name_the_variable() {
-        for (var, bad) in [("GPC_MODE", "maybe"), ("CONSENT_TCF_MARKETING", "x"), ("CONSENT_COOKIE", "x"), ("CONSENT_REQUIRED_IN", "Europe")] {
+        for (var, bad) in [
+            ("GPC_MODE", "maybe"),
+            ("CONSENT_TCF_MARKETING", "x"),
+            ("CONSENT_COOKIE", "x"),
+            ("CONSENT_REQUIRED_IN", "Europe"),
+            ("CONSENT_TCF_VENDOR_GA4", "google"),
+            ("CONSENT_UNKNOWN_COUNTRY", "maybe"),
+        ] {
             let err = parse(&[(var, bad)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{err}");
         }

@@ -2,7 +2,7 @@
 //! statistics:true,marketing:false,method:'explicit',ver:1,utc:…,region:'it'}`,
 //! URL-encoded. `-1` (or `stamp:'-1'`) means consent is not required for this visitor.
 
-use super::{colon_pairs, Answers, Read};
+use super::{colon_pairs, from_items, Answers, Item, Read, Unread};
 use crate::percent;
 
 /// The cookie's name.
@@ -10,16 +10,23 @@ pub const COOKIE: &str = "CookieConsent";
 /// Cookiebot's "consent is not required here" marker.
 const NOT_REQUIRED: &str = "-1";
 
-/// Reads the cookie's value.
+/// Reads the cookie's value. Each purpose's item is read on its own: in a cookie that is
+/// odd elsewhere, a readable `marketing:false` is still a denial (and nothing is granted).
 pub fn parse(value: &str) -> Read {
     let text = percent::decode(value, false);
     let text = text.trim();
     if text == NOT_REQUIRED {
         return Ok(Answers::both(true));
     }
-    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).ok_or("not Cookiebot's {key:value,…} form")?;
-    let pairs = colon_pairs(inner).ok_or("an item without ':'")?;
-    let flag = |name: &str| -> Result<Option<bool>, &'static str> {
+    let (inner, mut flaw) = match text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+        Some(inner) => (inner, None),
+        None => (text.trim_start_matches('{').trim_end_matches('}'), Some("not Cookiebot's {key:value,…} form")),
+    };
+    let (pairs, odd) = colon_pairs(inner);
+    if odd {
+        flaw = flaw.or(Some("an item without ':'"));
+    }
+    let flag = |name: &str| -> Item {
         match pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v) {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
@@ -27,14 +34,14 @@ pub fn parse(value: &str) -> Read {
             Some(_) => Err("a purpose that is neither true nor false"),
         }
     };
-    if pairs.iter().any(|(k, v)| *k == "stamp" && v.trim_matches('\'') == NOT_REQUIRED) {
+    if flaw.is_none() && pairs.iter().any(|(k, v)| *k == "stamp" && v.trim_matches('\'') == NOT_REQUIRED) {
         return Ok(Answers::both(true));
     }
-    let answers = Answers { marketing: flag("marketing")?, statistics: flag("statistics")? };
-    if answers == Answers::default() {
-        return Err("neither marketing nor statistics");
+    let (marketing, statistics) = (flag("marketing"), flag("statistics"));
+    if marketing == Ok(None) && statistics == Ok(None) {
+        return Err(Unread::new(flaw.unwrap_or("neither marketing nor statistics")));
     }
-    Ok(answers)
+    from_items(marketing, statistics, flaw)
 }
 
 #[cfg(test)]
@@ -58,5 +65,17 @@ mod tests {
         for bad in ["", "yes", "{marketing:maybe}", "{stamp:'x',necessary:true}", "{marketing}", "{"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_readable_denial_wins_in_an_odd_cookie() {
+        // An item without ':' (a truncated or hand-edited cookie): the denial still counts, the grant does not.
+        let odd = parse("{stamp:%27a%27%2Cnecessary:true%2Cjunk%2Cstatistics:true%2Cmarketing:false}").unwrap_err();
+        assert_eq!(odd.denials, Answers { marketing: Some(false), statistics: None });
+        // No closing brace, and a purpose that is neither true nor false.
+        let cut = parse("{stamp:'a',statistics:false,marketing:maybe").unwrap_err();
+        assert_eq!(cut.denials, Answers { marketing: None, statistics: Some(false) });
+        // "Not required" is only believed from a cookie read whole.
+        assert_eq!(parse("{stamp:'-1',junk,marketing:false}").unwrap_err().denials.marketing, Some(false));
     }
 }

@@ -2,18 +2,21 @@
 //! necessary:yes,functional:no,analytics:yes,performance:no,advertisement:no,other:no`.
 //! `action:no` means the visitor has not chosen yet: no signal.
 
-use super::{colon_pairs, Answers, Read};
+use super::{colon_pairs, from_items, Answers, Item, Read, Unread};
 use crate::percent;
 
 /// The cookie's name.
 pub const COOKIE: &str = "cookieyes-consent";
 
-/// Reads the cookie's value.
+/// Reads the cookie's value. Each category's item is read on its own: in a cookie that is
+/// odd elsewhere, a readable `advertisement:no` is still a denial (and nothing is granted),
+/// unless `action:no` says the visitor has not chosen (its `no`s are the banner's defaults).
 pub fn parse(value: &str) -> Read {
     let text = percent::decode(value, false);
-    let pairs = colon_pairs(&text).ok_or("an item without ':'")?;
+    let (pairs, odd) = colon_pairs(&text);
+    let flaw = odd.then_some("an item without ':'");
     let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let flag = |name: &str| -> Result<Option<bool>, &'static str> {
+    let flag = |name: &str| -> Item {
         match get(name) {
             None => Ok(None),
             Some("yes") => Ok(Some(true)),
@@ -21,14 +24,14 @@ pub fn parse(value: &str) -> Read {
             Some(_) => Err("a category that is neither yes nor no"),
         }
     };
-    let answers = Answers { marketing: flag("advertisement")?, statistics: flag("analytics")? };
-    if answers == Answers::default() {
-        return Err("neither advertisement nor analytics");
+    let (marketing, statistics) = (flag("advertisement"), flag("analytics"));
+    if marketing == Ok(None) && statistics == Ok(None) {
+        return Err(Unread::new(flaw.unwrap_or("neither advertisement nor analytics")));
     }
     if get("action") == Some("no") {
-        return Ok(Answers::default());
+        return flaw.map_or(Ok(Answers::default()), |f| Err(Unread::new(f)));
     }
-    Ok(answers)
+    from_items(marketing, statistics, flaw)
 }
 
 #[cfg(test)]
@@ -52,5 +55,15 @@ mod tests {
         for bad in ["", "yes", "consentid:abc,consent:yes", "advertisement:maybe", "advertisement"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_readable_denial_wins_in_an_odd_cookie() {
+        let odd = parse("consentid:abc,consent:no,action:yes,junk,analytics:yes,advertisement:no").unwrap_err();
+        assert_eq!(odd.denials, Answers { marketing: Some(false), statistics: None });
+        let unreadable_ads = parse("consentid:abc,action:yes,analytics:no,advertisement:perhaps").unwrap_err();
+        assert_eq!(unreadable_ads.denials, Answers { marketing: None, statistics: Some(false) });
+        // Not chosen yet: the banner's default "no"s are no denial, odd cookie or not.
+        assert_eq!(parse("consentid:abc,action:no,junk,advertisement:no").unwrap_err().denials, Answers::default());
     }
 }

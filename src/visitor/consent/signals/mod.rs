@@ -31,7 +31,8 @@ impl Answers {
     }
 }
 
-/// A consent cookie was present but could not be read: no signal. Never holds the value.
+/// A consent cookie was present but could not be read whole: no signal, but for the denials
+/// it still readably states ([`Unread`]). Never holds the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreadable {
     /// Whose cookie.
@@ -42,20 +43,68 @@ pub struct Unreadable {
     pub reason: &'static str,
 }
 
-/// A parser's result.
-pub type Read = Result<Answers, &'static str>;
+/// Why a cookie could not be read whole, and the denials it still states readably: a
+/// purpose whose own item is readable and says no is denied however odd the rest of the
+/// cookie is ([`Answers`] here holds only `Some(false)` or `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unread {
+    /// What was wrong, in words.
+    pub reason: &'static str,
+    /// The purposes the cookie still readably denies.
+    pub denials: Answers,
+}
 
-/// Reads every signal whose cookie is present, through `cookie` (name to value).
+impl Unread {
+    /// A cookie that states nothing readable.
+    pub fn new(reason: &'static str) -> Unread {
+        Unread { reason, denials: Answers::default() }
+    }
+
+    /// A cookie that could not be read whole, with the readable answers of its purposes'
+    /// own items: only their denials are kept.
+    pub fn keeping_denials(reason: &'static str, readable: Answers) -> Unread {
+        let deny = |a: Option<bool>| (a == Some(false)).then_some(false);
+        Unread { reason, denials: Answers { marketing: deny(readable.marketing), statistics: deny(readable.statistics) } }
+    }
+}
+
+impl From<&'static str> for Unread {
+    fn from(reason: &'static str) -> Unread {
+        Unread::new(reason)
+    }
+}
+
+/// A parser's result.
+pub type Read = Result<Answers, Unread>;
+
+/// A purpose's item read on its own: absent, readable (`Ok`), or present but unreadable.
+pub(crate) type Item = Result<Option<bool>, &'static str>;
+
+/// The answers of a cookie whose purposes were read item by item, with `flaw` the first thing
+/// wrong elsewhere in it: whole when nothing is wrong, else [`Unread`] keeping the readable
+/// denials.
+pub(crate) fn from_items(marketing: Item, statistics: Item, flaw: Option<&'static str>) -> Read {
+    match (marketing, statistics, flaw) {
+        (Ok(m), Ok(s), None) => Ok(Answers { marketing: m, statistics: s }),
+        (m, s, flaw) => {
+            let reason = flaw.or(m.err()).or(s.err()).unwrap_or("unreadable");
+            Err(Unread::keeping_denials(reason, Answers { marketing: m.unwrap_or(None), statistics: s.unwrap_or(None) }))
+        }
+    }
+}
+
+/// Reads every signal whose cookie is present, through `cookie` (name to value), but the TCF
+/// string, which also answers per vendor ([`read_tcf`]).
 pub fn read_all<'a>(
     settings: &ConsentSettings,
     cookie: &dyn Fn(&str) -> Option<&'a str>,
-) -> Vec<(Source, Result<Answers, Unreadable>)> {
+) -> Vec<(Source, Result<Answers, (Unreadable, Answers)>)> {
     let mut out = Vec::new();
     let mut push = |source: Source, name: &'static str, read: Read| {
-        out.push((source, read.map_err(|reason| Unreadable { source, cookie: name, reason })));
+        out.push((source, read.map_err(|e| (Unreadable { source, cookie: name, reason: e.reason }, e.denials))));
     };
     let bounded = |value: &str, parse: &dyn Fn(&str) -> Read| -> Read {
-        if value.len() > MAX_VALUE_LEN { Err("longer than any consent cookie") } else { parse(value) }
+        if value.len() > MAX_VALUE_LEN { Err(Unread::new("longer than any consent cookie")) } else { parse(value) }
     };
     if let Some(v) = cookie(cookiebot::COOKIE) {
         push(Source::Cookiebot, cookiebot::COOKIE, bounded(v, &cookiebot::parse));
@@ -73,15 +122,18 @@ pub fn read_all<'a>(
     if let (Some(ids), Some(v)) = (settings.zaraz.as_ref(), cookie(zaraz::COOKIE)) {
         push(Source::Zaraz, zaraz::COOKIE, bounded(v, &|v| zaraz::parse(v, ids)));
     }
-    if let Some(v) = cookie(tcf::COOKIE) {
-        push(Source::Tcf, tcf::COOKIE, bounded(v, &|v| tcf::parse(v, &settings.tcf)));
-    }
     if let Some(own) = &settings.shop_cookie {
         if let Some(v) = cookie(&own.name) {
             push(Source::ShopCookie, "CONSENT_COOKIE", Ok(own.read(v)));
         }
     }
     out
+}
+
+/// Reads the TCF string, when its cookie is present.
+pub fn read_tcf<'a>(settings: &ConsentSettings, cookie: &dyn Fn(&str) -> Option<&'a str>) -> Option<Result<tcf::TcfReading, Unread>> {
+    let value = cookie(tcf::COOKIE)?;
+    Some(if value.len() > MAX_VALUE_LEN { Err(Unread::new("longer than any consent cookie")) } else { tcf::parse(value, &settings.tcf) })
 }
 
 /// The names of every consent cookie read with `settings`.
@@ -103,10 +155,20 @@ pub fn cookie_names(settings: &ConsentSettings) -> Vec<&str> {
     names
 }
 
-/// Splits `a:b,c:d` (Cookiebot's and CookieYes's format) into pairs; `None` if an item has
-/// no `:`.
-pub(crate) fn colon_pairs(text: &str) -> Option<Vec<(&str, &str)>> {
-    text.split(',').filter(|i| !i.trim().is_empty()).map(|item| item.split_once(':').map(|(k, v)| (k.trim(), v.trim()))).collect()
+/// Splits `a:b,c:d` (Cookiebot's and CookieYes's format) into pairs, and says whether some
+/// item had no `:` (it is left out).
+pub(crate) fn colon_pairs(text: &str) -> (Vec<(&str, &str)>, bool) {
+    let mut odd = false;
+    let pairs = text
+        .split(',')
+        .filter(|i| !i.trim().is_empty())
+        .filter_map(|item| {
+            let pair = item.split_once(':').map(|(k, v)| (k.trim(), v.trim()));
+            odd |= pair.is_none();
+            pair
+        })
+        .collect();
+    (pairs, odd)
 }
 
 #[cfg(test)]

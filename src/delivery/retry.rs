@@ -55,7 +55,17 @@ impl Failure {
         }
     }
 
-    /// A short description for the log.
+    /// The fix when the platform refused the credentials or permissions: every event fails
+    /// until the operator acts, so the queue keeps them (retried, then dead-lettered for
+    /// replay) rather than acknowledging them as failed.
+    pub fn operator_fix(&self) -> Option<&'static str> {
+        match self {
+            Failure::Refused(e) => e.operator_fix,
+            _ => None,
+        }
+    }
+
+    /// A short description for the log (a credentials refusal starts with its fix).
     pub fn describe(&self) -> String {
         match self {
             Failure::Refused(e) => e.to_string(),
@@ -127,6 +137,10 @@ mod tests {
         for f in [err(400, Some(100), false), err(401, Some(190), false), err(403, None, false), err(404, None, false)] {
             assert!(!f.is_transient(), "{f:?}");
         }
+        let token = Failure::Refused(Refusal { status: 400, code: Some(190), operator_fix: Some("set THE_TOKEN again"), ..Default::default() });
+        assert_eq!(token.operator_fix(), Some("set THE_TOKEN again"));
+        assert_eq!(token.describe(), "set THE_TOKEN again (HTTP 400, code 190)");
+        assert_eq!(next(1, &token, 0.0, DELIVERY_DEADLINE_MS), Next::GiveUp, "directly, retrying cannot help");
     }
 
     #[test]

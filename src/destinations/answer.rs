@@ -35,6 +35,15 @@ pub struct Refusal {
     pub splittable: bool,
     /// What the `failed` lines add: Meta's `fbtrace_id`, TikTok's `request_id`.
     pub details: Vec<(&'static str, Value)>,
+    /// The credentials or permissions were refused: every event will fail the same way until
+    /// the operator acts on this fix (from the queue the events are kept and retried, then
+    /// dead-lettered for replay, never dropped).
+    pub operator_fix: Option<&'static str>,
+}
+
+/// HTTP 401 (Unauthorized) and 403 (Forbidden): credentials or permissions, from any platform.
+pub fn refused_credentials(status: u16) -> bool {
+    status == 401 || status == 403
 }
 
 impl Refusal {
@@ -45,7 +54,12 @@ impl Refusal {
 }
 
 impl fmt::Display for Refusal {
+    /// `<fix> (HTTP <status>, code <code>, subcode <subcode>: <message>)` for credentials, else
+    /// the part in parentheses alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(fix) = self.operator_fix {
+            write!(f, "{fix} (")?;
+        }
         write!(f, "HTTP {}", self.status)?;
         if let Some(code) = self.code {
             write!(f, ", code {code}")?;
@@ -55,6 +69,9 @@ impl fmt::Display for Refusal {
         }
         if let Some(m) = &self.message {
             write!(f, ": {m}")?;
+        }
+        if self.operator_fix.is_some() {
+            write!(f, ")")?;
         }
         Ok(())
     }

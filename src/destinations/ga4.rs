@@ -31,6 +31,8 @@ pub const VAR_API_BASE: &str = "GA4_API_BASE";
 pub const VAR_VALIDATE: &str = "GA4_VALIDATE";
 /// Default collection host (`https://region1.google-analytics.com` collects in the EU).
 pub const DEFAULT_API_BASE: &str = "https://www.google-analytics.com";
+/// What the operator must do when GA4 refuses the request's credentials (HTTP 401 or 403).
+const CREDENTIAL_FIX: &str = "GA4 refused the API secret: set GA4_API_SECRET again (a Measurement Protocol secret of the stream GA4_MEASUREMENT_ID)";
 /// Most events GA4 takes in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 25;
 /// Page views whose requests one send makes: each is a subrequest.
@@ -211,7 +213,8 @@ impl Destination for Ga4 {
 
     fn read_answer(&self, status: u16, body: &str) -> Result<Accepted, Refusal> {
         if !(200..300).contains(&status) {
-            return Err(Refusal { status, message: Some(Refusal::shorten(body.trim())), ..Default::default() });
+            let operator_fix = super::answer::refused_credentials(status).then_some(CREDENTIAL_FIX);
+            return Err(Refusal { status, message: Some(Refusal::shorten(body.trim())), operator_fix, ..Default::default() });
         }
         if !self.validate {
             return Ok(Accepted::default());

@@ -7,7 +7,7 @@
 //! when it refuses: rate limits and server errors are retried, the rest logged with their
 //! `code`, `message` and `request_id`.
 
-use super::answer::{Accepted, Refusal};
+use super::answer::{self, Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
 use crate::config::{parse_api_base, ConfigError, Get};
 use crate::cookies::cookie;
@@ -39,6 +39,15 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 const RATE_LIMIT_CODE: i64 = 40100;
 /// TikTok's codes from this one up are its own server errors: worth another try.
 const FIRST_SERVER_ERROR_CODE: i64 = 50000;
+/// TikTok's codes for refused credentials or permissions, from TikTok API for Business's
+/// return codes (<https://business-api.tiktok.com/portal/docs?id=1738373164380162>): 40001 no
+/// permission for the operation, 40101 the app's credentials are invalid, 40102 the
+/// authorization is invalid or expired, 40104 no access token, 40105 the access token is
+/// incorrect or revoked. Every event fails until the operator fixes the token.
+const CREDENTIAL_CODES: [i64; 5] = [40001, 40101, 40102, 40104, 40105];
+/// What the operator must do then.
+const CREDENTIAL_FIX: &str =
+    "the TikTok token was refused: set TIKTOK_ACCESS_TOKEN again (a token of Events Manager for TIKTOK_PIXEL_CODE)";
 /// TikTok's code for a parameter error: one bad event refuses the whole request.
 const INVALID_PARAMETER_CODE: i64 = 40002;
 /// The `_ttp` cookie: TikTok pixel's browser id.
@@ -224,6 +233,7 @@ pub fn read_answer(status: u16, body: &str) -> Result<Accepted, Refusal> {
         transient: code.is_some_and(|c| c == RATE_LIMIT_CODE || c >= FIRST_SERVER_ERROR_CODE),
         splittable: code == Some(INVALID_PARAMETER_CODE),
         details: vec![("request_id", json!(request_id))],
+        operator_fix: (code.is_some_and(|c| CREDENTIAL_CODES.contains(&c)) || answer::refused_credentials(status)).then_some(CREDENTIAL_FIX),
     })
 }
 
@@ -311,6 +321,14 @@ mod tests {
         assert_eq!(ok.fields, vec![("request_id", json!("r1"))]);
         let limited = read_answer(200, r#"{"code":40100,"message":"Too many requests","request_id":"r2"}"#).unwrap_err();
         assert!(limited.transient && !limited.splittable);
+        assert_eq!(limited.operator_fix, None);
+        for code in CREDENTIAL_CODES {
+            let refused = read_answer(200, &format!(r#"{{"code":{code},"message":"Access token is incorrect or has been revoked."}}"#)).unwrap_err();
+            assert_eq!(refused.operator_fix, Some(CREDENTIAL_FIX), "{code}");
+            assert!(!refused.transient && !refused.splittable, "{code}");
+        }
+        assert_eq!(read_answer(401, "Unauthorized").unwrap_err().operator_fix, Some(CREDENTIAL_FIX));
+        assert_eq!(read_answer(200, r#"{"code":40002,"message":"bad event"}"#).unwrap_err().operator_fix, None);
         assert_eq!((limited.code, limited.message.as_deref()), (Some(40100), Some("Too many requests")));
         let server = read_answer(200, r#"{"code":50002,"message":"Internal error"}"#).unwrap_err();
         assert!(server.transient);

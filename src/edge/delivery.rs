@@ -387,7 +387,9 @@ impl PendingDelivery {
             }
             Err(failure) => failure,
         };
-        if self.queue_attempts.is_some() && failure.is_transient() {
+        // From the queue, a refusal of credentials is kept too: every event fails until the
+        // operator fixes the secret, then the dead letters are replayed.
+        if self.queue_attempts.is_some() && (failure.is_transient() || failure.operator_fix().is_some()) {
             self.log_each(Decision::Retrying, vec![
                 ("reason", json!(failure.describe())),
                 ("attempts", json!(attempt)),

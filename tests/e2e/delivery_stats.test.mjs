@@ -209,6 +209,51 @@ test("dead letters are counted and kept; after the cause is fixed a replay deliv
   }
 });
 
+test("an expired Meta token is never acked as failed: retried with the fix, dead-lettered and kept, then replayed", { timeout: 120_000 }, async () => {
+  reset();
+  const saved = graph.defaultReply;
+  const w = await start({ GA4_MEASUREMENT_ID: undefined, TIKTOK_PIXEL_CODE: undefined, BATCH_WINDOW_MS: "0" }, { maxRetries: 1 });
+  const expired = { error: { message: "Error validating access token: Session has expired on Friday.", type: "OAuthException", code: 190, error_subcode: 463, fbtrace_id: "tok" } };
+  try {
+    graph.defaultReply = () => ({ status: 400, body: expired });
+    const path = await view(w);
+    const retrying = await w.line((l) => l.path === path && l.decision === "retrying", 20_000);
+    assert.match(retrying.reason, /^the Meta token was refused: set META_ACCESS_TOKEN again \(HTTP 400, code 190, subcode 463/);
+    const dead = await w.line((l) => l.path === path && l.decision === "dead_lettered", 40_000);
+    assert.equal(dead.kept, true);
+    assert.ok(!w.lines().some((l) => l.path === path && l.decision === "failed"), "never acked as failed");
+    assert.ok(!w.lines().some((l) => JSON.stringify(l).includes(TOKEN)), "the token never reaches the log");
+    graph.defaultReply = saved;
+    const replay = await request(w.url, "/_tagrelay/api/dead-letters/replay", { method: "POST", headers: BEARER });
+    assert.equal(JSON.parse(replay.body).replayed, 1);
+    const sent = await w.line((l) => l.path === path && l.decision === "sent", 30_000);
+    assert.deepEqual(sent.event_ids, dead.event_ids);
+  } finally {
+    graph.defaultReply = saved;
+    await w.close();
+  }
+});
+
+test("directly, a refused token or secret is failed with the fix in its reason, for each platform", { timeout: 60_000 }, async () => {
+  reset();
+  const saved = [graph.defaultReply, ga4.defaultReply, tiktok.defaultReply];
+  const w = await start({ DELIVERY: "direct", BATCH_WINDOW_MS: "0" });
+  try {
+    graph.defaultReply = () => ({ status: 403, body: { error: { message: "Permissions error", type: "OAuthException", code: 200, fbtrace_id: "p" } } });
+    ga4.defaultReply = () => ({ status: 401, body: "Unauthorized" });
+    tiktok.defaultReply = () => ({ status: 200, body: { code: 40105, message: "The access token is incorrect or has been revoked.", request_id: "t" } });
+    const path = await view(w, { query: "?x=1" });
+    const failed = async (destination) => w.line((l) => l.path === path && l.destination === destination && l.decision === "failed", 15_000);
+    assert.match((await failed("meta")).reason, /^the Meta token has no permission for this pixel: .*META_ACCESS_TOKEN/);
+    assert.match((await failed("tiktok")).reason, /^the TikTok token was refused: set TIKTOK_ACCESS_TOKEN again/);
+    assert.match((await failed("ga4")).reason, /^GA4 refused the API secret: set GA4_API_SECRET again/);
+    for (const d of ["meta", "ga4", "tiktok"]) assert.equal((await failed(d)).attempts, 1, `${d}: retrying could not help`);
+  } finally {
+    [graph.defaultReply, ga4.defaultReply, tiktok.defaultReply] = saved;
+    await w.close();
+  }
+});
+
 test("direct delivery is counted too, flushed after the send", { timeout: 60_000 }, async () => {
   reset();
   const start = (extra) => startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "300", STATS_TOKEN, STATS_FLUSH_MS: "200", ...extra }, { d1: true });

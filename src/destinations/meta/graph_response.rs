@@ -9,6 +9,17 @@ use std::fmt;
 pub const RETRYABLE_GRAPH_CODES: [i64; 4] = [1, 2, 4, 17];
 /// Graph error code of an invalid or expired access token: every part of a batch would fail.
 pub const TOKEN_ERROR_CODE: i64 = 190;
+/// Graph error code of a session key that is invalid or no longer valid.
+const SESSION_ERROR_CODE: i64 = 102;
+/// Graph error code of an application without permission for the action.
+const APP_PERMISSION_CODE: i64 = 10;
+/// Graph error codes of a missing permission (`200`–`299`).
+const PERMISSION_CODES: std::ops::RangeInclusive<i64> = 200..=299;
+/// What the operator must do when Meta refused the token.
+const TOKEN_FIX: &str = "the Meta token was refused: set META_ACCESS_TOKEN again";
+/// What the operator must do when the token lacks a permission.
+const PERMISSION_FIX: &str =
+    "the Meta token has no permission for this pixel: give its system user access to META_PIXEL_ID in Business Manager, or set META_ACCESS_TOKEN again";
 /// HTTP status of a request Meta refused as invalid.
 const BAD_REQUEST: u16 = 400;
 
@@ -53,13 +64,21 @@ impl GraphError {
     /// code is a rate limit; splittable when a 400 that a bad token did not cause.
     pub fn into_refusal(self) -> Refusal {
         let transient = self.is_transient || self.code.is_some_and(|c| RETRYABLE_GRAPH_CODES.contains(&c));
+        let operator_fix = match self.code {
+            Some(TOKEN_ERROR_CODE | SESSION_ERROR_CODE) => Some(TOKEN_FIX),
+            Some(c) if c == APP_PERMISSION_CODE || PERMISSION_CODES.contains(&c) => Some(PERMISSION_FIX),
+            _ if self.status == 401 => Some(TOKEN_FIX),
+            _ if answer::refused_credentials(self.status) => Some(PERMISSION_FIX),
+            _ => None,
+        };
         Refusal {
+            operator_fix,
             status: self.status,
             code: self.code,
             subcode: self.subcode,
             message: self.message,
             transient,
-            splittable: self.status == BAD_REQUEST && self.code != Some(TOKEN_ERROR_CODE),
+            splittable: self.status == BAD_REQUEST && operator_fix.is_none(),
             details: vec![("fbtrace_id", json!(self.fbtrace_id))],
         }
     }
@@ -144,6 +163,23 @@ mod tests {
         let invalid = refusal(400, Some(100), false);
         assert!(!invalid.transient && invalid.splittable);
         assert!(!refusal(400, Some(TOKEN_ERROR_CODE), false).splittable, "a bad token fails every part");
+        for (status, code, fix) in [
+            (400, Some(190), TOKEN_FIX),
+            (400, Some(102), TOKEN_FIX),
+            (400, Some(10), PERMISSION_FIX),
+            (403, Some(200), PERMISSION_FIX),
+            (400, Some(299), PERMISSION_FIX),
+            (401, None, TOKEN_FIX),
+            (403, None, PERMISSION_FIX),
+        ] {
+            let r = refusal(status, code, false);
+            assert_eq!(r.operator_fix, Some(fix), "{status} {code:?}");
+            assert!(!r.splittable && !r.transient, "{status} {code:?}");
+        }
+        for code in [100, 1, 300] {
+            assert_eq!(refusal(400, Some(code), false).operator_fix, None, "{code}");
+        }
+        assert!(refusal(400, Some(190), false).to_string().starts_with("the Meta token was refused: set META_ACCESS_TOKEN again (HTTP 400, code 190"));
         assert!(!refusal(500, None, false).splittable);
         let read = read(400, r#"{"error":{"code":100,"fbtrace_id":"Xy"}}"#).unwrap_err();
         assert_eq!(read.details, vec![("fbtrace_id", json!("Xy"))]);

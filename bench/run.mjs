@@ -506,7 +506,10 @@ const budget = [
   // 3 MB (gzip) Cloudflare allows a Worker on the Free plan.
   // 350 KB until GA4, TikTok, the debug report and queue delivery (issues 14 and 15) added
   // ~25 KB gzipped; cold start did not grow with it (bench/NOTES.md).
-  ["wasm ≤ 400 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 400_000],
+  // 400 KB until the Public Suffix List (issue 27) added ~44 KB gzipped of data: a cookie on
+  // the registrable domain browsers accept (`shop.qc.ca`, `myshop.pages.dev`). The `psl` crate,
+  // which compiles the list into code, added 233 KB (bench/NOTES.md).
+  ["wasm ≤ 450 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 450_000],
   [`memory flat while ${STREAM_MIB} MiB streams (growth < 64 MiB)`, `+${Math.max(streamUntracked.growthMiB, streamTracked.growthMiB).toFixed(1)} MiB`, memFlat],
 ];
 

@@ -19,6 +19,7 @@ mod bot_compile;
 mod bot_syntax;
 pub mod analytics;
 pub mod bots;
+pub mod cache_control;
 pub mod cache_replay;
 pub mod click_ids;
 pub mod client_ip;

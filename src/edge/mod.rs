@@ -493,9 +493,15 @@ fn visitor(
             ]);
         }
     }
-    if let Some(ids) = &visit.browser_ids {
+    if let Some(ids) = visit.browser_ids.as_ref().filter(|ids| !ids.set_cookies.is_empty()) {
         for cookie in &ids.set_cookies {
             let _ = headers.append("set-cookie", cookie);
+        }
+        // The visitor's own ids: no shared cache may keep this response for the next visitor.
+        let origin = headers.get("cache-control").ok().flatten();
+        let _ = headers.set("cache-control", &crate::cache_control::private_cache_control(origin.as_deref()));
+        for name in crate::cache_control::SHARED_CACHE_HEADERS {
+            let _ = headers.delete(name);
         }
     }
     Some((visit, skip))

@@ -4,6 +4,7 @@
 
 pub mod consent;
 pub mod first_party;
+pub mod public_suffix;
 pub mod registrable_domain;
 
 use crate::request_facts::{RequestFacts, ResponseFacts};

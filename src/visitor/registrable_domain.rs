@@ -1,18 +1,8 @@
 //! The domain a first-party cookie is set on: `COOKIE_DOMAIN` when the shop sets it, else
-//! the registrable domain (eTLD+1) of the request's host, and none (a host-only cookie) for
-//! an IP address or a one-label host such as `localhost`.
-//!
-//! The registrable domain is found without the Public Suffix List (compiled in, it would
-//! nearly double the Worker's size): the last two labels, or the last three when the host
-//! ends in a two-letter country code preceded by one of the generic second-level labels that
-//! registries use (`co.uk`, `com.au`, `co.jp`, `com.br`, …). A shop under another multi-label
-//! suffix sets `COOKIE_DOMAIN`; README says so.
-
-/// Second-level labels under which country registries register names (`shop.co.uk`).
-const GENERIC_SECOND_LEVEL: [&str; 24] = [
-    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "gv", "nic", "mil", "ltd", "plc", "sch",
-    "me", "id", "asn", "gen", "biz", "info", "nom",
-];
+//! the registrable domain (eTLD+1) of the request's host by the Public Suffix List
+//! ([`super::public_suffix`]: `shop.example.co.uk`, `shop.qc.ca` and `myshop.pages.dev` each
+//! get their own), and none (a host-only cookie) for an IP address, a
+//! one-label host such as `localhost`, or a host that is itself a public suffix.
 
 /// The cookie scope for a host: `domain` for the `Domain` attribute (`None`: host-only)
 /// and Meta's subdomain index (the number of dots in the domain the cookie is set on; 0
@@ -37,14 +27,14 @@ pub fn cookie_scope(host: &str, configured: Option<&str>) -> CookieScope {
             return CookieScope { domain: Some(domain.to_string()), subdomain_index: domain.matches('.').count() };
         }
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
-        return CookieScope { domain: None, subdomain_index: labels.len().saturating_sub(1) };
+    let host_only = CookieScope { domain: None, subdomain_index: host.matches('.').count() };
+    if !host.contains('.') || host.split('.').any(str::is_empty) {
+        return host_only;
     }
-    let n = labels.len();
-    let take = if n >= 3 && labels[n - 1].len() == 2 && GENERIC_SECOND_LEVEL.contains(&labels[n - 2]) { 3 } else { 2 };
-    let domain = labels[n - take..].join(".");
-    CookieScope { subdomain_index: take - 1, domain: Some(domain) }
+    match super::public_suffix::registrable_domain(host) {
+        Some(domain) => CookieScope { subdomain_index: domain.matches('.').count(), domain: Some(domain.to_string()) },
+        None => host_only,
+    }
 }
 
 /// True for an IPv4 address or a bracketed IPv6 one.
@@ -73,7 +63,15 @@ mod tests {
         assert_eq!(scope("localhost"), (None, 0));
         assert_eq!(scope("127.0.0.1"), (None, 0));
         assert_eq!(scope("[::1]"), (None, 0));
-        assert_eq!(scope("co.uk"), (Some("co.uk"), 1), "two labels: the browser decides");
+        assert_eq!(scope("co.uk"), (None, 1), "a public suffix has no registrable domain: host-only");
+        assert_eq!(scope("pages.dev"), (None, 1));
+        // Suffixes a two-label guess got wrong.
+        assert_eq!(scope("www.shop.qc.ca"), (Some("shop.qc.ca"), 2));
+        assert_eq!(scope("myshop.pages.dev"), (Some("myshop.pages.dev"), 2));
+        assert_eq!(scope("preview.myshop.pages.dev"), (Some("myshop.pages.dev"), 2));
+        assert_eq!(scope("shop.example.co.uk"), (Some("example.co.uk"), 2));
+        assert_eq!(scope("www.shop.kyoto.jp"), (Some("shop.kyoto.jp"), 2));
+        assert_eq!(scope("a.b"), (Some("a.b"), 1), "an unlisted top-level label is a suffix, as browsers read it");
     }
 
     #[test]

@@ -595,6 +595,14 @@ const dayOf = (ms) => Math.floor(ms / DAY_MS);
 // no URL or header value holds a line break, and a flat array costs no allocation per view.
 const VIEW_FIELDS = 9;
 const VIEW_SEPARATOR = "\n";
+// Longest URL, Referer and User-Agent kept per queued page view: 5,000 of them then hold at
+// most ~10 MB, however large the requests' headers (the counted path is 512 bytes at most,
+// and a source, campaign or device is read from the start of each).
+const MAX_VIEW_URL = 1024;
+const MAX_VIEW_REFERER = 512;
+const MAX_VIEW_USER_AGENT = 512;
+/** `text` cut to `max` characters (null stays null). */
+const clip = (text, max) => (text !== null && text.length > max ? text.slice(0, max) : text);
 
 let pendingViews = []; // VIEW_FIELDS facts per page view
 let droppedViews = 0; // not queued: the queue was full
@@ -616,7 +624,7 @@ function countPageView(request, h, url, env, ctx) {
   const bot = cf?.botManagement;
   // null and undefined are joined as "": absent.
   pendingViews.push(
-    Date.now(), url, h.get("referer"), h.get("user-agent"), h.get("cf-connecting-ip"),
+    Date.now(), clip(url, MAX_VIEW_URL), clip(h.get("referer"), MAX_VIEW_REFERER), clip(h.get("user-agent"), MAX_VIEW_USER_AGENT), h.get("cf-connecting-ip"),
     cf?.country, purpose(h), bot?.verifiedBot, bot?.score,
   );
   if (!flushScheduled) {

@@ -45,7 +45,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 42] = [
+pub const ALL_VARS: [&str; 43] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
     VAR_META_PIXEL_ID,
@@ -88,6 +88,7 @@ pub const ALL_VARS: [&str; 42] = [
     tiktok::VAR_TEST_EVENT_CODE,
     crate::debug_report::VAR_DEBUG_TOKEN,
     crate::delivery::queue::VAR_DELIVERY,
+    crate::delivery::queue::VAR_MAX_SUBREQUESTS,
 ];
 
 /// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
@@ -310,6 +311,8 @@ pub struct MetaConfig {
     pub dry_run: bool,
     /// `DELIVERY`: through the queue or direct; `None`: the queue when its binding exists.
     pub delivery_mode: Option<crate::delivery::queue::DeliveryMode>,
+    /// `QUEUE_MAX_SUBREQUESTS`: the most requests one queue consumer call (or replay) makes.
+    pub queue_max_subrequests: u32,
     /// How long events are collected before a send; 0 sends each page view's at once.
     pub batch_window_ms: u32,
     /// `test_event_code` to include in every request.
@@ -444,7 +447,8 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
     };
     let delivery_mode = crate::delivery::queue::parse_mode(get(crate::delivery::queue::VAR_DELIVERY)?.as_deref())?;
-    Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, test_event_code, bot_score_threshold, strip_query_params })
+    let queue_max_subrequests = crate::delivery::queue::parse_max_subrequests(get(crate::delivery::queue::VAR_MAX_SUBREQUESTS)?.as_deref())?;
+    Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, queue_max_subrequests, test_event_code, bot_score_threshold, strip_query_params })
 }
 
 /// A platform's API base URL from `var` (`default` when unset): http(s), with no query,

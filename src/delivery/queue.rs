@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 
 /// `DELIVERY`.
 pub const VAR_DELIVERY: &str = "DELIVERY";
+/// `QUEUE_MAX_SUBREQUESTS`: the most requests (to platforms, and queue sends) one consumer
+/// call, or one dead-letter replay, makes.
+pub const VAR_MAX_SUBREQUESTS: &str = "QUEUE_MAX_SUBREQUESTS";
+/// Its default: under the 50 subrequests an invocation may make on the Workers Free plan,
+/// with room for the consumer's own queue sends and D1 writes.
+pub const DEFAULT_MAX_SUBREQUESTS: u32 = 45;
+/// Its largest value: the Workers Paid plan's 1,000 subrequests per invocation.
+const MAX_MAX_SUBREQUESTS: u32 = 1000;
 /// The producer binding's name.
 pub const BINDING: &str = "TAGRELAY_QUEUE";
 /// Largest message body sent, in bytes: Cloudflare's limit is 128 KB per message.
@@ -41,6 +49,20 @@ pub fn parse_mode(value: Option<&str>) -> Result<Option<DeliveryMode>, crate::co
         Some("queue") => Ok(Some(DeliveryMode::Queue)),
         Some("direct") => Ok(Some(DeliveryMode::Direct)),
         Some(_) => Err(crate::config::ConfigError::invalid(VAR_DELIVERY, "queue or direct", value.unwrap_or_default())),
+    }
+}
+
+/// `QUEUE_MAX_SUBREQUESTS`, or its default when unset.
+pub fn parse_max_subrequests(value: Option<&str>) -> Result<u32, crate::config::ConfigError> {
+    match value.map(str::trim) {
+        None => Ok(DEFAULT_MAX_SUBREQUESTS),
+        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=MAX_MAX_SUBREQUESTS).contains(n)).ok_or_else(|| {
+            crate::config::ConfigError::invalid(
+                VAR_MAX_SUBREQUESTS,
+                "a number of requests from 1 to 1000 (45 keeps under the Free plan's 50 subrequests per invocation)",
+                v,
+            )
+        }),
     }
 }
 
@@ -270,6 +292,15 @@ mod tests {
         assert!(delays.windows(2).all(|w| w[0] <= w[1]));
         assert!(delays.iter().sum::<u32>() < 86_400);
         assert_eq!(retry_delay_s(0), 10);
+    }
+
+    #[test]
+    fn max_subrequests() {
+        assert_eq!(parse_max_subrequests(None).unwrap(), 45);
+        assert_eq!(parse_max_subrequests(Some(" 900 ")).unwrap(), 900);
+        for bad in ["0", "1001", "lots", "-1"] {
+            assert!(parse_max_subrequests(Some(bad)).unwrap_err().to_string().contains("QUEUE_MAX_SUBREQUESTS"), "{bad}");
+        }
     }
 
     #[test]

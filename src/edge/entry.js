@@ -28,7 +28,7 @@ function recover(error) {
   return true;
 }
 
-let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug, delivery } or { error }, per isolate
+let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug, delivery, queueMaxSubrequests } or { error }, per isolate
 let connectionKeep = null; // Set of rules.connectionKeep
 let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 
@@ -280,13 +280,42 @@ function requestTemplate(job) {
   return template;
 }
 
+// At most this many requests of one invocation are open at a time (Workers' limit on
+// simultaneous open connections): more would wait inside fetch() with their timeout running.
+const MAX_OPEN_CONNECTIONS = 6;
+
+/**
+ * A queue consumer call's limits on its requests to the platforms: at most `left` more (so
+ * that the call stays under the subrequests an invocation may make), and at most
+ * MAX_OPEN_CONNECTIONS open at once. The page views of a request that did not fit are
+ * listed in `untried` (message index, position pairs): they are put back on the queue
+ * without it counting as a try.
+ */
+function requestLimits(max) {
+  return { left: max, open: 0, waiting: [], untried: [] };
+}
+
+/** Waits for a free connection of `limits`. */
+async function openConnection(limits) {
+  while (limits.open >= MAX_OPEN_CONNECTIONS) await new Promise((resolve) => limits.waiting.push(resolve));
+  limits.open++;
+}
+
+/** Frees a connection of `limits`, waking the next request waiting for one. */
+function closeConnection(limits) {
+  limits.open--;
+  limits.waiting.shift()?.();
+}
+
 /**
  * Sends a PendingDelivery (src/edge/delivery.rs): the POST is made here, Rust decides after
  * each attempt whether to retry and when, and logs the outcome. A delivery whose wasm
  * instance was replaced meanwhile (a trap elsewhere) is dropped, logged here: its object
- * belongs to the old instance's memory and must not touch the new one.
+ * belongs to the old instance's memory and must not touch the new one. From the queue
+ * consumer, `later` collects the page views to try again later and `limits` bounds the
+ * requests (`requestLimits`); each attempt's timeout starts when its request does.
  */
-async function deliver(job, born = generation, later) {
+async function deliver(job, born = generation, later, limits) {
   const current = () => born === generation;
   let parts = [];
   try {
@@ -294,6 +323,18 @@ async function deliver(job, born = generation, later) {
     const { url, headers, readsSuccessBody } = requestTemplate(job);
     const body = job.body();
     for (let attempt = 1; ; attempt++) {
+      if (limits !== undefined) {
+        if (limits.left <= 0) {
+          limits.untried.push(...job.messageGroups());
+          return;
+        }
+        limits.left--;
+        await openConnection(limits);
+        if (!current()) {
+          closeConnection(limits);
+          return droppedAfterRestart(attempt - 1);
+        }
+      }
       let status = 0, text = "", error, timedOut = false;
       try {
         const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(job.timeoutMs) });
@@ -304,6 +345,8 @@ async function deliver(job, born = generation, later) {
       } catch (e) {
         timedOut = e?.name === "TimeoutError";
         error = errorText(e);
+      } finally {
+        if (limits !== undefined) closeConnection(limits);
       }
       if (!current()) return droppedAfterRestart(attempt);
       const next = job.attemptDone(attempt, status, text, error, timedOut);
@@ -316,7 +359,7 @@ async function deliver(job, born = generation, later) {
   } finally {
     if (current()) job.free();
   }
-  await Promise.all(parts.map((part) => deliver(part, born, later)));
+  await Promise.all(parts.map((part) => deliver(part, born, later, limits)));
 }
 
 // Delivery through a Cloudflare Queue (src/delivery/queue.rs): with DELIVERY=queue, or by
@@ -342,12 +385,14 @@ function queueOf(env) {
  * Puts `units` on `queue` in as few `sendBatch` calls as its limits allow; a unit's `messages`
  * ({ body, contentType, delaySeconds? }) always go in the same call. After each call,
  * `settle(units, error)` is told which units it carried and what it threw (undefined when it
- * succeeded); a `settle` that throws stops the sending.
+ * succeeded); a `settle` that throws stops the sending. At most `maxCalls` calls are made:
+ * the units past them are not sent (nor settled). Returns how many calls were made.
  */
-async function sendInBatches(queue, units, settle) {
-  let chunk = [], count = 0, bytes = 0;
+async function sendInBatches(queue, units, settle, maxCalls = Infinity) {
+  let chunk = [], count = 0, bytes = 0, calls = 0;
   const flush = async () => {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || calls >= maxCalls) return;
+    calls++;
     const carried = chunk;
     chunk = []; count = 0; bytes = 0;
     let error;
@@ -361,11 +406,13 @@ async function sendInBatches(queue, units, settle) {
   for (const unit of units) {
     const size = unit.messages.reduce((n, m) => n + bodyBytes(m.body), 0);
     if (count + unit.messages.length > QUEUE_SEND_MESSAGES || bytes + size > QUEUE_SEND_BYTES) await flush();
+    if (calls >= maxCalls) break;
     chunk.push(unit);
     count += unit.messages.length;
     bytes += size;
   }
   await flush();
+  return calls;
 }
 
 /** Sends taken deliveries: onto `queue`, or directly when it is null. */
@@ -418,6 +465,10 @@ function settleQueued(carried, error, fallback) {
   }
 }
 
+// Queue sends a consumer call keeps for itself out of QUEUE_MAX_SUBREQUESTS: the re-sends of
+// page views failed for now or not tried (each send carries up to 100 messages or 256 KB).
+const RESEND_CALLS = 4;
+
 /**
  * The queue consumer: merges the messages of each destination into requests, tries each once,
  * and acknowledges every message whose page views were all delivered (or refused for good).
@@ -425,7 +476,10 @@ function settleQueued(carried, error, fallback) {
  * queue counts its tries and dead-letters it after max_retries. One with only some of them
  * failed (GA4 sends each page view on its own) is acknowledged and those page views alone are
  * re-sent, their tries counted on, so that no delivered one is sent twice (GA4 does not
- * deduplicate). A wasm restart meanwhile retries them all: at least once, never lost.
+ * deduplicate). The call makes at most QUEUE_MAX_SUBREQUESTS requests and queue sends, at most
+ * six at a time: page views whose requests did not fit are re-sent the same way, at once and
+ * without it counting as a try. A wasm restart meanwhile retries them all: at least once,
+ * never lost.
  */
 async function consumeQueue(batch, env) {
   const bodies = batch.messages.map((m) => (typeof m.body === "string" ? m.body : JSON.stringify(m.body)));
@@ -445,13 +499,21 @@ async function consumeQueue(batch, env) {
       pending.set(pairs[k], entry);
     }
   };
-  await Promise.all(wasm.consume(env, bodies, attempts).map((job) => deliver(job, born, later)));
+  const max = rules.queueMaxSubrequests;
+  const limits = requestLimits(Math.max(1, max - RESEND_CALLS));
+  await Promise.all(wasm.consume(env, bodies, attempts).map((job) => deliver(job, born, later, limits)));
   if (born !== generation) return batch.retryAll();
-  const resent = await resendRemainders(env, batch, bodies, pending);
+  const untried = new Map(); // message index -> Set of page views not tried
+  for (let k = 0; k < limits.untried.length; k += 2) {
+    const positions = untried.get(limits.untried[k]) ?? new Set();
+    positions.add(limits.untried[k + 1]);
+    untried.set(limits.untried[k], positions);
+  }
+  const resent = await resendRemainders(env, batch, bodies, pending, untried, Math.max(1, limits.left + RESEND_CALLS));
   batch.messages.forEach((m, i) => {
     const entry = pending.get(i);
-    if (entry === undefined || resent.has(i)) m.ack();
-    else m.retry({ delaySeconds: entry.seconds });
+    if ((entry === undefined && !untried.has(i)) || resent.has(i)) m.ack();
+    else m.retry({ delaySeconds: entry?.seconds ?? 0 });
   });
 }
 
@@ -478,24 +540,34 @@ async function keepDeadLetters(env, batch, bodies, attempts) {
 }
 
 /**
- * Re-sends, for each message with only some page views failed for now, a message of those
- * page views alone, after their delay. Returns the indexes of the messages so replaced (the
- * others, and those whose re-send failed, are retried whole).
+ * Re-sends, for each message with page views failed for now (`pending`) or not tried
+ * (`untried`), a message of those page views alone: after their delay, their tries counted on
+ * (this try is not counted for a message none of whose page views was tried). A message whose
+ * page views all failed for now is left out: it is retried whole. Makes at most `maxCalls`
+ * queue sends; returns the indexes of the messages so replaced (the others, and those whose
+ * re-send failed, are retried whole).
  */
-async function resendRemainders(env, batch, bodies, pending) {
+async function resendRemainders(env, batch, bodies, pending, untried, maxCalls) {
   const resent = new Set();
   const queue = env.TAGRELAY_QUEUE;
   if (!queue) return resent;
   const units = [];
-  for (const [i, entry] of pending) {
-    if (entry.positions.size >= wasm.message_page_views(bodies[i])) continue;
-    const body = wasm.message_remainder(bodies[i], Uint32Array.from(entry.positions), batch.messages[i].attempts);
-    if (body !== undefined) units.push({ i, messages: [{ body, contentType: "text", delaySeconds: entry.seconds }] });
+  for (const i of new Set([...pending.keys(), ...untried.keys()])) {
+    const failed = pending.get(i);
+    const skipped = untried.get(i);
+    if (skipped === undefined && failed.positions.size >= wasm.message_page_views(bodies[i])) continue;
+    const positions = new Set([...(failed?.positions ?? []), ...(skipped ?? [])]);
+    const tries = batch.messages[i].attempts - (failed === undefined ? 1 : 0);
+    const body = wasm.message_remainder(bodies[i], Uint32Array.from(positions), tries);
+    if (body === undefined) continue;
+    const message = { body, contentType: "text" };
+    if (failed !== undefined) message.delaySeconds = failed.seconds;
+    units.push({ i, messages: [message] });
   }
   await sendInBatches(queue, units, (carried, error) => {
     // A send that failed leaves its messages to be retried whole instead: at least once.
     if (error === undefined) for (const { i } of carried) resent.add(i);
-  });
+  }, maxCalls);
   return resent;
 }
 
@@ -810,6 +882,9 @@ async function serveStats(request, env) {
   return new Response(request.method === "HEAD" ? null : answer.body, { status: answer.status, headers });
 }
 
+// D1 calls of a replay: reading the dead letters, and forgetting those sent.
+const REPLAY_D1_CALLS = 2;
+
 /**
  * Puts dead letters kept in D1 back on the delivery queue (`POST {STATS_PATH}/api/dead-letters/replay`):
  * reads them (`statements`), sends their messages (tries counted from zero) in as few
@@ -825,11 +900,12 @@ async function replayDeadLetters(request, env, statements) {
     const rows = (await db.batch(prepared(db, statements)))[0].results;
     taken = rows.length;
     const units = JSON.parse(wasm.replay_messages(JSON.stringify(rows))).map((m) => ({ id: m.id, messages: [{ body: m.body, contentType: "text" }] }));
-    // The first send that fails ends the replay: what was not sent stays kept.
+    // The first send that fails ends the replay: what was not sent stays kept. The sends and
+    // the two D1 calls stay within QUEUE_MAX_SUBREQUESTS: what does not fit stays kept too.
     await sendInBatches(queue, units, (carried, error) => {
       if (error !== undefined) throw error;
       sent.push(...carried.map((u) => u.id));
-    });
+    }, Math.max(1, rules.queueMaxSubrequests - REPLAY_D1_CALLS));
   } catch (e) {
     sendError = errorText(e);
   }

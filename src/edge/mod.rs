@@ -46,7 +46,7 @@ use web_sys::{Headers, Request, Response};
 /// is set) and `ttclid` (TikTok is on: its click id is kept), for the JS pre-check of
 /// untracked pages. `analytics`: `{counting, flushMs, statsPath}` (see `analytics::rules`).
 /// `delivery`: `"queue"`, `"direct"` or `null` (`DELIVERY` unset: the queue when its
-/// binding exists). `debug`: whether `DEBUG_TOKEN` is set (a request may then ask for the `Tagrelay-Debug`
+/// binding exists); `queueMaxSubrequests`: `QUEUE_MAX_SUBREQUESTS`. `debug`: whether `DEBUG_TOKEN` is set (a request may then ask for the `Tagrelay-Debug`
 /// report, and the request header is never forwarded: it is in `dropHeaders`).
 #[wasm_bindgen]
 pub fn configure(env: &JsValue) -> JsValue {
@@ -79,6 +79,8 @@ pub fn configure(env: &JsValue) -> JsValue {
                 None => JsValue::NULL,
             };
             set("delivery", &delivery);
+            let max = config.meta.as_ref().map_or(crate::delivery::queue::DEFAULT_MAX_SUBREQUESTS, |m| m.queue_max_subrequests);
+            set("queueMaxSubrequests", &JsValue::from_f64(f64::from(max)));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }

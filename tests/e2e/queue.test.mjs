@@ -264,3 +264,68 @@ test("GA4 page views of one message: only the one that failed for now is sent ag
     ga4.close();
   }
 });
+
+/** A mock GA4 that answers after `delayMs` and records how many of its requests were open at once. */
+async function busyGa4(delayMs) {
+  const ga4 = await startGraph();
+  ga4.open = 0;
+  ga4.maxOpen = 0;
+  const server = ga4;
+  server.on("request", () => {
+    ga4.open++;
+    ga4.maxOpen = Math.max(ga4.maxOpen, ga4.open);
+  });
+  ga4.defaultReply = () => ({ status: 204, body: "", delayMs });
+  server.on("request", (_req, res) => res.on("finish", () => ga4.open--));
+  return ga4;
+}
+
+const ga4Path = (r) => new URL(r.json.events[0].params.page_location).pathname;
+
+test("a busy consumer opens at most six requests at a time, each timed from its own start", { timeout: 60_000 }, async () => {
+  // 20 GA4 page views in one message; each answer takes 1.5 s. All at once, the later ones
+  // would wait for a connection with their 2.5 s timeout running.
+  const ga4 = await busyGa4(1500);
+  const w = await startWorker({ ORIGIN_URL: origin.url, GA4_MEASUREMENT_ID: "G-Q3", GA4_API_SECRET: "q-secret", GA4_API_BASE: ga4.url, BATCH_WINDOW_MS: "1000", DELIVERY: "queue" }, { queue: {} });
+  try {
+    const paths = Array.from({ length: 20 }, () => page());
+    await Promise.all(paths.map((p) => request(w.url, p, { headers: { cookie: "_ga=GA1.1.1.2" } })));
+    for (const p of paths) await w.line((l) => l.path === p && l.destination === "ga4" && l.decision === "sent", 40_000);
+    assert.ok(ga4.maxOpen <= 6, `${ga4.maxOpen} requests open at once`);
+    assert.ok(ga4.maxOpen >= 2, "still in parallel");
+    assert.deepEqual(w.lines().filter((l) => l.destination === "ga4" && l.decision !== "sent" && l.decision !== "queued").map((l) => l.reason), [], "no timeout, no retry");
+    assert.equal(ga4.requests.length, 20, "each page view once");
+  } finally {
+    await w.close();
+    ga4.close();
+  }
+});
+
+test("QUEUE_MAX_SUBREQUESTS caps a consumer call; what did not fit is sent by the next without counting a try", { timeout: 90_000 }, async () => {
+  const ga4 = await busyGa4(0);
+  // 8 subrequests: 4 requests to the platforms per call, 4 queue sends kept for the re-sends.
+  const w = await startWorker(
+    { ORIGIN_URL: origin.url, GA4_MEASUREMENT_ID: "G-Q4", GA4_API_SECRET: "q-secret", GA4_API_BASE: ga4.url, BATCH_WINDOW_MS: "1000", DELIVERY: "queue", QUEUE_MAX_SUBREQUESTS: "8" },
+    { queue: { maxRetries: 1 } },
+  );
+  try {
+    const paths = Array.from({ length: 12 }, () => page());
+    await Promise.all(paths.map((p) => request(w.url, p, { headers: { cookie: "_ga=GA1.1.1.2" } })));
+    const sent = [];
+    for (const p of paths) sent.push(await w.line((l) => l.path === p && l.destination === "ga4" && l.decision === "sent", 60_000));
+    assert.ok(sent.every((l) => l.attempts === 1), `attempts ${sent.map((l) => l.attempts)}: a page view not tried is not counted`);
+    assert.deepEqual(w.lines().filter((l) => ["retrying", "dead_lettered", "failed"].includes(l.decision)), [], "with max_retries 1, nothing dead-lettered");
+    assert.deepEqual(ga4.requests.map(ga4Path).sort(), [...paths].sort(), "each page view once");
+    // The consumer calls are a queue batch timeout apart: requests less than 400 ms apart are one call's.
+    const bursts = [];
+    for (const r of ga4.requests) {
+      if (bursts.length === 0 || r.at - bursts.at(-1).at > 400) bursts.push({ at: r.at, n: 0 });
+      bursts.at(-1).at = r.at;
+      bursts.at(-1).n++;
+    }
+    assert.ok(bursts.length >= 3 && bursts.every((b) => b.n <= 4), `requests per call: ${bursts.map((b) => b.n)}`);
+  } finally {
+    await w.close();
+    ga4.close();
+  }
+});

@@ -11,7 +11,6 @@ use super::page_view::Dimensions;
 use super::sql::{self, Statement};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::fmt::Write;
 
 /// `hour` values, `00` to `23`.
 const HOURS: [&str; 24] = [
@@ -152,46 +151,72 @@ impl Aggregate {
         let mut sorted: Vec<(u64, Dim, &str, &Row)> =
             self.rows.iter().flat_map(|(&(day, dim), values)| values.iter().map(move |(value, row)| (day, dim, value.as_str(), row))).collect();
         sorted.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        // Written out directly: a flush can list tens of thousands of visitors.
-        let mut rows = String::with_capacity(64 + self.entries * 20);
+        // Written out directly: a flush can list tens of thousands of visitors. The rows are
+        // cut into chunks under D1's limit on a bound value; a row whose visitors do not fit
+        // goes on in the next chunk with 0 page views and the rest of its visitors.
+        let mut chunks = Vec::new();
+        let mut rows = String::with_capacity(64 + (self.entries * 20).min(sql::MAX_PARAM_BYTES));
         rows.push('[');
-        for (i, (day, dim, value, row)) in sorted.iter().enumerate() {
-            if i > 0 {
+        let close = |rows: &mut String, chunks: &mut Vec<String>| {
+            rows.push(']');
+            chunks.push(std::mem::replace(rows, String::from("[")));
+        };
+        for (day, dim, value, row) in &sorted {
+            let text = |v: &str| Value::from(v).to_string();
+            let (value, seen_key) = (text(value), text(&dim.seen_key(value)));
+            let head = |pageviews: u64| format!("[{day},\"{}\",{value},{pageviews},{seen_key},[", dim.code());
+            let first = head(row.pageviews);
+            if rows.len() > 1 && rows.len() + 1 + first.len() + ROW_ROOM > sql::MAX_PARAM_BYTES {
+                close(&mut rows, &mut chunks);
+            }
+            if rows.len() > 1 {
                 rows.push(',');
             }
-            let text = |v: &str| Value::from(v).to_string();
-            let _ = write!(rows, "[{day},\"{}\",{},{},{},[", dim.code(), text(value), row.pageviews, text(&dim.seen_key(value)));
+            rows.push_str(&first);
             let mut visitors: Vec<u64> = row.visitors.iter().copied().collect();
             visitors.sort_unstable();
-            for (j, &visitor) in visitors.iter().enumerate() {
-                if j > 0 {
+            let mut first_visitor = true;
+            for &visitor in &visitors {
+                if rows.len() + ROW_ROOM > sql::MAX_PARAM_BYTES {
+                    rows.push_str("]]");
+                    close(&mut rows, &mut chunks);
+                    rows.push_str(&head(0));
+                    first_visitor = true;
+                }
+                if !first_visitor {
                     rows.push(',');
                 }
                 push_u64(&mut rows, visitor);
+                first_visitor = false;
             }
             rows.push_str("]]");
         }
-        rows.push(']');
-        let rows = Value::String(rows);
-        let mut live = String::with_capacity(2 + self.live.len() * 34);
-        live.push('[');
-        for (i, (&visitor, &at)) in self.live.iter().enumerate() {
-            live.push_str(if i > 0 { ",[" } else { "[" });
-            push_u64(&mut live, visitor);
-            live.push(',');
-            push_u64(&mut live, at);
-            live.push(']');
+        if rows.len() > 1 || chunks.is_empty() {
+            close(&mut rows, &mut chunks);
         }
-        live.push(']');
-        vec![
-            Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)]),
-            Statement::new(sql::ADD_COUNTS, vec![rows.clone()]),
-            Statement::new(sql::ADD_SEEN, vec![rows]),
-            Statement::new(sql::TOUCH_LIVE, vec![Value::String(live)]),
-            Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]),
-        ]
+        let live = sql::chunked_rows(self.live.iter().map(|(&visitor, &at)| {
+            let mut pair = String::with_capacity(34);
+            pair.push('[');
+            push_u64(&mut pair, visitor);
+            pair.push(',');
+            push_u64(&mut pair, at);
+            pair.push(']');
+            pair
+        }));
+        // Every chunk's counts before any chunk's visitors are remembered: each row is counted
+        // against the visitors seen before this flush, as if the rows were one statement.
+        let mut statements = vec![Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)])];
+        statements.extend(chunks.iter().map(|c| Statement::new(sql::ADD_COUNTS, vec![Value::String(c.clone())])));
+        statements.extend(chunks.into_iter().map(|c| Statement::new(sql::ADD_SEEN, vec![Value::String(c)])));
+        statements.extend(live.into_iter().map(|c| Statement::new(sql::TOUCH_LIVE, vec![Value::String(c)])));
+        statements.push(Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]));
+        statements
     }
 }
+
+/// Bytes kept free in a chunk for one more visitor (20 digits and a comma) and the closing
+/// `]]]` of a row and the chunk.
+const ROW_ROOM: usize = 32;
 
 /// Appends `n` in decimal. A flush writes a number per (row, visitor), and `write!`'s
 /// formatter costs several times this in wasm.
@@ -227,6 +252,53 @@ mod tests {
     fn rows_of(agg: &Aggregate) -> Vec<Value> {
         let s = agg.statements("f", 0);
         serde_json::from_str(s[1].params[0].as_str().unwrap()).unwrap()
+    }
+
+    /// Every `[day, dim, value, pageviews, key, [visitors]]` of a flush's ADD_COUNTS chunks,
+    /// with the chunks' sizes, after checking ADD_SEEN binds the same chunks after them all.
+    fn chunked_rows_of(statements: &[Statement]) -> (Vec<Value>, Vec<usize>) {
+        let texts = |sql: &str| statements.iter().filter(|s| s.sql == sql).map(|s| s.params[0].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let (counts, seen) = (texts(sql::ADD_COUNTS), texts(sql::ADD_SEEN));
+        assert_eq!(counts, seen, "ADD_SEEN binds the same chunks");
+        let last_count = statements.iter().rposition(|s| s.sql == sql::ADD_COUNTS).unwrap();
+        let first_seen = statements.iter().position(|s| s.sql == sql::ADD_SEEN).unwrap();
+        assert!(last_count < first_seen, "every count before any visitor is remembered");
+        let rows = counts.iter().flat_map(|c| serde_json::from_str::<Vec<Value>>(c).unwrap()).collect();
+        (rows, counts.iter().map(String::len).collect())
+    }
+
+    #[test]
+    fn a_flush_of_thousands_of_long_urls_stays_under_d1s_limit_per_value() {
+        let mut agg = Aggregate::default();
+        let paths: Vec<String> = (0..4_000).map(|i| format!("/scan/{i}/{}", "x".repeat(480))).collect();
+        for (i, path) in paths.iter().enumerate() {
+            agg.add(20_000, 3, i as u64 + 1, 1, &dims(path, None));
+        }
+        let statements = agg.statements("f", 0);
+        let (rows, sizes) = chunked_rows_of(&statements);
+        assert!(sizes.len() >= 2 && sizes.iter().all(|n| *n <= sql::MAX_PARAM_BYTES), "{sizes:?}");
+        let pages: Vec<&Value> = rows.iter().filter(|r| r[1] == "page").collect();
+        assert_eq!(pages.len(), 4_000, "every page, once");
+        assert_eq!(pages.iter().map(|r| r[3].as_u64().unwrap()).sum::<u64>(), 4_000);
+        assert_eq!(statements[0].sql, sql::MARK_FLUSH, "one flush mark for every chunk");
+        assert_eq!(statements.iter().filter(|s| s.sql == sql::MARK_FLUSH).count(), 1);
+    }
+
+    #[test]
+    fn a_row_whose_visitors_pass_the_limit_goes_on_in_the_next_chunk() {
+        let mut agg = Aggregate::default();
+        // 60,000 visitors of one page: ~1.2 MB of ids in its row.
+        for v in 0..60_000u64 {
+            agg.add(20_000, 3, u64::MAX - v, 1, &dims("/", None));
+        }
+        let (rows, sizes) = chunked_rows_of(&agg.statements("f", 0));
+        assert!(sizes.iter().all(|n| *n <= sql::MAX_PARAM_BYTES), "{sizes:?}");
+        let page: Vec<&Value> = rows.iter().filter(|r| r[1] == "page").collect();
+        assert!(page.len() >= 2, "split");
+        assert_eq!(page.iter().map(|r| r[3].as_u64().unwrap()).sum::<u64>(), 60_000, "page views once");
+        let visitors: std::collections::HashSet<u64> = page.iter().flat_map(|r| r[5].as_array().unwrap().iter().map(|v| v.as_u64().unwrap())).collect();
+        assert_eq!(visitors.len(), 60_000, "each visitor in one part");
+        assert_eq!(page.iter().map(|r| r[5].as_array().unwrap().len()).sum::<usize>(), 60_000);
     }
 
     #[test]

@@ -152,18 +152,15 @@ impl DeliveryCounts {
         self.events == 0
     }
 
-    /// The statement that adds these counts (part of a flush's batch).
-    pub fn statement(&self) -> Statement {
+    /// The statements that add these counts (part of a flush's batch): one, unless the rows
+    /// pass D1's limit on a bound value ([`sql::per_chunk`]).
+    pub fn statements(&self) -> Vec<Statement> {
         // In no particular order: sorting would add its own code to the wasm, for nothing.
-        let rows: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|(k, r)| {
-                let (at, reason) = r.last.as_ref().map_or((Value::Null, Value::Null), |(at, reason)| (json!(at), json!(reason)));
-                json!([k.day, k.destination, k.event, k.outcome.code(), k.detail, r.events, at, reason])
-            })
-            .collect();
-        Statement::new(sql::ADD_DELIVERY, vec![Value::String(Value::Array(rows).to_string())])
+        let rows = self.rows.iter().map(|(k, r)| {
+            let (at, reason) = r.last.as_ref().map_or((Value::Null, Value::Null), |(at, reason)| (json!(at), json!(reason)));
+            json!([k.day, k.destination, k.event, k.outcome.code(), k.detail, r.events, at, reason]).to_string()
+        });
+        sql::per_chunk(sql::ADD_DELIVERY, rows)
     }
 }
 
@@ -179,7 +176,7 @@ mod tests {
     }
 
     fn rows(c: &DeliveryCounts) -> Vec<Value> {
-        let mut rows: Vec<Value> = serde_json::from_str(c.statement().params[0].as_str().unwrap()).unwrap();
+        let mut rows: Vec<Value> = serde_json::from_str(c.statements()[0].params[0].as_str().unwrap()).unwrap();
         rows.sort_by_key(|r| (r[2].as_str().unwrap().to_string(), r[3].as_str().unwrap().to_string()));
         rows
     }
@@ -198,7 +195,7 @@ mod tests {
             json!([DAY, "meta", "Purchase", "failed", "", 2, AT + 10, "token expired"]),
             json!([DAY, "meta", "Purchase", "sent", "", 2, null, null]),
         ]);
-        assert_eq!(c.statement().sql, sql::ADD_DELIVERY);
+        assert_eq!(c.statements()[0].sql, sql::ADD_DELIVERY);
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl Flusher {
                 counts.statements(&id, now_ms)
             };
             if !deliveries.is_empty() {
-                statements.push(deliveries.statement());
+                statements.extend(deliveries.statements());
             }
             self.pending = Some(PendingFlush { statements, id, page_views: counts.page_views(), events: deliveries.events(), attempts: 0 });
         }

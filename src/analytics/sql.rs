@@ -21,6 +21,37 @@ impl Statement {
     }
 }
 
+/// Most bytes of one bound JSON text of rows: D1 refuses a value over 2,000,000 bytes, so a
+/// set of rows larger than this is written by several statements of the same batch.
+pub const MAX_PARAM_BYTES: usize = 1_000_000;
+
+/// `rows` (each a JSON text) as JSON arrays of at most [`MAX_PARAM_BYTES`] bytes each (a
+/// single row longer than that has one to itself), in order; none when there are no rows.
+pub fn chunked_rows(rows: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chunk = String::from("[");
+    for row in rows {
+        if chunk.len() > 1 && chunk.len() + 1 + row.len() + 1 > MAX_PARAM_BYTES {
+            chunk.push(']');
+            out.push(std::mem::replace(&mut chunk, String::from("[")));
+        }
+        if chunk.len() > 1 {
+            chunk.push(',');
+        }
+        chunk.push_str(&row);
+    }
+    if chunk.len() > 1 {
+        chunk.push(']');
+        out.push(chunk);
+    }
+    out
+}
+
+/// One statement of `sql` per chunk of `rows` ([`chunked_rows`]), each bound to its chunk.
+pub fn per_chunk(sql: &'static str, rows: impl IntoIterator<Item = String>) -> Vec<Statement> {
+    chunked_rows(rows).into_iter().map(|chunk| Statement::new(sql, vec![Value::String(chunk)])).collect()
+}
+
 /// Text parameters this long or longer travel beside the statements' JSON, not inside it:
 /// a flush's rows are hundreds of KB of JSON text, which inside JSON would be escaped, then
 /// parsed back in the JS entry (every `"` twice), and the same rows are bound twice.
@@ -158,6 +189,19 @@ pub const EXPIRE_DEAD_LETTERS: &str = "DELETE FROM delivery_dead_letters WHERE d
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_cut_under_the_parameter_limit() {
+        let row = format!("[\"{}\"]", "x".repeat(99_995));
+        let chunks = chunked_rows((0..25).map(|_| row.clone()));
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() <= MAX_PARAM_BYTES));
+        let back: Vec<Value> = chunks.iter().flat_map(|c| serde_json::from_str::<Vec<Value>>(c).unwrap()).collect();
+        assert_eq!(back.len(), 25, "every row, once");
+        assert!(chunked_rows(Vec::new()).is_empty());
+        assert_eq!(chunked_rows(vec!["[1]".to_string(), "[2]".to_string()]), vec!["[[1],[2]]".to_string()]);
+        assert_eq!(per_chunk(MARK_FLUSH, vec!["[1]".to_string()]).len(), 1);
+    }
     use serde_json::json;
 
     #[test]

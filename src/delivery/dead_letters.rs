@@ -22,22 +22,17 @@ pub const MAX_REPLAY: u32 = 100;
 /// Dead letters listed at most.
 pub const MAX_LIST: u32 = 1000;
 
-/// The statement that keeps the dead-letter queue's messages: `(queue message id, body)` of
-/// each, at `dead_ms`. A message that cannot be read is left out (its line says so); one
-/// stored already (the DLQ batch delivered again) is kept once.
-pub fn store(messages: &[(String, String)], dead_ms: u64) -> Option<Statement> {
-    let rows: Vec<Value> = messages
-        .iter()
-        .filter_map(|(id, body)| {
-            let m = queue::decode(body).ok()?;
-            let ids: Vec<&String> = m.groups.iter().flat_map(|g| g.ids.iter()).collect();
-            Some(json!([id, m.destination, m.queued_ms, dead_ms, m.groups.len(), Value::from(ids.len()), json!(ids).to_string(), body]))
-        })
-        .collect();
-    if rows.is_empty() {
-        return None;
-    }
-    Some(Statement::new(sql::KEEP_DEAD_LETTERS, vec![Value::String(Value::Array(rows).to_string())]))
+/// The statements that keep the dead-letter queue's messages: `(queue message id, body)` of
+/// each, at `dead_ms`, as few as D1's limit on a bound value allows ([`sql::per_chunk`]: a
+/// batch of 100 messages of up to 120 KB each is several). A message that cannot be read is
+/// left out (its line says so); one stored already (the DLQ batch delivered again) is kept once.
+pub fn store(messages: &[(String, String)], dead_ms: u64) -> Vec<Statement> {
+    let rows = messages.iter().filter_map(|(id, body)| {
+        let m = queue::decode(body).ok()?;
+        let ids: Vec<&String> = m.groups.iter().flat_map(|g| g.ids.iter()).collect();
+        Some(json!([id, m.destination, m.queued_ms, dead_ms, m.groups.len(), Value::from(ids.len()), json!(ids).to_string(), body]).to_string())
+    });
+    sql::per_chunk(sql::KEEP_DEAD_LETTERS, rows)
 }
 
 /// The message `body` to put back on the queue: the same page views and event ids, its tries
@@ -141,13 +136,29 @@ mod tests {
 
     #[test]
     fn keeps_readable_messages_with_their_event_ids() {
-        let s = store(&[("m1".into(), body(3)), ("m2".into(), "not a message".into())], 99).unwrap();
-        let rows: Vec<Value> = serde_json::from_str(s.params[0].as_str().unwrap()).unwrap();
+        let s = store(&[("m1".into(), body(3)), ("m2".into(), "not a message".into())], 99);
+        assert_eq!(s.len(), 1);
+        let rows: Vec<Value> = serde_json::from_str(s[0].params[0].as_str().unwrap()).unwrap();
         assert_eq!(rows.len(), 1, "an unreadable message cannot be replayed");
         assert_eq!(rows[0][0], "m1");
         assert_eq!((rows[0][1].as_str(), rows[0][2].as_u64(), rows[0][3].as_u64(), rows[0][4].as_u64(), rows[0][5].as_u64()), (Some("meta"), Some(5), Some(99), Some(1), Some(2)));
         assert_eq!(rows[0][6], "[\"e1\",\"e2\"]");
-        assert!(store(&[("x".into(), "{}".into())], 1).is_none());
+        assert!(store(&[("x".into(), "{}".into())], 1).is_empty());
+    }
+
+    #[test]
+    fn a_busy_dead_letter_batch_is_kept_in_statements_under_the_limit() {
+        // 100 messages of ~120 KB: 12 MB of bodies, far past D1's 2 MB per value.
+        let big = |i: usize| {
+            let g = QueuedGroup { method: "GET".into(), path: format!("/p/{i}").into(), status: Some(200), ray: None, names: vec!["ViewContent".to_string()].into(), ids: vec![format!("e{i}")].into(), replay: false, part: format!("{{\"x\":\"{}\"}}", "a".repeat(118_000)).into() };
+            queue::messages("meta", 5, vec![g]).remove(0).0
+        };
+        let messages: Vec<(String, String)> = (0..100).map(|i| (format!("m{i}"), big(i))).collect();
+        let s = store(&messages, 9);
+        assert!(s.len() >= 12, "{}", s.len());
+        assert!(s.iter().all(|st| st.sql == sql::KEEP_DEAD_LETTERS && st.params[0].as_str().unwrap().len() <= sql::MAX_PARAM_BYTES));
+        let ids: Vec<String> = s.iter().flat_map(|st| serde_json::from_str::<Vec<Value>>(st.params[0].as_str().unwrap()).unwrap()).map(|r| r[0].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, messages.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), "every message, once, in order");
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub fn dead_letter_statements(env: &JsValue, ids: Vec<String>, bodies: Vec<Strin
         return None;
     }
     let messages: Vec<(String, String)> = ids.into_iter().zip(bodies).collect();
-    dead_letters::store(&messages, now_ms as u64).map(|s| to_json(&[s]))
+    let statements = dead_letters::store(&messages, now_ms as u64);
+    (!statements.is_empty()).then(|| to_json(&statements))
 }
 
 /// The messages to put back on the queue for the dead letters read (`rows`: JSON `[{id,

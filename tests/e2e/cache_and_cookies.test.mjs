@@ -96,3 +96,30 @@ test("queued page views keep at most 1 KB of URL and 512 bytes of Referer and Us
     await w.close();
   }
 });
+
+test("a flush past D1's 2 MB per value (a scanner's thousands of long URLs) is written whole, in chunks of one batch", { timeout: 120_000 }, async () => {
+  const w = await start({ STATS_TOKEN, STATS_FLUSH_MS: "3000" }, { d1: true });
+  try {
+    // 2,400 distinct paths of ~480 bytes from 40 visitors: ~1.3 MB of rows in one flush.
+    const VIEWS = 2400, VISITORS = 40;
+    for (let i = 0; i < VIEWS; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, k) => {
+        const n = i + k;
+        return request(w.url, `/scan/${n}/${"x".repeat(470)}`, { headers: { "user-agent": BROWSER_UA, "cf-connecting-ip": `203.0.113.${n % VISITORS}` }, cf: { country: "FR" } });
+      }));
+    }
+    const flushed = () => w.lines().filter((l) => l.decision === "stats_flushed").reduce((n, l) => n + l.page_views, 0);
+    for (let i = 0; i < 100 && flushed() < VIEWS; i++) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(w.lines().filter((l) => ["stats_flush_failed", "stats_lost"].includes(l.decision)).map((l) => l.reason), []);
+    assert.equal(flushed(), VIEWS);
+    const day = new Date().toISOString().slice(0, 10);
+    const res = await request(w.url, `/_tagrelay/api/stats?from=${day}&to=${day}&limit=10`, { headers: { authorization: `Bearer ${STATS_TOKEN}` } });
+    const s = JSON.parse(res.body);
+    const fr = s.countries.find((c) => c.country === "FR");
+    assert.deepEqual([fr.pageviews, fr.visitors], [VIEWS, VISITORS], "each visitor once, though the rows span chunks");
+    const rows = await w.db.prepare("SELECT COUNT(*) AS n, SUM(pageviews) AS views FROM stats_daily WHERE dim = 'page'").first();
+    assert.deepEqual([rows.n, rows.views], [VIEWS, VIEWS]);
+  } finally {
+    await w.close();
+  }
+});

@@ -43,7 +43,9 @@ test("GET: path, query, method and headers reach the origin; response comes back
   assert.equal(res.statusText, "Fine Thanks", "the status text is the origin's");
   assert.equal(res.body.toString(), "<h1>hello</h1>");
   assert.equal(res.headers["x-origin"], "yes");
-  assert.equal(res.headers["cache-control"], "public, max-age=60");
+  // A new visitor from an ad click gets its own _fbp/_fbc: no shared cache may keep that.
+  assert.ok(res.headers["set-cookie"].some((c) => c.startsWith("_fbc=")));
+  assert.equal(res.headers["cache-control"], "private, max-age=60");
   assert.equal(res.headers["content-type"], "text/html; charset=utf-8");
   assert.ok(!headerNames(res).includes("worker-tracking"));
   assert.equal(seen.method, "GET");

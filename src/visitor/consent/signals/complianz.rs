@@ -1,6 +1,6 @@
 //! Complianz's `cmplz_marketing` and `cmplz_statistics` cookies: `allow` or `deny` each.
 
-use super::{from_items, Item, Read};
+use super::{from_items, Read, Spelling};
 
 /// The marketing cookie's name.
 pub const MARKETING_COOKIE: &str = "cmplz_marketing";
@@ -10,14 +10,8 @@ pub const STATISTICS_COOKIE: &str = "cmplz_statistics";
 /// Reads the two cookies (either may be absent), each on its own: one that is unreadable
 /// does not hide the other's denial.
 pub fn parse(marketing: Option<&str>, statistics: Option<&str>) -> Read {
-    let flag = |v: Option<&str>| -> Item {
-        match v.map(str::trim) {
-            None => Ok(None),
-            Some("allow") => Ok(Some(true)),
-            Some("deny") => Ok(Some(false)),
-            Some(_) => Err("neither allow nor deny"),
-        }
-    };
+    const SPELLING: Spelling = Spelling { yes: "allow", no: "deny", odd: "neither allow nor deny" };
+    let flag = |v: Option<&str>| SPELLING.read(v.map(str::trim));
     from_items(flag(marketing), flag(statistics), None)
 }
 

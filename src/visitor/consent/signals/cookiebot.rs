@@ -2,7 +2,7 @@
 //! statistics:true,marketing:false,method:'explicit',ver:1,utc:…,region:'it'}`,
 //! URL-encoded. `-1` (or `stamp:'-1'`) means consent is not required for this visitor.
 
-use super::{colon_pairs, from_items, Answers, Item, Read, Unread};
+use super::{colon_pairs, from_items, Answers, Item, Read, Spelling, Unread};
 use crate::percent;
 
 /// The cookie's name.
@@ -26,14 +26,8 @@ pub fn parse(value: &str) -> Read {
     if odd {
         flaw = flaw.or(Some("an item without ':'"));
     }
-    let flag = |name: &str| -> Item {
-        match pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v) {
-            None => Ok(None),
-            Some("true") => Ok(Some(true)),
-            Some("false") => Ok(Some(false)),
-            Some(_) => Err("a purpose that is neither true nor false"),
-        }
-    };
+    const SPELLING: Spelling = Spelling { yes: "true", no: "false", odd: "a purpose that is neither true nor false" };
+    let flag = |name: &str| -> Item { SPELLING.read(pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)) };
     if flaw.is_none() && pairs.iter().any(|(k, v)| *k == "stamp" && v.trim_matches('\'') == NOT_REQUIRED) {
         return Ok(Answers::both(true));
     }

@@ -2,7 +2,7 @@
 //! necessary:yes,functional:no,analytics:yes,performance:no,advertisement:no,other:no`.
 //! `action:no` means the visitor has not chosen yet: no signal.
 
-use super::{colon_pairs, from_items, Answers, Item, Read, Unread};
+use super::{colon_pairs, from_items, Answers, Read, Spelling, Unread};
 use crate::percent;
 
 /// The cookie's name.
@@ -16,14 +16,8 @@ pub fn parse(value: &str) -> Read {
     let (pairs, odd) = colon_pairs(&text);
     let flaw = odd.then_some("an item without ':'");
     let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let flag = |name: &str| -> Item {
-        match get(name) {
-            None => Ok(None),
-            Some("yes") => Ok(Some(true)),
-            Some("no") => Ok(Some(false)),
-            Some(_) => Err("a category that is neither yes nor no"),
-        }
-    };
+    const SPELLING: Spelling = Spelling { yes: "yes", no: "no", odd: "a category that is neither yes nor no" };
+    let flag = |name: &str| SPELLING.read(get(name));
     let (marketing, statistics) = (flag("advertisement"), flag("analytics"));
     if marketing == Ok(None) && statistics == Ok(None) {
         return Err(Unread::new(flaw.unwrap_or("neither advertisement nor analytics")));

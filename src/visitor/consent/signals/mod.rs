@@ -80,6 +80,28 @@ pub type Read = Result<Answers, Unread>;
 /// A purpose's item read on its own: absent, readable (`Ok`), or present but unreadable.
 pub(crate) type Item = Result<Option<bool>, &'static str>;
 
+/// How a banner spells a purpose's yes and no, and what to say of anything else.
+pub(crate) struct Spelling {
+    /// Granted.
+    pub yes: &'static str,
+    /// Denied.
+    pub no: &'static str,
+    /// Why another value cannot be read.
+    pub odd: &'static str,
+}
+
+impl Spelling {
+    /// A purpose's item: absent, `yes`, `no`, or unreadable.
+    pub fn read(&self, value: Option<&str>) -> Item {
+        match value {
+            None => Ok(None),
+            Some(v) if v == self.yes => Ok(Some(true)),
+            Some(v) if v == self.no => Ok(Some(false)),
+            Some(_) => Err(self.odd),
+        }
+    }
+}
+
 /// The answers of a cookie whose purposes were read item by item, with `flaw` the first thing
 /// wrong elsewhere in it: whole when nothing is wrong, else [`Unread`] keeping the readable
 /// denials.

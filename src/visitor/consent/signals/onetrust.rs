@@ -2,7 +2,7 @@
 //! `<group id>:<0|1>` (`C0004` is targeting/marketing and `C0002` performance/statistics in
 //! OneTrust's default categories; `CONSENT_ONETRUST_MARKETING` / `_STATISTICS` change them).
 
-use super::{from_items, Item, Read};
+use super::{from_items, Item, Read, Spelling};
 use crate::percent;
 use std::borrow::Cow;
 
@@ -44,14 +44,8 @@ pub fn parse(value: &str, groups: &OneTrustGroups) -> Read {
             None => flaw = flaw.or(Some("a group without ':'")),
         }
     }
-    let state = |id: &str| -> Item {
-        match items.iter().find(|(gid, _)| *gid == id).map(|(_, flag)| *flag) {
-            None => Ok(None),
-            Some("1") => Ok(Some(true)),
-            Some("0") => Ok(Some(false)),
-            Some(_) => Err("a group that is neither 0 nor 1"),
-        }
-    };
+    const SPELLING: Spelling = Spelling { yes: "1", no: "0", odd: "a group that is neither 0 nor 1" };
+    let state = |id: &str| -> Item { SPELLING.read(items.iter().find(|(gid, _)| *gid == id).map(|(_, flag)| *flag)) };
     from_items(state(&groups.marketing), state(&groups.statistics), flaw)
 }
 

@@ -1,26 +1,27 @@
-//! Compiles the crawler pattern list (`src/bot_patterns.json`) into DFA tables in `OUT_DIR`,
-//! and `bot_tables.rs`, which `src/bots.rs` includes: a Worker isolate then loads the tables
-//! instead of compiling 200 regular expressions on its first tracked request.
+//! Compiles the crawler pattern list (`src/bots/patterns.json`) into DFA tables in `OUT_DIR`,
+//! and `bot_tables.rs`, which `src/bots/mod.rs` includes: a Worker isolate then loads the tables
+//! instead of compiling 200 regular expressions on its first tracked request. And the Public
+//! Suffix List into `public_suffix.rs` (see `src/visitor/public_suffix.rs`).
 
-#[path = "src/bot_syntax.rs"]
+#[path = "src/bots/syntax.rs"]
 #[allow(dead_code)]
-mod bot_syntax;
-#[path = "src/bot_compile.rs"]
+mod syntax;
+#[path = "src/bots/compile.rs"]
 #[allow(dead_code)]
-mod bot_compile;
+mod compile;
 #[path = "src/visitor/public_suffix_compile.rs"]
 mod public_suffix_compile;
 
-use bot_compile::{compile_json, Endian, Serialized};
+use compile::{compile_json, Endian, Serialized};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::{env, fs};
 
-const PATTERNS: &str = "src/bot_patterns.json";
+const PATTERNS: &str = "src/bots/patterns.json";
 const PUBLIC_SUFFIX_LIST: &str = "src/visitor/public_suffix_list.dat";
 
 fn main() {
-    for input in [PATTERNS, "src/bot_syntax.rs", "src/bot_compile.rs", PUBLIC_SUFFIX_LIST, "src/visitor/public_suffix_compile.rs"] {
+    for input in [PATTERNS, "src/bots/syntax.rs", "src/bots/compile.rs", PUBLIC_SUFFIX_LIST, "src/visitor/public_suffix_compile.rs"] {
         println!("cargo::rerun-if-changed={input}");
     }
     let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");

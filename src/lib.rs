@@ -1,46 +1,36 @@
 //! tagrelay: a transparent reverse-proxy Worker that turns an origin's `Worker-Tracking`
 //! response header into events for Meta's Conversions API, GA4's Measurement Protocol and
-//! TikTok's Events API (`destinations`), sent after the response is on its way, directly or
-//! through a queue (`delivery`), and counts page views (`analytics`).
+//! TikTok's Events API, sent after the response is on its way, directly or through a queue,
+//! and counts page views at the edge.
 //!
-//! The crate is split in two:
-//! - a pure core (every module below but `edge`) with no `worker` types: decoding,
-//!   validation, bot rules, the visitor's consent and first-party ids (`visitor`), each
-//!   platform's mapping and hashing, config parsing, batching, retry policy and queue messages.
-//!   It compiles and is unit-tested natively with `cargo test`.
-//! - `edge`, the thin Workers adapter (wasm32 only): the exports that the JS entry
-//!   (`src/edge/entry.js`, which forwards requests and strips the header) calls for tracked
-//!   responses and error paths, the delivery policy driver and the log writer.
+//! Every part but `edge` is a pure core with no `worker` types, compiled and unit-tested
+//! natively with `cargo test`; `edge` is the thin Workers adapter (wasm32 only) that the JS
+//! entry (`src/edge/js/`) calls. The parts, lowest layer first: a part may use the parts
+//! above it in this list, never one below (`tests/layers.rs` checks it).
 
-// The crawler patterns' compile half, run by build.rs; here only for its unit tests.
-#[cfg(test)]
-mod bot_compile;
-#[cfg(test)]
-mod bot_syntax;
-pub mod analytics;
-pub mod bots;
-pub mod cache_control;
-pub mod cache_replay;
-pub mod click_ids;
-pub mod client_ip;
+/// Reading the Worker's variables: the leaf every part's settings use, and the assembly of
+/// them all (the top of the core).
 pub mod config;
-pub mod cookies;
-pub mod debug_report;
-pub mod decode_cache;
-pub mod delivery;
-pub mod destinations;
-pub mod event_id;
-pub mod log_line;
-pub mod origin_rewrite;
-pub mod percent;
-pub mod pii;
-pub mod query_filter;
-pub mod request_facts;
-pub mod skip_rules;
-pub mod tracking;
-pub mod tracking_header;
-pub mod upstream;
+/// The request and response as the proxy sees them: upstream request, origin rewrites,
+/// query filter, client IP, cookies, caching.
+pub mod proxy;
+/// The one JSON log line, and the debug report.
+pub mod log;
+/// Bots and the other requests that are no human page view.
+pub mod bots;
+/// The event: the tracking header decoded into neutral events, their ids, PII normalisation.
+pub mod event;
+/// The visitor: consent, first-party ids and cookies, click ids.
 pub mod visitor;
+/// The platforms, each behind one `Destination` trait.
+pub mod destinations;
+/// Page-view stats and delivery counts at the edge: counting, D1 statements, the stats page.
+pub mod analytics;
+/// Getting events out: batches, the retry policy, queue messages, dead letters.
+pub mod delivery;
+/// The tracking decision for one tracked response, once for every destination.
+pub mod tracking;
 
+/// The Workers adapter: exports for the JS entry, the delivery driver, the log writer.
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

@@ -6,16 +6,16 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{json, Value};
 use tagrelay::bots::BotMatcher;
-use tagrelay::click_ids::{fbc, fbclid_from_query, fbp, is_valid_meta_id};
-use tagrelay::client_ip::client_ip;
+use tagrelay::visitor::click_ids::{fbc, fbclid_from_query, fbp, is_valid_meta_id};
+use tagrelay::proxy::client_ip::client_ip;
 use tagrelay::config::{Config as Settings, VarValue};
-use tagrelay::destinations::{self, Routes};
-use tagrelay::cookies::cookie;
-use tagrelay::decode_cache::DecodeCache;
-use tagrelay::pii::{is_sha256_hex, normalize_and_hash};
-use tagrelay::request_facts::{RequestFacts, ResponseFacts};
+use tagrelay::destinations::Routes;
+use tagrelay::proxy::cookies::cookie;
+use tagrelay::event::decode_cache::DecodeCache;
+use tagrelay::event::pii::{is_sha256_hex, normalize_and_hash};
+use tagrelay::proxy::request_facts::{RequestFacts, ResponseFacts};
 use tagrelay::tracking::{plan, Inputs, Outcome, Plan};
-use tagrelay::tracking_header::{decode, ACTION_SOURCES, MAX_EVENTS};
+use tagrelay::event::header::{decode, ACTION_SOURCES, MAX_EVENTS};
 
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
 
@@ -86,7 +86,7 @@ fn routes() -> &'static (Settings, Routes) {
             ("TIKTOK_ACCESS_TOKEN", "k"),
         ];
         let config = Settings::parse(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| VarValue::Text(v.to_string()))).unwrap();
-        let routes = destinations::routes(&config);
+        let routes = config.routes();
         (config, routes)
     })
 }
@@ -103,7 +103,7 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
         ..Default::default()
     };
     let response = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
-    let skip = tagrelay::skip_rules::skip_rule(&request, response.status, meta.bot_score_threshold, bots);
+    let skip = tagrelay::bots::skip_rules::skip_rule(&request, response.status, meta.bot_score_threshold, bots);
     let first_party = config.first_party.as_ref().unwrap();
     let visit = tagrelay::visitor::visit(&Default::default(), first_party, &request, &response, skip, 1_763_900_000_000, &mut || 12345);
     let mut n = 0u32;

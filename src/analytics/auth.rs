@@ -3,7 +3,7 @@
 //! comparison takes the same time whatever the guess.
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
+use crate::config::parse::same;
 
 /// `WWW-Authenticate` of a 401: makes a browser show its login dialog.
 pub const CHALLENGE: &str = "Basic realm=\"tagrelay stats\", charset=\"UTF-8\"";
@@ -26,14 +26,6 @@ pub fn authorized(authorization: Option<&str>, token: &str) -> bool {
         return false;
     };
     same(&presented, token)
-}
-
-/// Whether two secrets are equal, in constant time: compares the SHA-256 digests of both,
-/// every byte, so the time depends neither on where, or whether, they differ, nor on their
-/// lengths. Shared by the stats token and the debug token.
-pub fn same(a: &str, b: &str) -> bool {
-    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ fn delivery_panel(h: &mut String, delivery: &Value, stats_path: &str) {
         }
     }
     if !skips.is_empty() {
-        let _ = write!(h, "<p class=\"note\">Skipped by rule (README, \"Skip rules\" and \"Consent\"): {}</p>", skips.join("; "));
+        let _ = write!(h, "<p class=\"note\">Skipped by rule (docs/configuration.md and docs/consent.md): {}</p>", skips.join("; "));
     }
     // Dead letters waiting: a button per destination puts them back on the queue (a plain
     // form: the page has no script).

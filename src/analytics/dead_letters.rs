@@ -10,9 +10,9 @@
 //! and hashed identifiers, as the visitor's consent allowed. That is why it is kept only as
 //! long as it can still be delivered, and never shown: the list gives ids, names and times.
 
-use super::queue::{self, Message};
-use crate::analytics::sql::{self, Statement};
-use crate::analytics::values::num;
+use crate::delivery::queue::{self, Message};
+use super::sql::{self, Statement};
+use super::values::num;
 use serde_json::{json, Value};
 
 /// Days a dead letter is kept before the daily cron deletes it.

@@ -11,7 +11,7 @@
 use super::auth;
 use super::dashboard;
 use super::delivery_report;
-use crate::delivery::dead_letters::{self, Selection};
+use super::dead_letters::{self, Selection};
 use super::report::{self, StatsQuery};
 use super::sql::Statement;
 use serde_json::Value;

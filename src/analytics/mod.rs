@@ -4,16 +4,22 @@
 //!   [`source`], [`page_path`], [`visitor_hash`] (daily salt), [`reload_filter`], [`id_hasher`]
 //!   (maps and sets keyed by visitor ids);
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
-//!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them), [`sql`] (every statement), [`retention`] (the daily cron), [`values`] (row fields, bounded text);
+//!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them),
+//!   [`dead_letters`] (queue messages kept for replay), [`sql`] (every statement),
+//!   [`retention`] (the daily cron), [`values`] (row fields, bounded text);
 //! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
 //!   [`dashboard`] (the HTML page);
 //! - [`settings`]: the variables.
+//!
+//! May use: `config::parse`, `proxy`, `bots`, `delivery` (queue messages). Used by the
+//! configuration and the adapter.
 
 pub mod aggregate;
 pub mod auth;
 pub mod calendar;
 pub mod csv;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod delivery_counts;
 pub mod delivery_report;
 pub mod device;

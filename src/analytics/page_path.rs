@@ -6,7 +6,7 @@ pub const MAX_PATH_BYTES: usize = 512;
 
 /// The counted path of `url` (an absolute URL as the Worker sees it).
 pub fn page_path(url: &str) -> &str {
-    super::values::clip(crate::upstream::path_only(url), MAX_PATH_BYTES)
+    super::values::clip(crate::proxy::upstream::path_only(url), MAX_PATH_BYTES)
 }
 
 #[cfg(test)]

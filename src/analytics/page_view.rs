@@ -9,7 +9,7 @@ use super::device::{self, Device};
 use super::page_path::page_path;
 use super::source::{self, Acquisition};
 use crate::bots::BotMatcher;
-use crate::skip_rules::{skip_rule_with, SkipFacts, SkipRule};
+use crate::bots::skip_rules::{skip_rule_with, SkipFacts, SkipRule};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -136,7 +136,7 @@ impl<'a> RawPageView<'a> {
 
     /// The host the browser asked for, lowercased (part of the visitor hash).
     pub fn host(&self) -> Cow<'a, str> {
-        let host = crate::upstream::host_of(self.1);
+        let host = crate::proxy::upstream::host_of(self.1);
         if host.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(host.to_ascii_lowercase())
         } else {

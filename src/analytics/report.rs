@@ -5,7 +5,7 @@ use super::csv;
 use super::values::num;
 use super::sql::{self, Statement};
 use super::calendar::{date_of, parse_date};
-use crate::percent;
+use crate::proxy::percent;
 use serde_json::{json, Map, Value};
 use std::fmt;
 

@@ -5,7 +5,7 @@
 
 use super::aggregate::LIVE_KEEP_MS;
 use super::sql::{self, Statement};
-use crate::delivery::dead_letters;
+use super::dead_letters;
 use super::visitor_hash::{DAY_MS, SALT_KEEP_DAYS};
 use serde_json::json;
 

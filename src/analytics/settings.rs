@@ -1,7 +1,7 @@
 //! The analytics variables: whether page views are counted, how often counts are flushed to
 //! D1, how long they are kept, and where (and with which token) the stats are served.
 
-use crate::config::{ConfigError, Get};
+use crate::config::parse::{ConfigError, Get};
 
 /// Variable: `off` turns counting off (on by default when the D1 binding exists).
 pub const VAR_ANALYTICS: &str = "ANALYTICS";
@@ -51,7 +51,7 @@ impl AnalyticsSettings {
     pub fn parse(get: Get<'_>) -> Result<Self, ConfigError> {
         let counting = match get(VAR_ANALYTICS)? {
             None => true,
-            Some(v) => crate::config::parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
+            Some(v) => crate::config::parse::parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
                 var: VAR_ANALYTICS,
                 expected: "on or off",
                 got: v.clone(),
@@ -87,7 +87,7 @@ impl AnalyticsSettings {
                 });
             }
         }
-        let bot_score_threshold = crate::config::parse_bot_score_threshold(get)?;
+        let bot_score_threshold = crate::config::parse::parse_bot_score_threshold(get)?;
         Ok(AnalyticsSettings { counting, flush_ms, retention_days, stats_path, stats_token, bot_score_threshold })
     }
 }

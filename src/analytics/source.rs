@@ -3,7 +3,7 @@
 //! the shop itself). `utm_medium` and `utm_campaign` are read with it. Values are
 //! percent-decoded, trimmed, lowercased and cut to [`MAX_LEN`] bytes.
 
-use crate::percent;
+use crate::proxy::percent;
 
 /// Longest source, medium or campaign kept.
 pub const MAX_LEN: usize = 100;
@@ -48,7 +48,7 @@ fn host_of(url: &str) -> Option<String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return None;
     }
-    let host = crate::upstream::host_of(url);
+    let host = crate::proxy::upstream::host_of(url);
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 

@@ -17,7 +17,7 @@
 //! Needs regex-automata's `dfa-build` and regex-syntax: a build-dependency, and a
 //! dev-dependency for the unit tests that compile their own small lists.
 
-use crate::bot_syntax::{piece, Piece};
+use super::syntax::{piece, Piece};
 use regex_automata::dfa::{dense, regex, StartKind};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
@@ -78,7 +78,7 @@ pub enum Endian {
 /// Why the pattern list could not be compiled (only possible after a refresh of the list).
 #[derive(Debug)]
 pub enum CompileError {
-    /// `bot_patterns.json` is not a JSON array of strings.
+    /// `patterns.json` is not a JSON array of strings.
     List(String),
     /// A pattern does not compile.
     Pattern {
@@ -92,9 +92,9 @@ pub enum CompileError {
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CompileError::List(e) => write!(f, "src/bot_patterns.json is not a JSON array of strings ({e}); run scripts/refresh-bot-patterns.sh"),
+            CompileError::List(e) => write!(f, "src/bots/patterns.json is not a JSON array of strings ({e}); run scripts/refresh-bot-patterns.sh"),
             CompileError::Pattern { pattern, reason } => {
-                write!(f, "bot pattern {pattern:?} does not compile ({reason}); fix src/bot_patterns.json or pin an older isbot")
+                write!(f, "bot pattern {pattern:?} does not compile ({reason}); fix src/bots/patterns.json or pin an older isbot")
             }
         }
     }
@@ -171,7 +171,7 @@ pub fn compile(js_patterns: &[String], endian: Endian) -> Result<Tables, Compile
     })
 }
 
-/// Compiles the JSON list (`src/bot_patterns.json`).
+/// Compiles the JSON list (`src/bots/patterns.json`).
 pub fn compile_json(json: &str, endian: Endian) -> Result<Tables, CompileError> {
     let patterns: Vec<String> = serde_json::from_str(json).map_err(|e| CompileError::List(e.to_string()))?;
     compile(&patterns, endian)

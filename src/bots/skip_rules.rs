@@ -1,7 +1,7 @@
 //! Requests that must not become events: bots and loads that are not page views.
 
 use crate::bots::BotMatcher;
-use crate::request_facts::RequestFacts;
+use crate::proxy::request_facts::RequestFacts;
 use std::fmt;
 
 /// Words in a purpose header that mark a speculative load, not a view.

@@ -1,5 +1,5 @@
 //! The syntax half of the crawler matcher: turns isbot's JavaScript patterns into the pieces
-//! the DFA compiler (`src/bot_compile.rs`, run by `build.rs`) accepts.
+//! the DFA compiler (`src/bots/compile.rs`, run by `build.rs`) accepts.
 //!
 //! isbot's patterns are JavaScript regular expressions; six of them use lookaround, which
 //! finite automata cannot express. Each such pattern `(?<!B)C(?!A)` becomes a core `C` plus

@@ -1,20 +1,30 @@
-//! Configuration: the Worker's vars and secrets, parsed and validated once per isolate.
+//! Configuration: the Worker's vars and secrets, parsed and validated once per isolate. This
+//! module only assembles [`Config`] from each part's settings (each part parses its own, with
+//! [`parse`]) and makes the routes of the destinations that are on.
 //!
 //! Parsing takes a lookup function rather than the Workers `Env`, so it is tested natively.
 //! Proxy settings (`ORIGIN_URL`, `TRACKING_HEADER`) must be valid for the Worker to serve at
 //! all; Meta settings only decide whether events are sent, logged (dry run) or refused.
+//!
+//! May use: every part of the core (it is the top of it). Nothing in the core imports it back
+//! but [`parse`], the leaf.
+
+pub mod parse;
+
+pub use parse::{ConfigError, Get, VarValue};
 
 use crate::analytics::settings::{self as analytics, AnalyticsSettings};
 use crate::delivery::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
 use crate::destinations::ga4::{self, Ga4};
 use crate::destinations::tiktok::{self, TikTok};
-use crate::query_filter::QueryFilter;
+use crate::destinations::meta::settings::{Delivery, MetaEndpoint};
+use crate::destinations::{self, meta, Destination, Mode, Route, Routes, DRY_RUN_REASON};
+use crate::proxy::origin::{Origin, VAR_ORIGIN_URL};
+use crate::proxy::query_filter::{QueryFilter, VAR_STRIP_QUERY_PARAMS};
+use parse::{is_header_name, parse_api_base, parse_bool, parse_bot_score_threshold, VAR_BOT_SCORE_THRESHOLD};
 use crate::visitor::consent::{self, ConsentSettings};
 use crate::visitor::first_party::{self, FirstPartySettings};
-use std::fmt;
 
-/// Variable: `scheme://host[:port]` of the origin; unset forwards to the request's own URL.
-pub const VAR_ORIGIN_URL: &str = "ORIGIN_URL";
 /// Variable: name of the response header that carries the event.
 pub const VAR_TRACKING_HEADER: &str = "TRACKING_HEADER";
 /// Variable: the Meta dataset (pixel) id.
@@ -29,14 +39,9 @@ pub const VAR_META_API_BASE: &str = "META_API_BASE";
 pub const VAR_META_TEST_EVENT_CODE: &str = "META_TEST_EVENT_CODE";
 /// Variable: `true` logs the events that would be sent and sends nothing.
 pub const VAR_DRY_RUN: &str = "DRY_RUN";
-/// Variable: requests whose Cloudflare bot score is below this are bots (0 disables).
-pub const VAR_BOT_SCORE_THRESHOLD: &str = "BOT_SCORE_THRESHOLD";
 /// Variable: milliseconds during which page views' events are collected into one request
 /// (0 sends each page view's events on their own); see [`crate::delivery::batching`].
 pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
-/// Variable: query parameters removed from URLs before they go to a platform; see
-/// [`crate::query_filter`].
-pub const VAR_STRIP_QUERY_PARAMS: &str = "STRIP_QUERY_PARAMS";
 
 /// Variable, for tagrelay's own tests: `true` makes a tracked response whose header is
 /// exactly [`TEST_TRAP_HEADER_VALUE`] panic in wasm, to prove that the Worker recovers.
@@ -86,14 +91,10 @@ pub const ALL_VARS: [&str; 43] = [
     tiktok::VAR_ACCESS_TOKEN,
     tiktok::VAR_API_BASE,
     tiktok::VAR_TEST_EVENT_CODE,
-    crate::debug_report::VAR_DEBUG_TOKEN,
+    crate::log::debug_report::VAR_DEBUG_TOKEN,
     crate::delivery::queue::VAR_DELIVERY,
     crate::delivery::queue::VAR_MAX_SUBREQUESTS,
 ];
-
-/// The largest integer a JavaScript number holds exactly (2^53 - 1): wrangler hands an
-/// unquoted TOML number to the Worker as a JS number, so a longer one has lost digits.
-const MAX_EXACT_NUMBER: f64 = 9_007_199_254_740_991.0;
 
 /// Default tracking header name.
 pub const DEFAULT_TRACKING_HEADER: &str = "Worker-Tracking";
@@ -102,204 +103,8 @@ pub const DEFAULT_META_API_BASE: &str = "https://graph.facebook.com";
 /// Default Graph API version: the newest Meta has released (v27.0, 4 November 2026; see
 /// <https://developers.facebook.com/docs/graph-api/changelog>). Bump it when Meta releases the next.
 pub const DEFAULT_META_API_VERSION: &str = "v27.0";
-/// Default bot score threshold: Cloudflare calls scores below 30 "likely automated".
-pub const DEFAULT_BOT_SCORE_THRESHOLD: u8 = 30;
 /// Longest accepted test event code.
 const MAX_TEST_EVENT_CODE_LEN: usize = 64;
-
-/// A variable's value as the runtime hands it over. Wrangler passes a `[vars]` string as a
-/// string, but a TOML boolean or number as that JSON value (`DRY_RUN = true`,
-/// `BATCH_WINDOW_MS = 0`), and a TOML table or array as an object or array.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VarValue {
-    /// A string: a secret, or a quoted `[vars]` value.
-    Text(String),
-    /// An unquoted `true` / `false`.
-    Bool(bool),
-    /// An unquoted number.
-    Number(f64),
-    /// Anything else; the text names its kind ("an array", "an object").
-    Unsupported(&'static str),
-}
-
-impl VarValue {
-    /// The value as text: a boolean as `true`/`false`, a number as its decimal digits.
-    /// Arrays, objects, and numbers too long to be exact are refused, naming `var`.
-    fn into_text(self, var: &'static str) -> Result<String, ConfigError> {
-        match self {
-            VarValue::Text(text) => Ok(text),
-            VarValue::Bool(b) => Ok(b.to_string()),
-            // Integral and exact: written without a fraction (`0`, `1234567890`).
-            VarValue::Number(n) if n.fract() == 0.0 && n.abs() <= MAX_EXACT_NUMBER => Ok(format!("{}", n as i64)),
-            VarValue::Number(n) if n.is_finite() && n.fract() != 0.0 => Ok(n.to_string()),
-            VarValue::Number(_) => Err(ConfigError::WrongType { var, got: "a number too long for JavaScript to hold exactly" }),
-            VarValue::Unsupported(kind) => Err(ConfigError::WrongType { var, got: kind }),
-        }
-    }
-}
-
-/// A configuration problem, naming the variable and what to do about it.
-/// Messages never contain the access token, nor credentials written into a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A variable has a value of the wrong form.
-    Invalid {
-        /// The variable's name.
-        var: &'static str,
-        /// What the value must look like.
-        expected: &'static str,
-        /// The value received, or a placeholder when it must not be shown.
-        got: String,
-    },
-    /// A variable is neither a string, a boolean nor a number (a TOML array or table).
-    WrongType {
-        /// The variable's name.
-        var: &'static str,
-        /// What it is instead.
-        got: &'static str,
-    },
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(var: &'static str, expected: &'static str, got: &str) -> Self {
-        ConfigError::Invalid { var, expected, got: got.to_string() }
-    }
-
-    /// The variable this error is about.
-    #[cfg(test)]
-    pub fn var(&self) -> &'static str {
-        match self {
-            ConfigError::Invalid { var, .. } | ConfigError::WrongType { var, .. } => var,
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Invalid { var, expected, got } => write!(
-                f,
-                "{var} is invalid ({got:?}): it must be {expected}; fix it in wrangler.toml [vars] or with `wrangler secret put {var}`"
-            ),
-            ConfigError::WrongType { var, got } => write!(
-                f,
-                "{var} is {got}: it must be a string, true/false or a whole number; write it in quotes in wrangler.toml [vars] (`{var} = \"...\"`)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The origin requests are forwarded to: `scheme://host[:port]`, no trailing slash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin(String);
-
-impl Origin {
-    /// Parses `http(s)://host[:port]` with an optional trailing `/`; no path, query,
-    /// fragment or credentials, so nothing in it can be confused with the request path.
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        const EXPECTED: &str = "http:// or https:// followed by a host and optional port, with no path, query or credentials (e.g. https://origin.shop.example)";
-        const NO_CREDENTIALS: &str = "a URL without credentials (credentials do not belong in ORIGIN_URL, where they would reach logs; restrict the origin by other means, such as Cloudflare Tunnel or authenticated origin pulls), e.g. https://origin.shop.example";
-        let (shown, had_credentials) = without_credentials(value);
-        if had_credentials {
-            return Err(ConfigError::invalid(VAR_ORIGIN_URL, NO_CREDENTIALS, &shown));
-        }
-        let err = || ConfigError::invalid(VAR_ORIGIN_URL, EXPECTED, value);
-        let trimmed = value.trim();
-        let (scheme, rest) = trimmed.split_once("://").ok_or_else(err)?;
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return Err(err());
-        }
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if !is_valid_authority(authority) {
-            return Err(err());
-        }
-        Ok(Origin(format!("{scheme}://{}", authority.to_ascii_lowercase())))
-    }
-
-    /// `scheme://host[:port]`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// `value` with the `user:password@` of its authority (if any) replaced by `<credentials>`,
-/// so it can be logged, and whether there was one.
-fn without_credentials(value: &str) -> (String, bool) {
-    let start = value.find("://").map_or(0, |i| i + 3);
-    let end = value[start..].find(['/', '?', '#']).map_or(value.len(), |i| start + i);
-    match value[start..end].rfind('@') {
-        Some(at) => (format!("{}<credentials>{}", &value[..start], &value[start + at..]), true),
-        None => (value.to_string(), false),
-    }
-}
-
-/// `host[:port]` where host is a DNS name, IPv4 or bracketed IPv6 and port is 1..=65535.
-fn is_valid_authority(authority: &str) -> bool {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let Some((v6, after)) = rest.split_once(']') else { return false };
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return false;
-        }
-        match after {
-            "" => (v6, None),
-            p => match p.strip_prefix(':') {
-                Some(port) => (v6, Some(port)),
-                None => return false,
-            },
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let host_ok = !host.is_empty()
-        && (authority.starts_with('[')
-            || host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('+'));
-    host_ok && port_ok
-}
-
-/// Where events go when they are really sent.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MetaEndpoint {
-    /// `{base}/{version}/{pixel}/events`, without the token.
-    pub events_url: String,
-    /// The access token, sent only in `Authorization: Bearer`.
-    pub access_token: String,
-    /// How long events are collected before a send; 0 sends each page view's at once.
-    pub batch_window_ms: u32,
-}
-
-impl fmt::Debug for MetaEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MetaEndpoint")
-            .field("events_url", &self.events_url)
-            .field("access_token", &"<redacted>")
-            .field("batch_window_ms", &self.batch_window_ms)
-            .finish()
-    }
-}
-
-/// Whether tracked events are sent or only logged, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// POST the events to the Conversions API.
-    Live(MetaEndpoint),
-    /// Log the exact JSON that would be sent; send nothing.
-    DryRun {
-        /// Why nothing is sent (`DRY_RUN=true`, or which variable is missing).
-        reason: &'static str,
-        /// The URL that would be used, when the pixel id is known.
-        events_url: Option<String>,
-    },
-}
-
-/// Why events are only logged when `DRY_RUN` is on.
-pub const DRY_RUN_REASON: &str = "DRY_RUN is true";
 
 /// The Meta half of the configuration, with the tracking settings every destination shares
 /// (`DRY_RUN`, `BOT_SCORE_THRESHOLD`, `BATCH_WINDOW_MS`, `STRIP_QUERY_PARAMS`).
@@ -389,13 +194,10 @@ impl Config {
             analytics: AnalyticsSettings::parse(&get),
             ga4,
             tiktok,
-            debug_token: get(crate::debug_report::VAR_DEBUG_TOKEN)?,
+            debug_token: get(crate::log::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }
 }
-
-/// Looks a variable up as trimmed text; `None` when unset or empty.
-pub type Get<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, ConfigError>;
 
 fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     let pixel = get(VAR_META_PIXEL_ID)?;
@@ -451,38 +253,6 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
     Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, queue_max_subrequests, test_event_code, bot_score_threshold, strip_query_params })
 }
 
-/// A platform's API base URL from `var` (`default` when unset): http(s), with no query,
-/// fragment, credentials or spaces; without its trailing `/`. `expected` says what it must be.
-pub fn parse_api_base(get: Get<'_>, var: &'static str, default: &str, expected: &'static str) -> Result<String, ConfigError> {
-    let base = get(var)?.unwrap_or_else(|| default.to_string());
-    let ok = (base.starts_with("https://") || base.starts_with("http://")) && !base.contains(['?', '#', '@', ' ']);
-    if !ok {
-        return Err(ConfigError::invalid(var, expected, &base));
-    }
-    Ok(base.trim_end_matches('/').to_string())
-}
-
-/// A secret from `var` that must be sent exactly as given: printable ASCII, no spaces. Its
-/// value is never shown in the error.
-pub fn parse_secret(get: Get<'_>, var: &'static str, expected: &'static str) -> Result<Option<String>, ConfigError> {
-    match get(var)? {
-        Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => Err(ConfigError::invalid(var, expected, "<hidden>")),
-        other => Ok(other),
-    }
-}
-
-/// `BOT_SCORE_THRESHOLD`: events and page views share it.
-pub fn parse_bot_score_threshold(get: Get<'_>) -> Result<u8, ConfigError> {
-    match get(VAR_BOT_SCORE_THRESHOLD)? {
-        None => Ok(DEFAULT_BOT_SCORE_THRESHOLD),
-        Some(v) => v
-            .parse::<u8>()
-            .ok()
-            .filter(|n| *n <= 99)
-            .ok_or_else(|| ConfigError::invalid(VAR_BOT_SCORE_THRESHOLD, "a whole number from 0 (off) to 99", &v)),
-    }
-}
-
 fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
     let enabled = match get(first_party::VAR_FIRST_PARTY_COOKIES)? {
         None => true,
@@ -508,25 +278,55 @@ fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
     Ok(FirstPartySettings { enabled, cookie_domain, ..Default::default() })
 }
 
-/// `true`/`false` and their usual spellings (`1`, `yes`, `on`, ...); `None` otherwise.
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 fn is_api_version(v: &str) -> bool {
     let Some(rest) = v.strip_prefix('v') else { return false };
     let Some((major, minor)) = rest.split_once('.') else { return false };
     [major, minor].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// An RFC 9110 token, as header names are.
-pub fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// A destination's parsed settings, or why they are unusable.
+type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
+
+impl Config {
+/// The routes of this configuration. A destination is on when its settings are present. Meta,
+/// when it is not configured, still logs its events in dry run if no other destination is
+/// configured either, so a fresh install shows what would be sent.
+pub fn routes(&self) -> Routes {
+    let config = self;
+    let mut routes = Routes::default();
+    let Ok(shared) = &config.meta else { return routes };
+    let (meta, meta_configured) = meta::Meta::from_settings(&shared.delivery, shared.test_event_code.clone());
+    let mut on: Vec<Box<dyn Destination>> = Vec::new();
+    if meta_configured {
+        on.push(Box::new(meta.clone()));
+    }
+    let others: [(&'static str, Option<Parsed<'_>>); 2] = [
+        (destinations::ga4::NAME, config.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+        (destinations::tiktok::NAME, config.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+    ];
+    for (name, parsed) in others {
+        match parsed {
+            None => {}
+            Some(Ok(destination)) => on.push(destination),
+            Some(Err(e)) => routes.broken.push((name, e.clone())),
+        }
+    }
+    if on.is_empty() && routes.broken.is_empty() {
+        on.push(Box::new(meta));
+    }
+    routes.on = on
+        .into_iter()
+        .map(|destination| {
+            let mode = match (shared.dry_run, destination.missing_setting()) {
+                (true, _) => Mode::DryRun { reason: DRY_RUN_REASON },
+                (false, Some(reason)) => Mode::DryRun { reason },
+                (false, None) => Mode::Live,
+            };
+            Route { destination, mode }
+        })
+        .collect();
+    routes
+}
 }
 
 #[cfg(test)]
@@ -627,7 +427,7 @@ mod tests {
             assert!(!msg.contains("s3cret") && !msg.contains("user"), "{msg}");
             assert!(msg.contains("<credentials>@origin.example") && msg.contains("credentials do not belong in ORIGIN_URL"), "{msg}");
         }
-        assert_eq!(without_credentials("https://o.example/a@b"), ("https://o.example/a@b".into(), false));
+        assert_eq!(crate::proxy::origin::without_credentials("https://o.example/a@b"), ("https://o.example/a@b".into(), false));
     }
 
     #[test]
@@ -706,5 +506,49 @@ mod tests {
             let err = live(bad).unwrap_err();
             assert!(err.var() == "BATCH_WINDOW_MS" && err.to_string().contains("5000"), "{err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod routes_tests {
+    use super::*;
+    use crate::config::parse::VarValue;
+
+    fn routes_of(vars: &[(&str, &str)]) -> Routes {
+        let config = Config::parse(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| VarValue::Text(v.to_string()))).unwrap();
+        config.routes()
+    }
+
+    fn on(r: &Routes) -> Vec<(&'static str, Mode)> {
+        r.on.iter().map(|route| (route.destination.name(), route.mode)).collect()
+    }
+
+    #[test]
+    fn a_destination_is_on_when_its_settings_are_present() {
+        assert_eq!(on(&routes_of(&[])), [("meta", Mode::DryRun { reason: "META_PIXEL_ID is not set" })], "a fresh install shows Meta's events");
+        assert_eq!(on(&routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_SECRET", "s")])), [("ga4", Mode::Live)], "no Meta fallback");
+        let all = routes_of(&[
+            ("META_PIXEL_ID", "1"),
+            ("META_ACCESS_TOKEN", "t"),
+            ("GA4_MEASUREMENT_ID", "G-A1"),
+            ("TIKTOK_PIXEL_CODE", "C1"),
+            ("TIKTOK_ACCESS_TOKEN", "k"),
+        ]);
+        assert_eq!(on(&all), [("meta", Mode::Live), ("ga4", Mode::DryRun { reason: "GA4_API_SECRET is not set" }), ("tiktok", Mode::Live)]);
+        let dry = routes_of(&[("DRY_RUN", "true"), ("META_PIXEL_ID", "1"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "k")]);
+        assert_eq!(on(&dry), [("meta", Mode::DryRun { reason: "DRY_RUN is true" }), ("tiktok", Mode::DryRun { reason: "DRY_RUN is true" })]);
+    }
+
+    #[test]
+    fn a_broken_destination_is_off_alone_and_its_secret_never_shown() {
+        let r = routes_of(&[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("GA4_MEASUREMENT_ID", "UA-123"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "bad token")]);
+        assert_eq!(on(&r), [("meta", Mode::Live)]);
+        let broken: Vec<String> = r.broken.iter().map(|(name, e)| format!("{name}: {e}")).collect();
+        assert!(broken[0].starts_with("ga4: GA4_MEASUREMENT_ID is invalid (\"UA-123\")"), "{}", broken[0]);
+        assert!(broken[1].starts_with("tiktok: TIKTOK_ACCESS_TOKEN is invalid (\"<hidden>\")"), "{}", broken[1]);
+        let only_secret = routes_of(&[("GA4_API_SECRET", "s")]);
+        assert!(only_secret.broken[0].1.to_string().contains("GA4_MEASUREMENT_ID"), "a secret alone names the missing id");
+        let base = routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_BASE", "ftp://x")]);
+        assert!(base.broken[0].1.to_string().contains("GA4_API_BASE"));
     }
 }

@@ -17,7 +17,7 @@
 
 use crate::delivery::retry::{Failure, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WAIT_UNTIL_LIMIT_MS};
 use crate::destinations::Limits;
-use crate::tracking_header::MAX_EVENTS;
+use crate::event::header::MAX_EVENTS;
 
 /// Most events Meta accepts in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = crate::destinations::meta::MAX_EVENTS_PER_REQUEST;
@@ -25,7 +25,7 @@ pub const MAX_EVENTS_PER_REQUEST: usize = crate::destinations::meta::MAX_EVENTS_
 /// [`MAX_EVENTS`] events) could otherwise take it past [`MAX_EVENTS_PER_REQUEST`].
 pub const FLUSH_AT_EVENTS: usize = MAX_EVENTS_PER_REQUEST - MAX_EVENTS;
 /// Meta's limits, as [`Batch::admit`] takes them.
-pub const META_LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX };
+pub const META_LIMITS: Limits = crate::destinations::meta::LIMITS;
 /// Default window: invisible in Events Manager, long enough to batch under load.
 pub const DEFAULT_WINDOW_MS: u32 = 250;
 /// Longest window: the sending `waitUntil` must fit the window and the whole delivery

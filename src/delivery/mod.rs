@@ -1,9 +1,11 @@
 //! Getting events to the platforms, the same way for every destination: page views' events
 //! collected into batches ([`batching`]), one retry policy ([`retry`]), and durable delivery
-//! through a Cloudflare Queue ([`queue`]), whose dead letters are kept for replay
-//! ([`dead_letters`]).
+//! through a Cloudflare Queue ([`queue`]), whose dead letters the stats' D1 keeps for replay
+//! (`crate::analytics::dead_letters`).
+//!
+//! May use: `config::parse`, `log`, `event`, `destinations`. Used by the stats, the tracking
+//! decision's adapter and the configuration.
 
 pub mod batching;
-pub mod dead_letters;
 pub mod queue;
 pub mod retry;

@@ -8,7 +8,7 @@
 //! later with a growing delay. The same parts, so the same event ids, go out on every try.
 
 use crate::destinations::Limits;
-use crate::log_line::RequestLabel;
+use crate::log::line::RequestLabel;
 use std::borrow::Cow;
 use std::ops::Range;
 use serde::{Deserialize, Serialize};
@@ -43,21 +43,21 @@ pub enum DeliveryMode {
 }
 
 /// `DELIVERY`: `queue` or `direct`; `None` when unset (queue when the binding exists).
-pub fn parse_mode(value: Option<&str>) -> Result<Option<DeliveryMode>, crate::config::ConfigError> {
+pub fn parse_mode(value: Option<&str>) -> Result<Option<DeliveryMode>, crate::config::parse::ConfigError> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None => Ok(None),
         Some("queue") => Ok(Some(DeliveryMode::Queue)),
         Some("direct") => Ok(Some(DeliveryMode::Direct)),
-        Some(_) => Err(crate::config::ConfigError::invalid(VAR_DELIVERY, "queue or direct", value.unwrap_or_default())),
+        Some(_) => Err(crate::config::parse::ConfigError::invalid(VAR_DELIVERY, "queue or direct", value.unwrap_or_default())),
     }
 }
 
 /// `QUEUE_MAX_SUBREQUESTS`, or its default when unset.
-pub fn parse_max_subrequests(value: Option<&str>) -> Result<u32, crate::config::ConfigError> {
+pub fn parse_max_subrequests(value: Option<&str>) -> Result<u32, crate::config::parse::ConfigError> {
     match value.map(str::trim) {
         None => Ok(DEFAULT_MAX_SUBREQUESTS),
         Some(v) => v.parse::<u32>().ok().filter(|n| (1..=MAX_MAX_SUBREQUESTS).contains(n)).ok_or_else(|| {
-            crate::config::ConfigError::invalid(
+            crate::config::parse::ConfigError::invalid(
                 VAR_MAX_SUBREQUESTS,
                 "a number of requests from 1 to 1000 (45 keeps under the Free plan's 50 subrequests per invocation)",
                 v,

@@ -11,11 +11,11 @@
 
 use super::answer::{Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
-use crate::config::{parse_api_base, parse_bool, ConfigError, Get};
-use crate::cookies::cookie;
+use crate::config::parse::{parse_api_base, parse_bool, ConfigError, Get};
+use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::pii::{hash_with, is_sha256_hex};
-use crate::visitor::first_party::GA;
+use crate::event::pii::{hash_with, is_sha256_hex};
+use crate::visitor::first_party::{client_id_of, GA};
 use serde_json::{json, Map, Value};
 use std::fmt;
 
@@ -194,7 +194,7 @@ impl Destination for Ga4 {
             self.base,
             self.path(),
             self.measurement_id,
-            crate::percent::encode_component(self.api_secret.as_deref().unwrap_or(""))
+            crate::proxy::percent::encode_component(self.api_secret.as_deref().unwrap_or(""))
         )
     }
 
@@ -250,15 +250,6 @@ fn client_id(page: &PageView<'_>) -> Option<String> {
         return Some(id);
     }
     cookie(page.request.cookie.as_deref().unwrap_or(""), GA).and_then(client_id_of).map(str::to_string)
-}
-
-/// `<a>.<b>` of a `_ga` value `GA1.<n>.<a>.<b>`, when both are digits.
-pub fn client_id_of(ga: &str) -> Option<&str> {
-    let rest = ga.strip_prefix("GA1.")?;
-    let (_, id) = rest.split_once('.')?;
-    let (a, b) = id.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|c| c.is_ascii_digit());
-    (digits(a) && digits(b)).then_some(id)
 }
 
 /// The session id of a `_ga_<stream>` value: `GS1.1.<session>.…` or `GS2.1.s<session>$o…`.
@@ -441,7 +432,7 @@ fn letters_only(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pii::sha256_hex;
+    use crate::event::pii::sha256_hex;
 
     #[test]
     fn meta_names_map_to_recommended_ones_and_others_become_snake_case() {

@@ -5,27 +5,54 @@
 //! shared retry policy and batch halving act on.
 //!
 //! Adding a platform: a module here implementing [`Destination`], its settings parsed in it
-//! and named in [`crate::config`], its name in [`NAMES`], and its route in [`routes`].
+//! and named in `crate::config` (which makes the routes), and its name in [`NAMES`]. See
+//! docs/architecture.md, "Adding a destination".
+//!
+//! May use: `config::parse`, `proxy`, `log`, `event`, `visitor`. Used by delivery, the stats,
+//! the tracking decision and the configuration.
 
 pub mod answer;
 pub mod ga4;
 pub mod meta;
 pub mod tiktok;
 
-use crate::config::{Config, ConfigError};
-use crate::query_filter::QueryFilter;
-use crate::request_facts::RequestFacts;
-use crate::tracking_header::HeaderEvent;
+use crate::config::parse::ConfigError;
+use crate::proxy::query_filter::QueryFilter;
+use crate::proxy::request_facts::RequestFacts;
+use crate::event::header::HeaderEvent;
 use crate::visitor::consent::{TcfVendor, Verdict};
 use crate::visitor::Visit;
-use crate::query_filter::without_query;
+use crate::proxy::query_filter::without_query;
 use answer::{Accepted, Refusal};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// Why events are only logged when `DRY_RUN` is on.
+pub const DRY_RUN_REASON: &str = "DRY_RUN is true";
+
 /// Every destination's name, as log lines, the header's `destinations` list and the debug
-/// header spell it.
-pub const NAMES: [&str; 3] = [meta::NAME, ga4::NAME, tiktok::NAME];
+/// header spell it: the header's vocabulary ([`crate::event::header::DESTINATION_NAMES`]),
+/// which the compiler checks against each destination's own name.
+pub const NAMES: [&str; 3] = crate::event::header::DESTINATION_NAMES;
+const _: () = {
+    assert!(const_str_eq(NAMES[0], meta::NAME) && const_str_eq(NAMES[1], ga4::NAME) && const_str_eq(NAMES[2], tiktok::NAME));
+};
+
+/// `a == b`, in a constant.
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The consent a destination needs from the visitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,100 +310,15 @@ pub(crate) type IdAndSecret = (Option<String>, Option<String>);
 /// never shown: `expected` says what it must be): `None` when neither is set (the
 /// destination is off), else both as given (either may still be missing).
 pub(crate) fn id_and_secret(
-    get: crate::config::Get<'_>,
+    get: crate::config::parse::Get<'_>,
     id_var: &'static str,
     secret_var: &'static str,
     expected: &'static str,
 ) -> Option<Result<IdAndSecret, ConfigError>> {
-    let both = get(id_var).and_then(|id| Ok((id, crate::config::parse_secret(get, secret_var, expected)?)));
+    let both = get(id_var).and_then(|id| Ok((id, crate::config::parse::parse_secret(get, secret_var, expected)?)));
     match both {
         Ok((None, None)) => None,
         other => Some(other),
     }
 }
 
-/// A destination's parsed settings, or why they are unusable.
-type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
-
-/// The routes of a configuration. A destination is on when its settings are present. Meta,
-/// when it is not configured, still logs its events in dry run if no other destination is
-/// configured either, so a fresh install shows what would be sent.
-pub fn routes(config: &Config) -> Routes {
-    let mut routes = Routes::default();
-    let Ok(shared) = &config.meta else { return routes };
-    let (meta, meta_configured) = meta::Meta::from_config(shared);
-    let mut on: Vec<Box<dyn Destination>> = Vec::new();
-    if meta_configured {
-        on.push(Box::new(meta.clone()));
-    }
-    let others: [(&'static str, Option<Parsed<'_>>); 2] = [
-        (ga4::NAME, config.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-        (tiktok::NAME, config.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-    ];
-    for (name, parsed) in others {
-        match parsed {
-            None => {}
-            Some(Ok(destination)) => on.push(destination),
-            Some(Err(e)) => routes.broken.push((name, e.clone())),
-        }
-    }
-    if on.is_empty() && routes.broken.is_empty() {
-        on.push(Box::new(meta));
-    }
-    routes.on = on
-        .into_iter()
-        .map(|destination| {
-            let mode = match (shared.dry_run, destination.missing_setting()) {
-                (true, _) => Mode::DryRun { reason: crate::config::DRY_RUN_REASON },
-                (false, Some(reason)) => Mode::DryRun { reason },
-                (false, None) => Mode::Live,
-            };
-            Route { destination, mode }
-        })
-        .collect();
-    routes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::VarValue;
-
-    fn routes_of(vars: &[(&str, &str)]) -> Routes {
-        let config = Config::parse(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| VarValue::Text(v.to_string()))).unwrap();
-        routes(&config)
-    }
-
-    fn on(r: &Routes) -> Vec<(&'static str, Mode)> {
-        r.on.iter().map(|route| (route.destination.name(), route.mode)).collect()
-    }
-
-    #[test]
-    fn a_destination_is_on_when_its_settings_are_present() {
-        assert_eq!(on(&routes_of(&[])), [("meta", Mode::DryRun { reason: "META_PIXEL_ID is not set" })], "a fresh install shows Meta's events");
-        assert_eq!(on(&routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_SECRET", "s")])), [("ga4", Mode::Live)], "no Meta fallback");
-        let all = routes_of(&[
-            ("META_PIXEL_ID", "1"),
-            ("META_ACCESS_TOKEN", "t"),
-            ("GA4_MEASUREMENT_ID", "G-A1"),
-            ("TIKTOK_PIXEL_CODE", "C1"),
-            ("TIKTOK_ACCESS_TOKEN", "k"),
-        ]);
-        assert_eq!(on(&all), [("meta", Mode::Live), ("ga4", Mode::DryRun { reason: "GA4_API_SECRET is not set" }), ("tiktok", Mode::Live)]);
-        let dry = routes_of(&[("DRY_RUN", "true"), ("META_PIXEL_ID", "1"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "k")]);
-        assert_eq!(on(&dry), [("meta", Mode::DryRun { reason: "DRY_RUN is true" }), ("tiktok", Mode::DryRun { reason: "DRY_RUN is true" })]);
-    }
-
-    #[test]
-    fn a_broken_destination_is_off_alone_and_its_secret_never_shown() {
-        let r = routes_of(&[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("GA4_MEASUREMENT_ID", "UA-123"), ("TIKTOK_PIXEL_CODE", "C1"), ("TIKTOK_ACCESS_TOKEN", "bad token")]);
-        assert_eq!(on(&r), [("meta", Mode::Live)]);
-        let broken: Vec<String> = r.broken.iter().map(|(name, e)| format!("{name}: {e}")).collect();
-        assert!(broken[0].starts_with("ga4: GA4_MEASUREMENT_ID is invalid (\"UA-123\")"), "{}", broken[0]);
-        assert!(broken[1].starts_with("tiktok: TIKTOK_ACCESS_TOKEN is invalid (\"<hidden>\")"), "{}", broken[1]);
-        let only_secret = routes_of(&[("GA4_API_SECRET", "s")]);
-        assert!(only_secret.broken[0].1.to_string().contains("GA4_MEASUREMENT_ID"), "a secret alone names the missing id");
-        let base = routes_of(&[("GA4_MEASUREMENT_ID", "G-A1"), ("GA4_API_BASE", "ftp://x")]);
-        assert!(base.broken[0].1.to_string().contains("GA4_API_BASE"));
-    }
-}

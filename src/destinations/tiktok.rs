@@ -9,11 +9,11 @@
 
 use super::answer::{self, Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
-use crate::config::{parse_api_base, ConfigError, Get};
-use crate::cookies::cookie;
+use crate::config::parse::{parse_api_base, ConfigError, Get};
+use crate::proxy::cookies::cookie;
 use crate::destinations::ga4::normalize_phone;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::pii::hash_with;
+use crate::event::pii::hash_with;
 use crate::visitor::first_party::{ttclid_from_query, TTCLID};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -284,7 +284,7 @@ fn properties(event: &Event<'_>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pii::sha256_hex;
+    use crate::event::pii::sha256_hex;
 
     #[test]
     fn names_map_to_tiktoks_standard_events() {
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn user_data_is_hashed_by_tiktoks_rules_and_properties_are_mapped() {
-        let events = crate::tracking_header::decode(
+        let events = crate::event::header::decode(
             r#"{"event_name":"Purchase","custom_data":{"currency":"EUR","value":"9.5","order_id":77,"content_type":"product","search_string":"x"},"contents":[{"id":3,"quantity":2,"item_price":4.75,"title":"Fregola"}],"user_data":{"em":["  Test@Example.COM "],"ph":"+1 (213) 373-4253","external_id":" u-1 ","fn":"Ann"}}"#,
         )
         .unwrap();

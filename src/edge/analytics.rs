@@ -13,7 +13,7 @@ use crate::analytics::settings::{AnalyticsSettings, DEFAULT_STATS_PATH, VAR_STAT
 use crate::analytics::sql::{self, Statement};
 use crate::analytics::visitor_hash::utc_day;
 use crate::analytics::retention;
-use crate::log_line::Decision;
+use crate::log::line::Decision;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::prelude::*;
@@ -51,7 +51,7 @@ pub fn has_db(env: &JsValue) -> bool {
 
 /// The analytics part of the JS entry's rules, logging once per isolate why page views are
 /// not counted when they are not: `{counting: bool, flushMs, statsPath: string|null}`.
-pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, env: &JsValue) -> JsValue {
+pub fn rules(settings: &Result<AnalyticsSettings, crate::config::parse::ConfigError>, env: &JsValue) -> JsValue {
     let out = js_sys::Object::new();
     let set = |k: &str, v: JsValue| {
         let _ = js_sys::Reflect::set(&out, &JsValue::from_str(k), &v);
@@ -62,7 +62,7 @@ pub fn rules(settings: &Result<AnalyticsSettings, crate::config::ConfigError>, e
             if !s.counting {
                 log::background(Decision::StatsOff, [("reason", json!("ANALYTICS is off"))]);
             } else if !db {
-                log::background(Decision::StatsOff, [("reason", json!(format!("no D1 binding {DB_BINDING}: add it to wrangler.toml to count page views (README, \"Stats\")")))]);
+                log::background(Decision::StatsOff, [("reason", json!(format!("no D1 binding {DB_BINDING}: add it to wrangler.toml to count page views (docs/stats.md)")))]);
             }
             set("counting", JsValue::from_bool(s.counting && db));
             COUNTING.with(|c| c.set(s.counting && db));
@@ -243,7 +243,7 @@ pub fn response_json(r: &StatsResponse) -> String {
 
 /// The part of `url` after `stats_path`, and its query.
 fn rest_and_query<'a>(url: &'a str, stats_path: &str) -> (&'a str, &'a str) {
-    let pq = crate::upstream::path_and_query(url);
+    let pq = crate::proxy::upstream::path_and_query(url);
     let (path, query) = pq.split_once('?').unwrap_or((pq, ""));
     (path.strip_prefix(stats_path).unwrap_or(""), query)
 }
@@ -254,7 +254,7 @@ fn route(env: &JsValue, method: &str, url: &str, authorization: Option<&str>, fe
     let (rest, query) = rest_and_query(url, &settings.stats_path);
     let endpoint = endpoints::route(method, rest, query, authorization, token, utc_day(now_ms as u64), fetch_site)?;
     if !has_db(env) {
-        return Err(StatsResponse::plain(503, &format!("Service Unavailable: no D1 binding {DB_BINDING}; see README, \"Stats\"")));
+        return Err(StatsResponse::plain(503, &format!("Service Unavailable: no D1 binding {DB_BINDING}; see docs/stats.md")));
     }
     Ok((endpoint, settings))
 }
@@ -280,14 +280,14 @@ pub fn stats_render(env: &JsValue, method: &str, url: &str, authorization: Optio
         Err(r) => r,
         Ok(_) if error.is_some() => {
             log::background(Decision::StatsError, [
-                ("path", json!(crate::upstream::path_only(url))),
+                ("path", json!(crate::proxy::upstream::path_only(url))),
                 ("reason", json!(format!("D1 read failed: {}", error.unwrap_or_default()))),
             ]);
             StatsResponse::plain(503, "Service Unavailable: the stats could not be read; the log says why")
         }
         Ok((endpoint, settings)) => {
             let rows: Vec<Vec<Value>> = results.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default();
-            endpoint.respond(&rows, &settings.stats_path, crate::upstream::host_of(url))
+            endpoint.respond(&rows, &settings.stats_path, crate::proxy::upstream::host_of(url))
         }
     };
     response_json(&response)

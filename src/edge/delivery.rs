@@ -9,7 +9,7 @@ use super::{analytics, js, log};
 use crate::analytics::delivery_counts::DeliveryOutcome;
 use crate::delivery::batching::{self, Admission, Batch};
 use crate::destinations::{Mapped, Mode, Route, Routes};
-use crate::log_line::{Decision, Line, RequestLabel, SharedFields};
+use crate::log::line::{Decision, Line, RequestLabel, SharedFields};
 use crate::delivery::queue::{self, QueuedGroup};
 use crate::delivery::retry::{self, Failure, Next, DELIVERY_DEADLINE_MS, MIN_ATTEMPT_MS};
 use serde::{Serialize, Serializer};
@@ -525,9 +525,9 @@ pub fn dead_letters(bodies: &[String], attempts: &[u32], kept: bool, keep_error:
 /// Why a `dead_lettered` line is written.
 const DEAD_LETTER_REASON: &str = "the platform refused or was unreachable on every try the queue allows (max_retries); the events were not delivered";
 /// `replay` of a `dead_lettered` line whose message was kept.
-const KEPT: &str = "kept for 7 days: once the cause is fixed, POST {STATS_PATH}/api/dead-letters/replay puts it back on the queue (README, \"Dead letters\")";
+const KEPT: &str = "kept for 7 days: once the cause is fixed, POST {STATS_PATH}/api/dead-letters/replay puts it back on the queue (docs/delivery.md, \"Dead letters\")";
 /// `replay` of a `dead_lettered` line without the D1 binding.
-const NOT_KEPT: &str = "not kept for replay: no D1 binding TAGRELAY_DB (README, \"Dead letters\"); the event ids above are all that is left";
+const NOT_KEPT: &str = "not kept for replay: no D1 binding TAGRELAY_DB (docs/delivery.md, \"Dead letters\"); the event ids above are all that is left";
 
 /// How many page views a queue message holds (0 when it cannot be read).
 pub fn message_page_views(body: &str) -> u32 {

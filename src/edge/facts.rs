@@ -1,7 +1,7 @@
 //! Request facts that reach wasm from JS: log labels for the error paths, and the bot score.
 
-use crate::log_line::RequestLabel;
-use crate::upstream::path_only;
+use crate::log::line::RequestLabel;
+use crate::proxy::upstream::path_only;
 use web_sys::Request;
 
 fn header(req: &Request, name: &str) -> Option<String> {

@@ -1,6 +1,6 @@
 //! The few JavaScript globals the adapter calls directly.
 
-use crate::event_id::{uuid_v4, UUID_BYTES};
+use crate::event::id::{uuid_v4, UUID_BYTES};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

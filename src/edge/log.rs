@@ -1,6 +1,6 @@
 //! Writes log lines to the console, where `wrangler tail` and the dashboard read them.
 
-use crate::log_line::{render, render_background, Decision, Line, RequestLabel};
+use crate::log::line::{render, render_background, Decision, Line, RequestLabel};
 use serde_json::Value;
 
 /// Logs one line; errors go to `console.error` so the dashboard flags them.

@@ -1,7 +1,7 @@
 //! The Workers adapter: the only code that touches `worker`/`web_sys` types.
 //!
 //! The request path is split by temperature. The hot path, every request, runs in the
-//! JavaScript entry (`src/edge/entry.js`): it re-issues the request to the origin with the
+//! JavaScript entry (`src/edge/entry.js` and its modules in `src/edge/js/`): it re-issues the request to the origin with the
 //! forwarding rules this module hands it once per isolate ([`configure`]), and a response
 //! without the tracking header goes back as the very same object, with no call into wasm at
 //! all. A JS↔wasm call costs more than the rest of a passthrough, so wasm is entered only for
@@ -10,6 +10,8 @@
 //! with `ORIGIN_URL` only) and for the rare error paths ([`origin_error`], [`config_error`],
 //! [`strip_failed`]), where every decision, log line and error response is made here; and
 //! for the queue consumers ([`consume`], [`dead_letters`]).
+//!
+//! May use: every part (it is the top layer, wasm32 only). Nothing imports it.
 
 mod analytics;
 mod delivery;
@@ -21,17 +23,17 @@ mod replay;
 mod settings;
 
 use crate::analytics::delivery_counts::{DeliveryOutcome, UNREAD_EVENT};
-use crate::log_line::{Decision, RequestLabel};
-use crate::request_facts::{RequestFacts, ResponseFacts};
-use crate::skip_rules::skip_rule;
+use crate::log::line::{Decision, RequestLabel};
+use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
+use crate::bots::skip_rules::skip_rule;
 use crate::config::Config;
-use crate::debug_report::{self, Report};
+use crate::log::debug_report::{self, Report};
 use crate::destinations::Mode;
 use crate::tracking::{plan, Inputs, Outcome, Plan};
 use crate::visitor::first_party::FBP_RANDOM_MAX;
 use crate::visitor::{visit, Visit};
-use crate::origin_rewrite::OriginRewrite;
-use crate::upstream::{CONNECTION_OPTIONS, HOP_BY_HOP_REQUEST_HEADERS, PROTECTED_REQUEST_HEADERS, PROTECTED_REQUEST_PREFIXES};
+use crate::proxy::origin_rewrite::OriginRewrite;
+use crate::proxy::upstream::{CONNECTION_OPTIONS, HOP_BY_HOP_REQUEST_HEADERS, PROTECTED_REQUEST_HEADERS, PROTECTED_REQUEST_PREFIXES};
 use delivery::{After, PendingDelivery};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -118,7 +120,7 @@ pub fn strip_failed(req: &Request, status: u16, error: &JsValue) -> Result<Respo
 }
 
 /// The response headers that must change so that no URL or cookie of the origin's own host
-/// (`origin`, `ORIGIN_URL`) reaches the client: see [`crate::origin_rewrite`]. `public` is
+/// (`origin`, `ORIGIN_URL`) reaches the client: see [`crate::proxy::origin_rewrite`]. `public` is
 /// the scheme and host the browser asked for. Returns `undefined` when nothing changes, else
 /// `{location?, contentLocation?, refresh?, setCookie?: string[]}` (`setCookie`: every cookie,
 /// in order, to replace them all).
@@ -404,7 +406,7 @@ pub fn debug_untracked(env: &JsValue, presented: &str, headers: &Headers) {
 /// First-party cookies for a response without the tracking header (an ad click often lands
 /// on a page without an event): decides consent and appends the `Set-Cookie`s, if any, to
 /// `headers` (the rebuilt response's). The JS entry calls this only when its cheap checks say
-/// a cookie may be due (see `maybeNeedsCookies` in entry.js).
+/// a cookie may be due (see `maybeNeedsCookies` in src/edge/js/cookies.js).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn first_party_cookies(
@@ -445,7 +447,7 @@ pub fn first_party_cookies(
 fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
     RequestLabel {
         method: request.method.clone(),
-        path: crate::upstream::path_only(&request.url).to_string(),
+        path: crate::proxy::upstream::path_only(&request.url).to_string(),
         status: Some(status),
         ray: request.ray.clone(),
     }
@@ -470,12 +472,12 @@ fn visitor(
     label: &RequestLabel,
     headers: &Headers,
     now_ms: u64,
-) -> Option<(Visit, Option<crate::skip_rules::SkipRule>)> {
+) -> Option<(Visit, Option<crate::bots::skip_rules::SkipRule>)> {
     let disabled = |reason: String| log::line(label, Decision::Disabled, [("reason", json!(reason))]);
     let bots = settings::bot_matcher().map_err(|e| disabled(e.to_string())).ok()?;
     let consent = config.consent.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
     let first_party = config.first_party.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
-    let threshold = config.meta.as_ref().map_or(crate::config::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
+    let threshold = config.meta.as_ref().map_or(crate::config::parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
     let skip = skip_rule(request, response.status, threshold, bots);
     let mut random = || (js::random() * f64::from(FBP_RANDOM_MAX)) as u32;
     let visit = visit(consent, first_party, request, response, skip, now_ms, &mut random);
@@ -501,8 +503,8 @@ fn visitor(
         }
         // The visitor's own ids: no shared cache may keep this response for the next visitor.
         let origin = headers.get("cache-control").ok().flatten();
-        let _ = headers.set("cache-control", &crate::cache_control::private_cache_control(origin.as_deref()));
-        for name in crate::cache_control::SHARED_CACHE_HEADERS {
+        let _ = headers.set("cache-control", &crate::proxy::cache_control::private_cache_control(origin.as_deref()));
+        for name in crate::proxy::cache_control::SHARED_CACHE_HEADERS {
             let _ = headers.delete(name);
         }
     }

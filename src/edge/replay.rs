@@ -1,4 +1,4 @@
-//! The adapter of dead letters kept for replay (pure half: `crate::delivery::dead_letters`):
+//! The adapter of dead letters kept for replay (pure half: `crate::analytics::dead_letters`):
 //! the statements that keep what the dead-letter queue's consumer gets, and the steps of a
 //! replay (`POST {STATS_PATH}/api/dead-letters/replay`), whose D1 reads and queue sends the JS
 //! entry makes: the messages to put back on the queue, the deletion of those sent, the answer
@@ -8,8 +8,8 @@ use super::analytics::{has_db, response_json, to_json};
 use super::log;
 use crate::analytics::endpoints::StatsResponse;
 use crate::analytics::settings::DEFAULT_STATS_PATH;
-use crate::delivery::dead_letters;
-use crate::log_line::Decision;
+use crate::analytics::dead_letters;
+use crate::log::line::Decision;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
@@ -68,7 +68,7 @@ pub fn replay_done(url: &str, taken: u32, sent: u32, send_error: Option<String>,
         Some(reason) => log::background(Decision::StatsError, [("replayed", json!(sent)), ("reason", json!(reason))]),
         None => log::background(Decision::Replayed, [("messages", json!(sent)), ("left", kept.clone())]),
     }
-    let path_and_query = crate::upstream::path_and_query(url);
+    let path_and_query = crate::proxy::upstream::path_and_query(url);
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let from_page = query.split('&').any(|p| p == "then=page");
     let response = match error {

@@ -3,9 +3,10 @@
 //! (a change deploys a new one).
 
 use crate::bots::{BotMatcher, BotTableError};
-use crate::config::{Config, ConfigError, VarValue, ALL_VARS};
-use crate::decode_cache::DecodeCache;
-use crate::destinations::{routes as routes_of, Routes};
+use crate::config::parse::{ConfigError, VarValue};
+use crate::config::{Config, ALL_VARS};
+use crate::event::decode_cache::DecodeCache;
+use crate::destinations::Routes;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -35,7 +36,7 @@ pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
 
 /// The destinations that are on (and those misconfigured), from the configuration.
 pub fn routes(config: &'static Config) -> &'static Routes {
-    ROUTES.get_or_init(|| routes_of(config))
+    ROUTES.get_or_init(|| config.routes())
 }
 
 /// A binding as a variable's value: `None` when it is missing (or `null`).

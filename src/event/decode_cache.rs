@@ -11,7 +11,7 @@
 //! personal, so they differ between visitors anyway, and raw PII should not outlive the
 //! page view it came with. Rejected values are not kept either: they are logged each time.
 
-use crate::tracking_header::{decode, DecodeError, HeaderEvent};
+use crate::event::header::{decode, DecodeError, HeaderEvent};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::rc::Rc;
 

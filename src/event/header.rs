@@ -6,7 +6,6 @@
 //! the header several times, the runtime joins the values with `, `; each part is decoded and
 //! the events are concatenated. Any invalid part rejects the whole header with a reason.
 
-use crate::destinations::NAMES as DESTINATION_NAMES;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
@@ -16,6 +15,9 @@ use std::rc::Rc;
 
 /// Largest accepted header, decoded, in bytes.
 pub const MAX_DECODED_BYTES: usize = 16 * 1024;
+/// The destinations a header's `destinations` list may name: every destination's name
+/// (`crate::destinations::NAMES` is this list, checked by a test there).
+pub const DESTINATION_NAMES: [&str; 3] = ["meta", "ga4", "tiktok"];
 /// Most events accepted in one header (the Conversions API takes up to 1,000 per request).
 pub const MAX_EVENTS: usize = 100;
 /// Longest accepted `event_name`, in characters.

@@ -4,7 +4,7 @@
 //! no IP, user agent, cookie value or user data. Without the secret, or with a wrong token,
 //! nothing is echoed; the request header never reaches the origin.
 
-use crate::analytics::auth::same;
+use crate::config::parse::same;
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 

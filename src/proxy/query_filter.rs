@@ -6,7 +6,11 @@
 //! out; click ids (`fbclid`, `gclid`, `ttclid`) and `utm_*` stay, since they are what
 //! attribution needs.
 
-use crate::config::{ConfigError, VAR_STRIP_QUERY_PARAMS};
+use crate::config::parse::ConfigError;
+
+/// Variable: query parameters removed from URLs before they go to a platform; see
+/// [`crate::proxy::query_filter`].
+pub const VAR_STRIP_QUERY_PARAMS: &str = "STRIP_QUERY_PARAMS";
 use std::borrow::Cow;
 
 /// The parameters removed when `STRIP_QUERY_PARAMS` is unset.
@@ -79,7 +83,7 @@ impl QueryFilter {
 
 /// `key` percent-decoded (`%65mail` is `email`, as a server reads it) and lowercased; `+` is a space.
 fn percent_decode_lowercase(key: &str) -> String {
-    crate::percent::decode(key, true).to_lowercase()
+    crate::proxy::percent::decode(key, true).to_lowercase()
 }
 
 /// `url` without its query and fragment: what a log may show of it.

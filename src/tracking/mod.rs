@@ -3,15 +3,17 @@
 //! else, for each destination that is on, withhold it (no consent for the destination's
 //! purpose), or map the events for it ([`crate::destinations`]). The events' ids are fixed
 //! here, so every platform gets the same id for the same event.
+//!
+//! May use: `proxy`, `bots`, `event`, `visitor`, `destinations`. Used by the adapter.
 
-use crate::cache_replay::is_replay;
-use crate::client_ip::client_ip;
-use crate::decode_cache::DecodeCache;
+use crate::event::cache_replay::is_replay;
+use crate::proxy::client_ip::client_ip;
+use crate::event::decode_cache::DecodeCache;
 use crate::destinations::{Dropped, Event, Mapped, Mode, PageView, Purpose, Route};
-use crate::query_filter::QueryFilter;
-use crate::request_facts::{RequestFacts, ResponseFacts};
-use crate::skip_rules::SkipRule;
-use crate::tracking_header::DecodeError;
+use crate::proxy::query_filter::QueryFilter;
+use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
+use crate::bots::skip_rules::SkipRule;
+use crate::event::header::DecodeError;
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
 
@@ -68,7 +70,7 @@ pub struct Inputs<'a> {
     pub request: &'a RequestFacts,
     /// The response.
     pub response: &'a ResponseFacts,
-    /// The first rule that makes this no human page view ([`crate::skip_rules::skip_rule`]).
+    /// The first rule that makes this no human page view ([`crate::bots::skip_rules::skip_rule`]).
     pub skip: Option<SkipRule>,
     /// Consent and first-party ids ([`crate::visitor::visit`]).
     pub visit: &'a Visit,
@@ -155,7 +157,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
 mod tests {
     use super::*;
     use crate::destinations::meta::Meta;
-    use crate::destinations::{routes, Destination};
+    use crate::destinations::Destination;
     use crate::visitor::consent::ConsentSettings;
     use crate::visitor::first_party::FirstPartySettings;
     use serde_json::{json, Value};
@@ -169,7 +171,7 @@ mod tests {
             vars.iter().find(|(k, _)| *k == name).map(|(_, v)| crate::config::VarValue::Text(v.to_string()))
         })
         .unwrap();
-        let r = routes(&config);
+        let r = config.routes();
         (config, Routes(r))
     }
 
@@ -197,7 +199,7 @@ mod tests {
         let (config, Routes(routes)) = configured(vars);
         let meta = config.meta.as_ref().unwrap();
         let bots = crate::bots::BotMatcher::new().unwrap();
-        let skip = crate::skip_rules::skip_rule(req, resp.status, meta.bot_score_threshold, &bots);
+        let skip = crate::bots::skip_rules::skip_rule(req, resp.status, meta.bot_score_threshold, &bots);
         let visit = crate::visitor::visit(consent, first_party, req, resp, skip, NOW_MS, &mut || 77);
         let mut n = 0;
         let mut ids = || {
@@ -213,7 +215,8 @@ mod tests {
         let Plan::Route(routed) = plan else { panic!("expected Route, got {plan:?}") };
         let Outcome::Mapped { mapped: Some(mapped), .. } = &routed.outcomes[0] else { panic!("expected Mapped, got {:?}", routed.outcomes[0]) };
         let (config, _) = configured(META_ONLY);
-        let (meta, _) = Meta::from_config(config.meta.as_ref().unwrap());
+        let shared = config.meta.as_ref().unwrap();
+        let (meta, _) = Meta::from_settings(&shared.delivery, shared.test_event_code.clone());
         serde_json::from_str(&meta.body(&[&mapped.part])).unwrap()
     }
 
@@ -324,7 +327,7 @@ mod tests {
                         "client_user_agent": UA,
                         "fbp": "fb.1.1700000000000.123456",
                         "fbc": "fb.1.1763900000123.IwAR-x_1",
-                        "em": [crate::pii::sha256_hex("a@b.example")],
+                        "em": [crate::event::pii::sha256_hex("a@b.example")],
                     },
                     "custom_data": {"value": 9.5, "currency": "EUR", "contents": [{"id":"42","quantity":1}]},
                     "referrer_url": "https://www.facebook.com/",

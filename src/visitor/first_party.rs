@@ -16,9 +16,9 @@
 
 use super::consent::Verdict;
 use super::registrable_domain::{cookie_scope, CookieScope};
-use crate::click_ids::{self, fbclid_from_query, fbclid_of, is_valid_meta_id, meta_id};
-use crate::cookies::cookie;
-use crate::upstream::{host_of, path_and_query};
+use crate::visitor::click_ids::{self, fbclid_from_query, fbclid_of, is_valid_meta_id, meta_id};
+use crate::proxy::cookies::cookie;
+use crate::proxy::upstream::{host_of, path_and_query};
 
 /// `_fbp`.
 pub const FBP: &str = "_fbp";
@@ -178,7 +178,7 @@ fn ga_id(header: &str, view: &mut PageView<'_, '_>, writer: &mut Writer<'_>, ids
         }
         return;
     }
-    if !view.statistics.granted() || current.and_then(crate::destinations::ga4::client_id_of).is_some() {
+    if !view.statistics.granted() || current.and_then(client_id_of).is_some() {
         return;
     }
     let client_id = format!("{}.{}", (view.random)().min(FBP_RANDOM_MAX), view.now_ms / 1000);
@@ -232,6 +232,15 @@ pub fn set_cookie(name: &str, value: &str, max_age: u32, scope: &CookieScope, se
         out.push_str("; Secure");
     }
     out
+}
+
+/// `<a>.<b>` of a `_ga` value `GA1.<n>.<a>.<b>`, when both are digits.
+pub fn client_id_of(ga: &str) -> Option<&str> {
+    let rest = ga.strip_prefix("GA1.")?;
+    let (_, id) = rest.split_once('.')?;
+    let (a, b) = id.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then_some(id)
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! What tagrelay knows about the visitor behind one request, from the request alone:
-//! their consent ([`consent`]) and Meta's first-party browser ids ([`first_party`], with the
-//! cookie domain from [`registrable_domain`]).
+//! their consent ([`consent`]), the platforms' first-party browser ids ([`first_party`], the
+//! one cookie writer, with the cookie domain from [`registrable_domain`] by the Public Suffix
+//! List, [`public_suffix`]) and click ids ([`click_ids`]).
+//!
+//! May use: `config::parse`, `proxy`, `bots`, `event`. Used by the destinations, the tracking
+//! decision and the configuration.
 
+pub mod click_ids;
 pub mod consent;
 pub mod first_party;
 pub mod public_suffix;
 pub mod registrable_domain;
 
-use crate::request_facts::{RequestFacts, ResponseFacts};
-use crate::skip_rules::SkipRule;
+use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
+use crate::bots::skip_rules::SkipRule;
 use consent::{ConsentDecision, ConsentFacts, ConsentSettings};
 use first_party::{browser_ids, BrowserIds, FirstPartySettings, PageView};
 

@@ -1,7 +1,7 @@
 //! The Conversions API request body: `{"data":[ServerEvent...], "test_event_code"?}`.
 //! (<https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event>)
 
-use crate::query_filter::without_query;
+use crate::proxy::query_filter::without_query;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};

@@ -4,14 +4,15 @@
 
 pub mod capi_event;
 pub mod graph_response;
+pub mod settings;
 
 use super::answer::{Accepted, Refusal};
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
-use crate::click_ids;
-use crate::config::{Delivery, MetaConfig};
-use crate::cookies::cookie;
-use crate::pii::normalize_and_hash;
-use crate::upstream::path_and_query;
+use crate::visitor::click_ids;
+use settings::Delivery;
+use crate::proxy::cookies::cookie;
+use crate::event::pii::normalize_and_hash;
+use crate::proxy::upstream::path_and_query;
 use capi_event::{EventsRequest, ServerEvent, UserData};
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -22,6 +23,8 @@ pub const NAME: &str = "meta";
 pub const DEFAULT_ACTION_SOURCE: &str = "website";
 /// Most events Meta accepts in one request.
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+/// Meta's limits: up to [`MAX_EVENTS_PER_REQUEST`] events in a request, from any number of page views.
+pub const LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX };
 
 /// Meta's Conversions API, for one dataset.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,15 +44,15 @@ impl fmt::Debug for Meta {
 
 impl Meta {
     /// Meta from its settings, and whether it is configured (`META_PIXEL_ID` set).
-    pub fn from_config(config: &MetaConfig) -> (Meta, bool) {
-        let (events_url, access_token, missing, configured) = match &config.delivery {
+    pub fn from_settings(delivery: &Delivery, test_event_code: Option<String>) -> (Meta, bool) {
+        let (events_url, access_token, missing, configured) = match delivery {
             Delivery::Live(endpoint) => (endpoint.events_url.clone(), Some(endpoint.access_token.clone()), None, true),
             Delivery::DryRun { reason, events_url } => {
-                let missing = (*reason != crate::config::DRY_RUN_REASON).then_some(*reason);
+                let missing = (*reason != crate::destinations::DRY_RUN_REASON).then_some(*reason);
                 (events_url.clone().unwrap_or_default(), None, missing, events_url.is_some())
             }
         };
-        (Meta { events_url, access_token, test_event_code: config.test_event_code.clone(), missing }, configured)
+        (Meta { events_url, access_token, test_event_code, missing }, configured)
     }
 
     /// The Conversions API body for one page view's events (as sent, or redacted for a log).
@@ -75,7 +78,7 @@ impl Destination for Meta {
     }
 
     fn limits(&self) -> Limits {
-        crate::delivery::batching::META_LIMITS
+        LIMITS
     }
 
     fn map(&self, page: &PageView<'_>, events: &[Event<'_>]) -> (Option<Mapped>, Vec<Dropped>) {

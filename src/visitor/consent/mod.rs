@@ -8,7 +8,7 @@ pub mod region;
 pub mod settings;
 pub mod signals;
 
-use crate::cookies::cookie;
+use crate::proxy::cookies::cookie;
 pub use settings::{ConsentSettings, GpcMode, UnknownCountry};
 pub use signals::tcf::TcfVendor;
 use signals::{Answers, Unreadable};

@@ -1,6 +1,6 @@
 //! `CONSENT_REQUIRED_IN`: the countries where no signal means no consent.
 
-use crate::config::ConfigError;
+use crate::config::parse::ConfigError;
 
 /// The variable's name.
 pub const VAR: &str = "CONSENT_REQUIRED_IN";

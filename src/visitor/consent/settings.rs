@@ -6,7 +6,7 @@ use super::signals::onetrust::OneTrustGroups;
 use super::signals::shop_cookie::{self, ShopCookie};
 use super::signals::tcf::{parse_purposes, parse_vendor, TcfPurposes, TcfVendors};
 use super::signals::zaraz::ZarazPurposes;
-use crate::config::{ConfigError, Get};
+use crate::config::parse::{ConfigError, Get};
 
 /// `GPC_MODE`.
 pub const VAR_GPC_MODE: &str = "GPC_MODE";

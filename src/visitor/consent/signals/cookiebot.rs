@@ -3,7 +3,7 @@
 //! URL-encoded. `-1` (or `stamp:'-1'`) means consent is not required for this visitor.
 
 use super::{colon_pairs, from_items, Answers, Item, Read, Spelling, Unread};
-use crate::percent;
+use crate::proxy::percent;
 
 /// The cookie's name.
 pub const COOKIE: &str = "CookieConsent";

@@ -3,7 +3,7 @@
 //! `action:no` means the visitor has not chosen yet: no signal.
 
 use super::{colon_pairs, from_items, Answers, Read, Spelling, Unread};
-use crate::percent;
+use crate::proxy::percent;
 
 /// The cookie's name.
 pub const COOKIE: &str = "cookieyes-consent";

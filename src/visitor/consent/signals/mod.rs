@@ -227,7 +227,7 @@ mod tests {
     fn a_4kb_cookie_is_refused_without_reading_it() {
         let huge = format!("CookieConsent={}", "a".repeat(MAX_VALUE_LEN + 1));
         let settings = ConsentSettings::default();
-        let read = read_all(&settings, &|n| crate::cookies::cookie(&huge, n));
+        let read = read_all(&settings, &|n| crate::proxy::cookies::cookie(&huge, n));
         assert_eq!(read.len(), 1);
         assert!(read[0].1.is_err());
     }

@@ -3,7 +3,7 @@
 //! OneTrust's default categories; `CONSENT_ONETRUST_MARKETING` / `_STATISTICS` change them).
 
 use super::{from_items, Item, Read, Spelling};
-use crate::percent;
+use crate::proxy::percent;
 use std::borrow::Cow;
 
 /// The cookie's name.

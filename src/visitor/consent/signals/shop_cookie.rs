@@ -2,8 +2,8 @@
 //! the cookie has exactly that value (URL-decoded), denied when it has another.
 
 use super::Answers;
-use crate::config::ConfigError;
-use crate::percent;
+use crate::config::parse::ConfigError;
+use crate::proxy::percent;
 
 /// The variable's name.
 pub const VAR: &str = "CONSENT_COOKIE";
@@ -21,7 +21,7 @@ impl ShopCookie {
     /// Parses `name=value`.
     pub fn parse(setting: &str) -> Result<ShopCookie, ConfigError> {
         match setting.split_once('=') {
-            Some((name, value)) if crate::config::is_header_name(name.trim()) && !value.trim().is_empty() => {
+            Some((name, value)) if crate::config::parse::is_header_name(name.trim()) && !value.trim().is_empty() => {
                 Ok(ShopCookie { name: name.trim().to_string(), granted_value: value.trim().to_string() })
             }
             _ => Err(ConfigError::Invalid {

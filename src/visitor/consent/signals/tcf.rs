@@ -12,7 +12,7 @@
 //! vendor list formats v2", core string.
 
 use super::{Answers, Unread};
-use crate::config::ConfigError;
+use crate::config::parse::ConfigError;
 use base64::engine::{general_purpose::URL_SAFE_NO_PAD, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 

@@ -4,7 +4,7 @@
 //! not read.
 
 use super::{Answers, Read};
-use crate::percent;
+use crate::proxy::percent;
 
 /// The cookie's name.
 pub const COOKIE: &str = "cf_consent";

@@ -25,7 +25,7 @@ WORKER_SOURCES := $(shell find src -type f) build.rs Cargo.toml Cargo.lock
 build: build/worker/shim.mjs
 
 # cargo, wasm-bindgen (module target, with a reset function), wasm-opt, then esbuild bundles
-# our JS entry (src/edge/entry.js) with the glue: see scripts/build.sh.
+# our JS entry (src/edge/entry.js and src/edge/js/) with the glue: see scripts/build.sh.
 build/worker/shim.mjs: $(WORKER_SOURCES) scripts/build.sh
 	$(SETUP)
 	scripts/build.sh

@@ -561,7 +561,7 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
   (q) is (l) with what Cloudflare adds to a request: a production-sized \`request.cf\` (geo, ASN,
   TLS: ~1.3 KB of JSON that workerd parses on its first read, here from a \`cf-blob\` header, its
   cfBlobHeader) and \`CF-IPCountry\`, on a zone without Bot Management, so tagrelay reads
-  \`request.cf\` on 1 page in 64 (src/edge/entry.js, \`edgeFacts\`); (r) is (q) on a zone with Bot
+  \`request.cf\` on 1 page in 64 (src/edge/js/edge_facts.js, \`edgeFacts\`); (r) is (q) on a zone with Bot
   Management, which reads it on every page. The other scenarios carry neither: a passthrough's
   \`fetch(url, request)\` copies \`request.cf\`, so with it (b) itself would cost more and every
   ratio read lower.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the Worker into build/worker/: shim.mjs (src/edge/entry.js bundled with the
+# Builds the Worker into build/worker/: shim.mjs (src/edge/entry.js and its modules in src/edge/js/ bundled with the
 # wasm-bindgen glue) and index.wasm. Run by `make build` after scripts/setup.sh.
 #
 # The glue is generated for `--target module` with `--experimental-reset-state-function`, so
 # that after a wasm trap the entry can start a fresh instance with `__wbg_reset_state()`: it
 # resets every cached memory view and marks objects of the old instance stale (see
-# `recover` in src/edge/entry.js). worker-build cannot do both with a custom entry, so this
+# `recover` in src/edge/js/runtime.js). worker-build cannot do both with a custom entry, so this
 # script runs the same tools it would (cargo, wasm-bindgen, wasm-opt, esbuild) itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +32,6 @@ grep -q '^import wasmModule from "./index.wasm";' "$GLUE/index.js" || {
   exit 1
 }
 cp src/edge/entry.js "$GLUE/entry.js"
+rm -rf "$GLUE/js" && cp -r src/edge/js "$GLUE/js"
 "$ESBUILD_BIN" "$GLUE/entry.js" --bundle --format=esm --log-level=warning \
   --external:./index.wasm --external:'cloudflare:*' --outfile="$OUT/shim.mjs"

@@ -128,7 +128,7 @@ test("bots, HEAD and prefetches send nothing and log the rule", async () => {
 
 // request.cf costs 20–30 µs to read on Cloudflare, so with CF-IPCountry present an isolate
 // reads it once in 64 pages (the probe) until one shows Bot Management, or a country the
-// header does not carry; from then on, on every page (src/edge/entry.js, edgeFacts).
+// header does not carry; from then on, on every page (src/edge/js/edge_facts.js, edgeFacts).
 test("request.cf is read once in 64 pages while the zone shows no Bot Management, then on every page", async () => {
   const tracking = { ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url };
   // The decision (a skip's rule, else the decision) on each of `pages`' tracked page views

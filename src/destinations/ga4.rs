@@ -279,7 +279,9 @@ pub fn event_name(name: &str) -> Result<String, String> {
         return invalid("GA4 takes at most 40 characters");
     }
     if RESERVED_PREFIXES.iter().any(|p| snake.starts_with(p)) || RESERVED_NAMES.contains(&snake.as_str()) {
-        return invalid("GA4 reserves it");
+        return Err(format!(
+            "event name {name:?} ({snake}) is reserved by GA4 for its own events, which it drops when sent from a server; rename it, or leave ga4 out of its destinations"
+        ));
     }
     Ok(snake)
 }
@@ -448,7 +450,7 @@ mod tests {
             "os_update", "notification_open", "dynamic_link_first_open", "firebase_campaign", "app_store_refund",
         ] {
             let err = event_name(bad).unwrap_err();
-            assert!(err.contains("cannot be a GA4 event name"), "{bad}: {err}");
+            assert!(err.contains("cannot be a GA4 event name") || err.contains("is reserved by GA4"), "{bad}: {err}");
         }
     }
 

@@ -549,7 +549,7 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
   (f) \`bench/workers/floor.js\`, the bare passthrough plus one POST in waitUntil: the floor for a tagger
   that sends one request per page view, as (g) does. (e) is tagrelay as deployed: events of page views
   within \`BATCH_WINDOW_MS\` (250 ms) share one request. (e)'s page sends the same header to every
-  visitor, as a cached page does, so tagrelay decodes it once (src/decode_cache.rs); (h) is the
+  visitor, as a cached page does, so tagrelay decodes it once (src/event/decode_cache.rs); (h) is the
   opposite end, a header that differs on every request (nginx's \`$request_id\` as the product id).
   (l) is tagrelay with the stats on (\`TAGRELAY_DB\` bound; (d) has no binding, so counts nothing):
   every request from another visitor (\`bench/workers/visitors.lua\` varies \`CF-Connecting-IP\`), so
@@ -566,7 +566,7 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
   \`fetch(url, request)\` copies \`request.cf\`, so with it (b) itself would cost more and every
   ratio read lower.
   (i) is a redirect the origin builds from its own host, with a session cookie scoped to it: with
-  \`ORIGIN_URL\`, tagrelay points both at the public host (src/origin_rewrite.rs), a call into wasm
+  \`ORIGIN_URL\`, tagrelay points both at the public host (src/proxy/origin_rewrite.rs), a call into wasm
   and a rebuilt response. (j) is a new visitor on an untracked page: no \`_fbp\`, so tagrelay
   enters wasm and sets one (src/visitor/first_party.rs). (k) is (e) with a consent banner's
   cookie beside \`_fbp\`: the consent decision parses it (src/visitor/consent/).

@@ -1,5 +1,5 @@
 //! The e2e tests observe the retry policy through tests/e2e/policy.mjs; this keeps that file
-//! and src/retry.rs from drifting apart.
+//! and src/delivery/retry.rs from drifting apart.
 use tagrelay::delivery::retry::{ATTEMPT_TIMEOUT_MS, BACKOFF_BASE_MS, DELIVERY_DEADLINE_MS, MAX_ATTEMPTS, WORST_CASE_MS};
 
 fn number_after(text: &str, key: &str) -> u64 {

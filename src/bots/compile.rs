@@ -1,6 +1,6 @@
 //! The compile half of the crawler matcher: builds the pattern list into DFAs and serializes
 //! them. `build.rs` runs it when the crate is built, so a Worker isolate loads ready tables
-//! (`src/bots.rs`) instead of running a regex compiler on its first tracked request.
+//! (`src/bots/mod.rs`) instead of running a regex compiler on its first tracked request.
 //!
 //! The tables:
 //! - plain patterns that can only match at the start of the UA (`^...`) in one DFA, the other

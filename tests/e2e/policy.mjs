@@ -1,4 +1,4 @@
-// The retry policy of src/retry.rs, as the e2e tests expect to observe it. A native test
+// The retry policy of src/delivery/retry.rs, as the e2e tests expect to observe it. A native test
 // (tests/retry_policy_matches_e2e.rs) checks these numbers against the Rust constants.
 export const RETRY = {
   attempts: 3,

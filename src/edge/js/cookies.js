@@ -4,7 +4,7 @@ import * as wasm from "../index.js";
 import { consentCookie, rules } from "./runtime.js";
 import { edgeFacts, purpose } from "./edge_facts.js";
 
-// A Cookie header whose `_fbp` has the shape Meta's ids have (src/click_ids.rs checks it
+// A Cookie header whose `_fbp` has the shape Meta's ids have (src/visitor/click_ids.rs checks it
 // exactly): the visitor needs no new one.
 const VALID_FBP = /(?:^|;)\s*_fbp=fb\.\d\.\d{1,13}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?\s*(?:;|$)/;
 // A page: `text/html`, any parameters.

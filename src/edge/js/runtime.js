@@ -54,7 +54,7 @@ export function logLine(level, decision, fields) {
 
 /**
  * Wasm threw where Rust would have logged (a bug): recover, and write the line Rust would
- * have written, in the same shape (src/log_line.rs).
+ * have written, in the same shape (src/log/line.rs).
  */
 export function internalError(error, decision, fields = {}) {
   const restarted = recover(error);

@@ -14,7 +14,7 @@ function dispatch(queue, jobs, born) {
 
 /**
  * Tracking for a response that carried the header: Rust decides, logs and batches the events
- * (src/batching.rs) in one call. Returns the batch's send, for waitUntil, when this page view
+ * (src/delivery/batching.rs) in one call. Returns the batch's send, for waitUntil, when this page view
  * opened the batch's window (it waits for the window to close) or filled the batch; else
  * undefined: most page views just join the batch. `h`: the request's headers.
  */

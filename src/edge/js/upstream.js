@@ -78,7 +78,7 @@ const DOMAIN_ATTRIBUTE = /;\s*domain\s*=/i;
 
 /**
  * With ORIGIN_URL: the header changes that keep the origin's own host from reaching the
- * client (src/origin_rewrite.rs), or undefined. Wasm is entered only when a header that can
+ * client (src/proxy/origin_rewrite.rs), or undefined. Wasm is entered only when a header that can
  * hold such a URL is there at all.
  */
 export function publicHeaderChanges(headers, publicOrigin) {

@@ -194,15 +194,21 @@ impl Aggregate {
         if rows.len() > 1 || chunks.is_empty() {
             close(&mut rows, &mut chunks);
         }
-        let live = sql::chunked_rows(self.live.iter().map(|(&visitor, &at)| {
-            let mut pair = String::with_capacity(34);
-            pair.push('[');
-            push_u64(&mut pair, visitor);
-            pair.push(',');
-            push_u64(&mut pair, at);
-            pair.push(']');
-            pair
-        }));
+        // `[visitor, at]` pairs, written straight into chunks (no string per visitor).
+        let mut live = Vec::new();
+        let mut pairs = String::with_capacity(2 + (self.live.len() * 34).min(sql::MAX_PARAM_BYTES));
+        pairs.push('[');
+        for (&visitor, &at) in &self.live {
+            if pairs.len() > 1 && pairs.len() + ROW_ROOM * 2 > sql::MAX_PARAM_BYTES {
+                close(&mut pairs, &mut live);
+            }
+            pairs.push_str(if pairs.len() > 1 { ",[" } else { "[" });
+            push_u64(&mut pairs, visitor);
+            pairs.push(',');
+            push_u64(&mut pairs, at);
+            pairs.push(']');
+        }
+        close(&mut pairs, &mut live);
         // Every chunk's counts before any chunk's visitors are remembered: each row is counted
         // against the visitors seen before this flush, as if the rows were one statement.
         let mut statements = vec![Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)])];

@@ -120,7 +120,7 @@ impl ConsentDecision {
     /// The verdict for a destination of `purpose` known to the TCF as `vendor`: the purpose's,
     /// unless the TC string denies the vendor (rule `consent_denied`, source `tcf`).
     pub fn verdict_for(&self, purpose: Verdict, vendor: TcfVendor) -> Verdict {
-        if purpose.granted() && self.tcf_vendors_denied[vendor as usize] {
+        if purpose.granted() && self.tcf_vendors_denied[vendor.index()] {
             Verdict::Denied(DenialRule::ConsentDenied, Source::Tcf)
         } else {
             purpose
@@ -188,16 +188,16 @@ pub fn decide(settings: &ConsentSettings, facts: &ConsentFacts<'_>) -> ConsentDe
     let mut tcf_vendors_denied = [false; 3];
     let mut tcf_policy_version = None;
     if let Some(header) = facts.cookie {
+        // Each signal's answers; an unreadable cookie's readable denials count all the same.
+        let mut hear = |answers: Answers, source: Source| {
+            marketing.add(answers.marketing, source);
+            statistics.add(answers.statistics, source);
+        };
         for (source, result) in signals::read_all(settings, &|name| cookie(header, name)) {
             match result {
-                Ok(Answers { marketing: m, statistics: s }) => {
-                    marketing.add(m, source);
-                    statistics.add(s, source);
-                }
+                Ok(answers) => hear(answers, source),
                 Err((e, denials)) => {
-                    // What the cookie still readably denies is a denial all the same.
-                    marketing.add(denials.marketing, source);
-                    statistics.add(denials.statistics, source);
+                    hear(denials, source);
                     unreadable.push(e);
                 }
             }
@@ -205,15 +205,13 @@ pub fn decide(settings: &ConsentSettings, facts: &ConsentFacts<'_>) -> ConsentDe
         match signals::read_tcf(settings, &|name| cookie(header, name)) {
             None => {}
             Some(Ok(read)) => {
-                marketing.add(read.answers.marketing, Source::Tcf);
-                statistics.add(read.answers.statistics, Source::Tcf);
+                hear(read.answers, Source::Tcf);
                 tcf_vendors_denied = read.vendors_denied;
                 tcf_policy_version = Some(read.policy_version);
             }
-            Some(Err(e)) => {
-                marketing.add(e.denials.marketing, Source::Tcf);
-                statistics.add(e.denials.statistics, Source::Tcf);
-                unreadable.push(Unreadable { source: Source::Tcf, cookie: signals::tcf::COOKIE, reason: e.reason });
+            Some(Err((e, denials))) => {
+                hear(denials, Source::Tcf);
+                unreadable.push(e);
             }
         }
     }

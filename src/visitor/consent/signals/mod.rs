@@ -68,6 +68,14 @@ impl Unread {
     }
 }
 
+impl Unread {
+    /// This, as the decision keeps it: what was wrong with whose cookie (never its value), and
+    /// the denials still read.
+    fn of(self, source: Source, cookie: &'static str) -> (Unreadable, Answers) {
+        (Unreadable { source, cookie, reason: self.reason }, self.denials)
+    }
+}
+
 impl From<&'static str> for Unread {
     fn from(reason: &'static str) -> Unread {
         Unread::new(reason)
@@ -122,12 +130,7 @@ pub fn read_all<'a>(
     cookie: &dyn Fn(&str) -> Option<&'a str>,
 ) -> Vec<(Source, Result<Answers, (Unreadable, Answers)>)> {
     let mut out = Vec::new();
-    let mut push = |source: Source, name: &'static str, read: Read| {
-        out.push((source, read.map_err(|e| (Unreadable { source, cookie: name, reason: e.reason }, e.denials))));
-    };
-    let bounded = |value: &str, parse: &dyn Fn(&str) -> Read| -> Read {
-        if value.len() > MAX_VALUE_LEN { Err(Unread::new("longer than any consent cookie")) } else { parse(value) }
-    };
+    let mut push = |source: Source, name: &'static str, read: Read| out.push((source, read.map_err(|e| e.of(source, name))));
     if let Some(v) = cookie(cookiebot::COOKIE) {
         push(Source::Cookiebot, cookiebot::COOKIE, bounded(v, &cookiebot::parse));
     }
@@ -153,9 +156,17 @@ pub fn read_all<'a>(
 }
 
 /// Reads the TCF string, when its cookie is present.
-pub fn read_tcf<'a>(settings: &ConsentSettings, cookie: &dyn Fn(&str) -> Option<&'a str>) -> Option<Result<tcf::TcfReading, Unread>> {
+pub fn read_tcf<'a>(
+    settings: &ConsentSettings,
+    cookie: &dyn Fn(&str) -> Option<&'a str>,
+) -> Option<Result<tcf::TcfReading, (Unreadable, Answers)>> {
     let value = cookie(tcf::COOKIE)?;
-    Some(if value.len() > MAX_VALUE_LEN { Err(Unread::new("longer than any consent cookie")) } else { tcf::parse(value, &settings.tcf) })
+    Some(bounded(value, &|v| tcf::parse(v, &settings.tcf)).map_err(|e| e.of(Source::Tcf, tcf::COOKIE)))
+}
+
+/// `parse(value)`, unless the value is longer than any consent cookie (then unreadable, unread).
+fn bounded<T>(value: &str, parse: &dyn Fn(&str) -> Result<T, Unread>) -> Result<T, Unread> {
+    if value.len() > MAX_VALUE_LEN { Err(Unread::new("longer than any consent cookie")) } else { parse(value) }
 }
 
 /// The names of every consent cookie read with `settings`.

@@ -58,7 +58,8 @@ impl TcfVendor {
     /// Every destination, in the order of [`TcfVendors::ids`].
     pub const ALL: [TcfVendor; 3] = [TcfVendor::Meta, TcfVendor::Ga4, TcfVendor::TikTok];
 
-    fn index(self) -> usize {
+    /// Its place in [`TcfVendor::ALL`] (and in the arrays indexed like it).
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -156,6 +157,10 @@ impl Bits {
 
 /// The vendor consent section's answer for each of `ids`; `None` when it is cut short.
 fn vendor_consents(bits: &Bits, ids: &[Option<u16>; 3]) -> Option<[bool; 3]> {
+    if ids.iter().all(Option::is_none) {
+        // Every destination's purposes alone decide: the section is not needed.
+        return Some([false; 3]);
+    }
     let max = bits.get(VENDOR_SECTION_BIT, VENDOR_ID_BITS)? as u16;
     let is_range = bits.get(VENDOR_SECTION_BIT + VENDOR_ID_BITS, 1)? == 1;
     let start = VENDOR_SECTION_BIT + VENDOR_ID_BITS + 1;
@@ -355,6 +360,9 @@ mod tests {
         let cut = &whole[..(VENDOR_SECTION_BIT + 17 + 100) / 6];
         let e = parse(cut, &p).unwrap_err();
         assert_eq!(e.denials, Answers { marketing: None, statistics: Some(false) });
+        // With no vendor id to check, the purposes alone decide and the section is not read.
+        let purposes_only = TcfPurposes { vendors: TcfVendors { ids: [None; 3] }, ..Default::default() };
+        assert_eq!(parse(cut, &purposes_only).unwrap().answers, Answers { marketing: Some(true), statistics: Some(false) });
     }
 
     #[test]

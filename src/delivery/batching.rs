@@ -24,8 +24,6 @@ pub const MAX_EVENTS_PER_REQUEST: usize = crate::destinations::meta::MAX_EVENTS_
 /// A Meta batch holding more than this is sent at once: one more page view (at most
 /// [`MAX_EVENTS`] events) could otherwise take it past [`MAX_EVENTS_PER_REQUEST`].
 pub const FLUSH_AT_EVENTS: usize = MAX_EVENTS_PER_REQUEST - MAX_EVENTS;
-/// Meta's limits, as [`Batch::admit`] takes them.
-pub const META_LIMITS: Limits = crate::destinations::meta::LIMITS;
 /// Default window: invisible in Events Manager, long enough to batch under load.
 pub const DEFAULT_WINDOW_MS: u32 = 250;
 /// Longest window: the sending `waitUntil` must fit the window and the whole delivery
@@ -159,6 +157,7 @@ pub fn halves<G>(mut groups: Vec<G>) -> (Vec<G>, Vec<G>) {
 mod tests {
     use super::*;
     use crate::destinations::meta::graph_response::GraphError;
+    use crate::destinations::meta::LIMITS as META_LIMITS;
 
     #[test]
     fn a_one_page_view_per_request_destination_sends_before_the_subrequests_run_out() {

@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn page_views_are_cut_into_requests_within_the_limits() {
-        let meta = crate::delivery::batching::META_LIMITS;
+        let meta = crate::destinations::meta::LIMITS;
         assert_eq!(requests(&[1, 2, 3], meta), vec![0..3]);
         assert_eq!(requests(&[600, 300, 200], meta), vec![0..2, 2..3], "1,000 events at most");
         let ga4 = Limits { events_per_request: 25, page_views_per_request: 1, page_views_per_send: 8 };

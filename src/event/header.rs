@@ -16,8 +16,8 @@ use std::rc::Rc;
 /// Largest accepted header, decoded, in bytes.
 pub const MAX_DECODED_BYTES: usize = 16 * 1024;
 /// The destinations a header's `destinations` list may name: every destination's name
-/// (`crate::destinations::NAMES` is this list, checked against each destination's own name at
-/// compile time there).
+/// (`crate::destinations::NAMES`, from each destination's own name, is this list: a test
+/// there checks it).
 pub const DESTINATION_NAMES: [&str; 3] = ["meta", "ga4", "tiktok"];
 /// Most events accepted in one header (the Conversions API takes up to 1,000 per request).
 pub const MAX_EVENTS: usize = 100;

@@ -288,45 +288,44 @@ fn is_api_version(v: &str) -> bool {
 type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
 
 impl Config {
-/// The routes of this configuration. A destination is on when its settings are present. Meta,
-/// when it is not configured, still logs its events in dry run if no other destination is
-/// configured either, so a fresh install shows what would be sent.
-pub fn routes(&self) -> Routes {
-    let config = self;
-    let mut routes = Routes::default();
-    let Ok(shared) = &config.meta else { return routes };
-    let (meta, meta_configured) = meta::Meta::from_settings(&shared.delivery, shared.test_event_code.clone());
-    let mut on: Vec<Box<dyn Destination>> = Vec::new();
-    if meta_configured {
-        on.push(Box::new(meta.clone()));
-    }
-    let others: [(&'static str, Option<Parsed<'_>>); 2] = [
-        (destinations::ga4::NAME, config.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-        (destinations::tiktok::NAME, config.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-    ];
-    for (name, parsed) in others {
-        match parsed {
-            None => {}
-            Some(Ok(destination)) => on.push(destination),
-            Some(Err(e)) => routes.broken.push((name, e.clone())),
+    /// The routes of this configuration. A destination is on when its settings are present. Meta,
+    /// when it is not configured, still logs its events in dry run if no other destination is
+    /// configured either, so a fresh install shows what would be sent.
+    pub fn routes(&self) -> Routes {
+        let mut routes = Routes::default();
+        let Ok(shared) = &self.meta else { return routes };
+        let (meta, meta_configured) = meta::Meta::from_settings(&shared.delivery, shared.test_event_code.clone());
+        let mut on: Vec<Box<dyn Destination>> = Vec::new();
+        if meta_configured {
+            on.push(Box::new(meta.clone()));
         }
+        let others: [(&'static str, Option<Parsed<'_>>); 2] = [
+            (destinations::ga4::NAME, self.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+            (destinations::tiktok::NAME, self.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
+        ];
+        for (name, parsed) in others {
+            match parsed {
+                None => {}
+                Some(Ok(destination)) => on.push(destination),
+                Some(Err(e)) => routes.broken.push((name, e.clone())),
+            }
+        }
+        if on.is_empty() && routes.broken.is_empty() {
+            on.push(Box::new(meta));
+        }
+        routes.on = on
+            .into_iter()
+            .map(|destination| {
+                let mode = match (shared.dry_run, destination.missing_setting()) {
+                    (true, _) => Mode::DryRun { reason: DRY_RUN_REASON },
+                    (false, Some(reason)) => Mode::DryRun { reason },
+                    (false, None) => Mode::Live,
+                };
+                Route { destination, mode }
+            })
+            .collect();
+        routes
     }
-    if on.is_empty() && routes.broken.is_empty() {
-        on.push(Box::new(meta));
-    }
-    routes.on = on
-        .into_iter()
-        .map(|destination| {
-            let mode = match (shared.dry_run, destination.missing_setting()) {
-                (true, _) => Mode::DryRun { reason: DRY_RUN_REASON },
-                (false, Some(reason)) => Mode::DryRun { reason },
-                (false, None) => Mode::Live,
-            };
-            Route { destination, mode }
-        })
-        .collect();
-    routes
-}
 }
 
 #[cfg(test)]

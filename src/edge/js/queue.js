@@ -127,25 +127,13 @@ export async function consumeQueue(batch, env) {
     return;
   }
   const born = generation;
-  const pending = new Map(); // message index -> { positions: Set of page views failed for now, seconds }
-  const later = (pairs, seconds) => {
-    for (let k = 0; k < pairs.length; k += 2) {
-      const entry = pending.get(pairs[k]) ?? { positions: new Set(), seconds: 0 };
-      entry.positions.add(pairs[k + 1]);
-      entry.seconds = Math.max(entry.seconds, seconds);
-      pending.set(pairs[k], entry);
-    }
-  };
+  const pending = new Map(); // page views failed for now (see `byMessage`)
+  const later = (pairs, seconds) => byMessage(pending, pairs, seconds);
   const max = rules.queueMaxSubrequests;
   const limits = requestLimits(Math.max(1, max - RESEND_CALLS));
   await Promise.all(wasm.consume(env, bodies, attempts).map((job) => deliver(job, born, later, limits)));
   if (born !== generation) return batch.retryAll();
-  const untried = new Map(); // message index -> Set of page views not tried
-  for (let k = 0; k < limits.untried.length; k += 2) {
-    const positions = untried.get(limits.untried[k]) ?? new Set();
-    positions.add(limits.untried[k + 1]);
-    untried.set(limits.untried[k], positions);
-  }
+  const untried = byMessage(new Map(), limits.untried, 0); // page views not tried
   const resent = await resendRemainders(env, batch, bodies, pending, untried, Math.max(1, limits.left + RESEND_CALLS));
   batch.messages.forEach((m, i) => {
     const entry = pending.get(i);
@@ -177,6 +165,20 @@ async function keepDeadLetters(env, batch, bodies, attempts) {
 }
 
 /**
+ * Adds (message index, position) `pairs` to `map`: message index -> { positions: Set, seconds:
+ * the longest delay any of them asked for }. Returns `map`.
+ */
+function byMessage(map, pairs, seconds) {
+  for (let k = 0; k < pairs.length; k += 2) {
+    const entry = map.get(pairs[k]) ?? { positions: new Set(), seconds: 0 };
+    entry.positions.add(pairs[k + 1]);
+    entry.seconds = Math.max(entry.seconds, seconds);
+    map.set(pairs[k], entry);
+  }
+  return map;
+}
+
+/**
  * Re-sends, for each message with page views failed for now (`pending`) or not tried
  * (`untried`), a message of those page views alone: after their delay, their tries counted on
  * (this try is not counted for a message none of whose page views was tried). A message whose
@@ -193,7 +195,7 @@ async function resendRemainders(env, batch, bodies, pending, untried, maxCalls) 
     const failed = pending.get(i);
     const skipped = untried.get(i);
     if (skipped === undefined && failed.positions.size >= wasm.message_page_views(bodies[i])) continue;
-    const positions = new Set([...(failed?.positions ?? []), ...(skipped ?? [])]);
+    const positions = new Set([...(failed?.positions ?? []), ...(skipped?.positions ?? [])]);
     const tries = batch.messages[i].attempts - (failed === undefined ? 1 : 0);
     const body = wasm.message_remainder(bodies[i], Uint32Array.from(positions), tries);
     if (body === undefined) continue;

@@ -7,10 +7,9 @@ use super::delivery_counts::DeliveryOutcome;
 use super::report::StatsQuery;
 use super::sql::{self, Statement};
 use super::values::{num, text};
+use crate::destinations::registry;
 use serde_json::{json, Map, Value};
 
-/// Destinations listed first, in this order; any other follows by name.
-const KNOWN: [&str; 3] = ["meta", "ga4", "tiktok"];
 
 /// The reads of the Delivery report, in the order [`report`] expects their rows.
 pub fn statements(q: &StatsQuery) -> Vec<Statement> {
@@ -101,8 +100,10 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     }
     // Known destinations first, in their order; others as they came. (Ordered by hand: the
     // lists are short, and a sort adds its own code to the wasm.)
-    let known = |name: &String| KNOWN.contains(&name.as_str());
-    let ordered = KNOWN.iter().filter_map(|k| parts.iter().find(|(name, _)| name == k)).chain(parts.iter().filter(|(name, _)| !known(name)));
+    // The registered destinations first, in the registry's order; any other (one since
+    // removed) follows by name.
+    let known = |name: &String| registry::is_known(name);
+    let ordered = registry::names().filter_map(|k| parts.iter().find(|(name, _)| name == k)).chain(parts.iter().filter(|(name, _)| !known(name)));
     let listed = |items: &[(String, u64)], label: &str| -> Value {
         let mut most_first: Vec<&(String, u64)> = Vec::new();
         for item in items {

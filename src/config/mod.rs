@@ -15,28 +15,17 @@ pub use parse::{ConfigError, Get, VarValue};
 
 use crate::analytics::settings::{self as analytics, AnalyticsSettings};
 use crate::delivery::batching::{DEFAULT_WINDOW_MS, MAX_WINDOW_MS};
-use crate::destinations::ga4::{self, Ga4};
-use crate::destinations::tiktok::{self, TikTok};
-use crate::destinations::meta::settings::{Delivery, MetaEndpoint};
-use crate::destinations::{self, meta, Destination, Mode, Route, Routes, DRY_RUN_REASON};
+use crate::destinations::meta::settings::{Delivery, MetaSettings};
+use crate::destinations::{ga4, meta, registry, tiktok, Destination, Mode, Route, Routes, DRY_RUN_REASON, REGISTRY};
 use crate::proxy::origin::{Origin, VAR_ORIGIN_URL};
 use crate::proxy::query_filter::{QueryFilter, VAR_STRIP_QUERY_PARAMS};
-use parse::{is_header_name, parse_api_base, parse_bool, parse_bot_score_threshold, VAR_BOT_SCORE_THRESHOLD};
+use parse::{is_header_name, parse_bool, parse_bot_score_threshold, VAR_BOT_SCORE_THRESHOLD};
+use std::sync::Arc;
 use crate::visitor::consent::{self, ConsentSettings};
 use crate::visitor::first_party::{self, FirstPartySettings};
 
 /// Variable: name of the response header that carries the event.
 pub const VAR_TRACKING_HEADER: &str = "TRACKING_HEADER";
-/// Variable: the Meta dataset (pixel) id.
-pub const VAR_META_PIXEL_ID: &str = "META_PIXEL_ID";
-/// Secret: the Conversions API access token.
-pub const VAR_META_ACCESS_TOKEN: &str = "META_ACCESS_TOKEN";
-/// Variable: Graph API version, such as `v27.0`.
-pub const VAR_META_API_VERSION: &str = "META_API_VERSION";
-/// Variable: Graph API base URL (tests point it at a mock).
-pub const VAR_META_API_BASE: &str = "META_API_BASE";
-/// Variable: Events Manager test code, sent as `test_event_code`.
-pub const VAR_META_TEST_EVENT_CODE: &str = "META_TEST_EVENT_CODE";
 /// Variable: `true` logs the events that would be sent and sends nothing.
 pub const VAR_DRY_RUN: &str = "DRY_RUN";
 /// Variable: milliseconds during which page views' events are collected into one request
@@ -49,33 +38,15 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 /// The tracking header value that traps when [`VAR_TEST_TRAP`] is `true`.
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
-/// Every name this module reads, in the order the adapter looks them up.
-pub const ALL_VARS: [&str; 43] = [
+/// Every variable the parts other than the destinations read; [`all_vars`] adds theirs.
+const VARS: [&str; 17] = [
     VAR_ORIGIN_URL,
     VAR_TRACKING_HEADER,
-    VAR_META_PIXEL_ID,
-    VAR_META_ACCESS_TOKEN,
-    VAR_META_API_VERSION,
-    VAR_META_API_BASE,
-    VAR_META_TEST_EVENT_CODE,
     VAR_DRY_RUN,
     VAR_BOT_SCORE_THRESHOLD,
     VAR_BATCH_WINDOW_MS,
     VAR_STRIP_QUERY_PARAMS,
     VAR_TEST_TRAP,
-    consent::settings::VAR_GPC_MODE,
-    consent::region::VAR,
-    consent::signals::shop_cookie::VAR,
-    consent::settings::VAR_ONETRUST_MARKETING,
-    consent::settings::VAR_ONETRUST_STATISTICS,
-    consent::settings::VAR_ZARAZ_MARKETING,
-    consent::settings::VAR_ZARAZ_STATISTICS,
-    consent::settings::VAR_TCF_MARKETING,
-    consent::settings::VAR_TCF_STATISTICS,
-    consent::settings::VAR_TCF_VENDOR_META,
-    consent::settings::VAR_TCF_VENDOR_GA4,
-    consent::settings::VAR_TCF_VENDOR_TIKTOK,
-    consent::settings::VAR_UNKNOWN_COUNTRY,
     first_party::VAR_FIRST_PARTY_COOKIES,
     first_party::VAR_COOKIE_DOMAIN,
     analytics::VAR_ANALYTICS,
@@ -83,28 +54,21 @@ pub const ALL_VARS: [&str; 43] = [
     analytics::VAR_STATS_RETENTION_DAYS,
     analytics::VAR_STATS_PATH,
     analytics::VAR_STATS_TOKEN,
-    ga4::VAR_MEASUREMENT_ID,
-    ga4::VAR_API_SECRET,
-    ga4::VAR_API_BASE,
-    ga4::VAR_VALIDATE,
-    tiktok::VAR_PIXEL_CODE,
-    tiktok::VAR_ACCESS_TOKEN,
-    tiktok::VAR_API_BASE,
-    tiktok::VAR_TEST_EVENT_CODE,
     crate::log::debug_report::VAR_DEBUG_TOKEN,
     crate::delivery::queue::VAR_DELIVERY,
     crate::delivery::queue::VAR_MAX_SUBREQUESTS,
 ];
 
+/// Every variable and secret tagrelay reads: the adapter looks up these names only.
+pub fn all_vars() -> Vec<&'static str> {
+    let mut vars: Vec<&'static str> = VARS.iter().chain(&consent::settings::VARS).copied().chain(registry::vars()).collect();
+    vars.sort_unstable();
+    vars.dedup();
+    vars
+}
+
 /// Default tracking header name.
 pub const DEFAULT_TRACKING_HEADER: &str = "Worker-Tracking";
-/// Default Graph API base.
-pub const DEFAULT_META_API_BASE: &str = "https://graph.facebook.com";
-/// Default Graph API version: the newest Meta has released (v27.0, 4 November 2026; see
-/// <https://developers.facebook.com/docs/graph-api/changelog>). Bump it when Meta releases the next.
-pub const DEFAULT_META_API_VERSION: &str = "v27.0";
-/// Longest accepted test event code.
-const MAX_TEST_EVENT_CODE_LEN: usize = 64;
 
 /// The Meta half of the configuration, with the tracking settings every destination shares
 /// (`DRY_RUN`, `BOT_SCORE_THRESHOLD`, `BATCH_WINDOW_MS`, `STRIP_QUERY_PARAMS`).
@@ -128,8 +92,18 @@ pub struct MetaConfig {
     pub strip_query_params: QueryFilter,
 }
 
+/// A registered destination whose variables are set, other than Meta (built from
+/// [`Config::meta`]): the destination, or why its settings are unusable.
+#[derive(Debug, Clone)]
+pub struct Configured {
+    /// Its registered name.
+    pub name: &'static str,
+    /// The destination, or why its settings are unusable.
+    pub settings: Result<Arc<dyn Destination>, ConfigError>,
+}
+
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `None` forwards each request to its own URL (the zone's origin).
     pub origin: Option<Origin>,
@@ -147,10 +121,8 @@ pub struct Config {
     /// Page-view analytics settings, or why they are unusable (nothing is counted and the
     /// stats are not served).
     pub analytics: Result<AnalyticsSettings, ConfigError>,
-    /// GA4 settings: `None` when GA4 is not configured.
-    pub ga4: Option<Result<Ga4, ConfigError>>,
-    /// TikTok settings: `None` when TikTok is not configured.
-    pub tiktok: Option<Result<TikTok, ConfigError>>,
+    /// The registered destinations whose variables are set (besides Meta), in registry order.
+    pub destinations: Vec<Configured>,
     /// `DEBUG_TOKEN`: a request presenting it gets the `Tagrelay-Debug` report.
     pub debug_token: Option<String>,
 }
@@ -177,56 +149,32 @@ impl Config {
             None => DEFAULT_TRACKING_HEADER.to_string(),
         };
         let test_trap = get(VAR_TEST_TRAP)?.as_deref().and_then(parse_bool).unwrap_or(false);
-        let ga4 = Ga4::parse(&get);
-        let tiktok = TikTok::parse(&get);
-        let first_party = parse_first_party(&get).map(|f| FirstPartySettings {
-            ga: matches!(ga4, Some(Ok(_))),
-            ttclid: matches!(tiktok, Some(Ok(_))),
-            ..f
-        });
+        let destinations: Vec<Configured> = REGISTRY
+            .iter()
+            .filter_map(|r| {
+                let settings = (r.parse?)(&get)?;
+                Some(Configured { name: r.name, settings: settings.map(Arc::from) })
+            })
+            .collect();
+        let usable = |name: &str| destinations.iter().any(|d| d.name == name && d.settings.is_ok());
+        // The browser ids a destination reads: GA4's `_ga` client id, TikTok's `ttclid`.
+        let first_party =
+            parse_first_party(&get).map(|f| FirstPartySettings { ga: usable(ga4::NAME), ttclid: usable(tiktok::NAME), ..f });
         Ok(Config {
             origin,
             tracking_header,
             meta: parse_meta(&get),
             test_trap,
-            consent: ConsentSettings::parse(&get),
+            consent: ConsentSettings::parse(&get, &registry::tcf_vendors()),
             first_party,
             analytics: AnalyticsSettings::parse(&get),
-            ga4,
-            tiktok,
+            destinations,
             debug_token: get(crate::log::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }
 }
 
 fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
-    let pixel = get(VAR_META_PIXEL_ID)?;
-    if let Some(p) = &pixel {
-        if !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ConfigError::invalid(VAR_META_PIXEL_ID, "the dataset (pixel) id: digits only", p));
-        }
-    }
-    let token = get(VAR_META_ACCESS_TOKEN)?;
-    if let Some(t) = &token {
-        if !t.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::invalid(
-                VAR_META_ACCESS_TOKEN,
-                "the access token exactly as Events Manager shows it (no spaces or line breaks)",
-                "<hidden>",
-            ));
-        }
-    }
-    let version = get(VAR_META_API_VERSION)?.unwrap_or_else(|| DEFAULT_META_API_VERSION.to_string());
-    if !is_api_version(&version) {
-        return Err(ConfigError::invalid(VAR_META_API_VERSION, "a Graph API version such as v27.0", &version));
-    }
-    let base = parse_api_base(get, VAR_META_API_BASE, DEFAULT_META_API_BASE, "an http(s) URL such as https://graph.facebook.com")?;
-    let test_event_code = get(VAR_META_TEST_EVENT_CODE)?;
-    if let Some(code) = &test_event_code {
-        if code.len() > MAX_TEST_EVENT_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ConfigError::invalid(VAR_META_TEST_EVENT_CODE, "the code from Events Manager's Test events tab (letters and digits)", code));
-        }
-    }
     let dry_run = match get(VAR_DRY_RUN)? {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_DRY_RUN, "true or false", &v))?,
@@ -239,15 +187,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         })?,
     };
     let strip_query_params = QueryFilter::parse(get(VAR_STRIP_QUERY_PARAMS)?.as_deref())?;
-    let events_url = pixel
-        .as_ref()
-        .map(|p| format!("{base}/{version}/{p}/events"));
-    let delivery = match (dry_run, events_url, token) {
-        (true, events_url, _) => Delivery::DryRun { reason: DRY_RUN_REASON, events_url },
-        (false, None, _) => Delivery::DryRun { reason: "META_PIXEL_ID is not set", events_url: None },
-        (false, Some(url), None) => Delivery::DryRun { reason: "META_ACCESS_TOKEN is not set", events_url: Some(url) },
-        (false, Some(events_url), Some(access_token)) => Delivery::Live(MetaEndpoint { events_url, access_token, batch_window_ms }),
-    };
+    let MetaSettings { delivery, test_event_code } = MetaSettings::parse(get, dry_run, batch_window_ms)?;
     let delivery_mode = crate::delivery::queue::parse_mode(get(crate::delivery::queue::VAR_DELIVERY)?.as_deref())?;
     let queue_max_subrequests = crate::delivery::queue::parse_max_subrequests(get(crate::delivery::queue::VAR_MAX_SUBREQUESTS)?.as_deref())?;
     Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, queue_max_subrequests, test_event_code, bot_score_threshold, strip_query_params })
@@ -278,15 +218,6 @@ fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
     Ok(FirstPartySettings { enabled, cookie_domain, ..Default::default() })
 }
 
-fn is_api_version(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else { return false };
-    let Some((major, minor)) = rest.split_once('.') else { return false };
-    [major, minor].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// A destination's parsed settings, or why they are unusable.
-type Parsed<'a> = Result<Box<dyn Destination>, &'a ConfigError>;
-
 impl Config {
     /// The routes of this configuration. A destination is on when its settings are present. Meta,
     /// when it is not configured, still logs its events in dry run if no other destination is
@@ -295,23 +226,18 @@ impl Config {
         let mut routes = Routes::default();
         let Ok(shared) = &self.meta else { return routes };
         let (meta, meta_configured) = meta::Meta::from_settings(&shared.delivery, shared.test_event_code.clone());
-        let mut on: Vec<Box<dyn Destination>> = Vec::new();
+        let mut on: Vec<Arc<dyn Destination>> = Vec::new();
         if meta_configured {
-            on.push(Box::new(meta.clone()));
+            on.push(Arc::new(meta.clone()));
         }
-        let others: [(&'static str, Option<Parsed<'_>>); 2] = [
-            (destinations::ga4::NAME, self.ga4.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-            (destinations::tiktok::NAME, self.tiktok.as_ref().map(|r| r.as_ref().map(|s| Box::new(s.clone()) as Box<dyn Destination>))),
-        ];
-        for (name, parsed) in others {
-            match parsed {
-                None => {}
-                Some(Ok(destination)) => on.push(destination),
-                Some(Err(e)) => routes.broken.push((name, e.clone())),
+        for configured in &self.destinations {
+            match &configured.settings {
+                Ok(destination) => on.push(Arc::clone(destination)),
+                Err(e) => routes.broken.push((configured.name, e.clone())),
             }
         }
         if on.is_empty() && routes.broken.is_empty() {
-            on.push(Box::new(meta));
+            on.push(Arc::new(meta));
         }
         routes.on = on
             .into_iter()
@@ -331,6 +257,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destinations::meta::settings::MetaEndpoint;
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -10,7 +10,9 @@
 //! validation server instead and logs its messages.
 
 use super::answer::{Accepted, Refusal};
+use super::registry::Registration;
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
+use crate::visitor::consent::TcfVendorSetting;
 use crate::config::parse::{parse_api_base, parse_bool, ConfigError, Get};
 use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
@@ -70,6 +72,19 @@ const EVENT_NAMES: [(&str, &str); 10] = [
     ("Search", "search"),
 ];
 
+/// Variable: GA4's IAB TCF Global Vendor List id, or `none`.
+pub const VAR_TCF_VENDOR: &str = "CONSENT_TCF_VENDOR_GA4";
+/// Google Advertising Products' Global Vendor List id: [`VAR_TCF_VENDOR`]'s default.
+pub const GOOGLE_VENDOR_ID: u16 = 755;
+
+/// GA4's registration ([`super::registry`]).
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    vars: &[VAR_MEASUREMENT_ID, VAR_API_SECRET, VAR_API_BASE, VAR_VALIDATE],
+    tcf_vendor: TcfVendorSetting { var: VAR_TCF_VENDOR, default: Some(GOOGLE_VENDOR_ID) },
+    parse: Some(|get| Ga4::parse(get).map(|r| r.map(|d| Box::new(d) as Box<dyn Destination>))),
+};
+
 /// GA4 settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ga4 {
@@ -121,9 +136,6 @@ impl Destination for Ga4 {
         Purpose::Statistics
     }
 
-    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
-        crate::visitor::consent::TcfVendor::Ga4
-    }
 
     fn limits(&self) -> Limits {
         Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: 1, page_views_per_send: PAGE_VIEWS_PER_SEND }

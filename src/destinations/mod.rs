@@ -4,9 +4,9 @@
 //! and reads the platform's answer into the one classification shape ([`answer`]) that the
 //! shared retry policy and batch halving act on.
 //!
-//! Adding a platform: a module here implementing [`Destination`], its settings parsed in it
-//! and named in `crate::config` (which makes the routes), and its name in [`NAMES`]. See
-//! docs/architecture.md, "Adding a destination".
+//! Adding a platform: a module here implementing [`Destination`], with its settings and its
+//! [`registry::Registration`], and one line in [`REGISTRY`]. See docs/architecture.md,
+//! "Adding a destination".
 //!
 //! May use: `config::parse`, `proxy`, `log`, `event`, `visitor`. Used by delivery, the stats,
 //! the tracking decision and the configuration.
@@ -14,26 +14,27 @@
 pub mod answer;
 pub mod ga4;
 pub mod meta;
+pub mod registry;
 pub mod tiktok;
 
 use crate::config::parse::ConfigError;
 use crate::proxy::query_filter::QueryFilter;
 use crate::proxy::request_facts::RequestFacts;
 use crate::event::header::HeaderEvent;
-use crate::visitor::consent::{TcfVendor, Verdict};
+use crate::visitor::consent::Verdict;
 use crate::visitor::Visit;
 use crate::proxy::query_filter::without_query;
 use answer::{Accepted, Refusal};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why events are only logged when `DRY_RUN` is on.
 pub const DRY_RUN_REASON: &str = "DRY_RUN is true";
 
-/// Every destination's name, as log lines, the header's `destinations` list and the debug
-/// header spell it: the header's vocabulary ([`crate::event::header::DESTINATION_NAMES`]
-/// holds the same names, as a test checks).
-pub const NAMES: [&str; 3] = [meta::NAME, ga4::NAME, tiktok::NAME];
+/// Every destination tagrelay knows, in the order routes, logs and the stats list them: one
+/// line each ([`registry`]).
+pub const REGISTRY: &[registry::Registration] = &[meta::REGISTRATION, ga4::REGISTRATION, tiktok::REGISTRATION];
 
 /// The consent a destination needs from the visitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,11 +220,10 @@ pub trait Destination: fmt::Debug + Send + Sync {
     fn name(&self) -> &'static str;
     /// The consent it needs.
     fn purpose(&self) -> Purpose;
-    /// Who it is in the IAB TCF (its Global Vendor List id is a consent setting).
-    fn tcf_vendor(&self) -> TcfVendor;
-    /// The visitor's verdict for it: its purpose's, unless a TC string denies its vendor.
+    /// The visitor's verdict for it: its purpose's, unless a TC string denies its vendor
+    /// (its Global Vendor List id is a consent setting, [`registry::Registration::tcf_vendor`]).
     fn verdict(&self, visit: &Visit) -> Verdict {
-        visit.consent.verdict_for(self.purpose().verdict(visit), self.tcf_vendor())
+        visit.consent.verdict_for(self.purpose().verdict(visit), self.name())
     }
     /// How much one request may carry.
     fn limits(&self) -> Limits;
@@ -270,7 +270,7 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Route {
     /// The destination.
-    pub destination: Box<dyn Destination>,
+    pub destination: Arc<dyn Destination>,
     /// Live or dry run.
     pub mode: Mode,
 }
@@ -278,7 +278,7 @@ pub struct Route {
 /// The destinations that are on, and those whose settings are unusable.
 #[derive(Debug, Default)]
 pub struct Routes {
-    /// On, in [`NAMES`] order.
+    /// On, in [`REGISTRY`] order.
     pub on: Vec<Route>,
     /// Configured but unusable: their events are not sent, and each page view says why.
     pub broken: Vec<(&'static str, ConfigError)>,
@@ -300,15 +300,5 @@ pub(crate) fn id_and_secret(
     match both {
         Ok((None, None)) => None,
         other => Some(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_header_names_every_destination() {
-        assert_eq!(NAMES, crate::event::header::DESTINATION_NAMES);
     }
 }

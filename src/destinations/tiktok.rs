@@ -8,7 +8,9 @@
 //! `code`, `message` and `request_id`.
 
 use super::answer::{self, Accepted, Refusal};
+use super::registry::Registration;
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
+use crate::visitor::consent::TcfVendorSetting;
 use crate::config::parse::{parse_api_base, ConfigError, Get};
 use crate::proxy::cookies::cookie;
 use crate::destinations::ga4::normalize_phone;
@@ -62,6 +64,19 @@ const RENAMED: [(&str, &str); 1] = [("PageView", "Pageview")];
 /// TikTok's names for a product's fields, in `properties.contents`.
 const CONTENT_KEYS: super::ItemKeys = super::ItemKeys { id: "content_id", quantity: "quantity", price: "price", name: "content_name" };
 
+/// Variable: TikTok's IAB TCF Global Vendor List id, or `none`.
+pub const VAR_TCF_VENDOR: &str = "CONSENT_TCF_VENDOR_TIKTOK";
+// TikTok's Global Vendor List id is left unset by default: it is not in the copies of the
+// list tagrelay was checked against (docs/consent.md), so the purposes alone decide.
+
+/// TikTok's registration ([`super::registry`]).
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    vars: &[VAR_PIXEL_CODE, VAR_ACCESS_TOKEN, VAR_API_BASE, VAR_TEST_EVENT_CODE],
+    tcf_vendor: TcfVendorSetting { var: VAR_TCF_VENDOR, default: None },
+    parse: Some(|get| TikTok::parse(get).map(|r| r.map(|d| Box::new(d) as Box<dyn Destination>))),
+};
+
 /// TikTok settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TikTok {
@@ -110,9 +125,6 @@ impl Destination for TikTok {
         Purpose::Marketing
     }
 
-    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
-        crate::visitor::consent::TcfVendor::TikTok
-    }
 
     fn limits(&self) -> Limits {
         Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX }

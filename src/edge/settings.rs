@@ -4,7 +4,7 @@
 
 use crate::bots::{BotMatcher, BotTableError};
 use crate::config::parse::{ConfigError, VarValue};
-use crate::config::{Config, ALL_VARS};
+use crate::config::{all_vars, Config};
 use crate::event::decode_cache::DecodeCache;
 use crate::destinations::Routes;
 use std::cell::RefCell;
@@ -25,7 +25,7 @@ thread_local! {
 pub fn config(env: &JsValue) -> Result<&'static Config, &'static ConfigError> {
     CONFIG
         .get_or_init(|| {
-            let values: HashMap<&str, VarValue> = ALL_VARS
+            let values: HashMap<&str, VarValue> = all_vars()
                 .iter()
                 .filter_map(|name| var_value(&super::js::get(env, name)).map(|v| (*name, v)))
                 .collect();

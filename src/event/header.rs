@@ -10,15 +10,15 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::rc::Rc;
 
 /// Largest accepted header, decoded, in bytes.
 pub const MAX_DECODED_BYTES: usize = 16 * 1024;
-/// The destinations a header's `destinations` list may name: every destination's name
-/// (`crate::destinations::NAMES`, from each destination's own name, is this list: a test
-/// there checks it).
-pub const DESTINATION_NAMES: [&str; 3] = ["meta", "ga4", "tiktok"];
+/// What a `destinations` field must be. Which names are destinations' is checked by the
+/// tracking decision, which knows them (`crate::destinations::registry`).
+pub const DESTINATIONS_EXPECTED: &str = "an array of destination names";
 /// Most events accepted in one header (the Conversions API takes up to 1,000 per request).
 pub const MAX_EVENTS: usize = 100;
 /// Longest accepted `event_name`, in characters.
@@ -59,7 +59,7 @@ pub enum DecodeError {
     /// Event `index` has no usable `event_name`.
     MissingEventName { index: usize },
     /// A field of event `index` has the wrong type or form.
-    InvalidField { index: usize, field: String, expected: &'static str },
+    InvalidField { index: usize, field: String, expected: Cow<'static, str> },
 }
 
 impl DecodeError {
@@ -219,7 +219,7 @@ fn split_parts(text: &str) -> Result<Vec<Value>, DecodeError> {
 }
 
 fn invalid(index: usize, field: impl Into<String>, expected: &'static str) -> DecodeError {
-    DecodeError::InvalidField { index, field: field.into(), expected }
+    DecodeError::InvalidField { index, field: field.into(), expected: Cow::Borrowed(expected) }
 }
 
 fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError> {
@@ -293,13 +293,14 @@ fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError
             let mut names = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    Value::String(name) if DESTINATION_NAMES.contains(&name.as_str()) => names.push(name),
-                    _ => return Err(invalid(index, "destinations", "an array of destination names: meta, ga4, tiktok")),
+                    // Whether each names a destination is checked where destinations are known.
+                    Value::String(name) => names.push(name),
+                    _ => return Err(invalid(index, "destinations", DESTINATIONS_EXPECTED)),
                 }
             }
             Some(names)
         }
-        Some(_) => return Err(invalid(index, "destinations", "an array of destination names: meta, ga4, tiktok")),
+        Some(_) => return Err(invalid(index, "destinations", DESTINATIONS_EXPECTED)),
     };
     Ok(HeaderEvent { event_name, event_id, custom_data: custom_data.map(Rc::new), user_data, event_source_url, action_source, opt_out, data_processing, destinations })
 }
@@ -483,11 +484,13 @@ mod tests {
         let e = decode(r#"[{"event_name":"A","destinations":["meta","ga4"]},{"event_name":"B"}]"#).unwrap();
         assert_eq!(e[0].destinations, Some(vec!["meta".to_string(), "ga4".to_string()]));
         assert_eq!(e[1].destinations, None);
-        for bad in [r#"{"event_name":"A","destinations":["facebook"]}"#, r#"{"event_name":"A","destinations":"meta"}"#] {
+        for bad in [r#"{"event_name":"A","destinations":"meta"}"#, r#"{"event_name":"A","destinations":[1]}"#] {
             let err = decode(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_field");
-            assert!(err.to_string().contains("meta, ga4, tiktok"), "{err}");
+            assert!(err.to_string().contains("destinations must be an array of destination names"), "{err}");
         }
+        // Any name decodes; the tracking decision rejects one that names no destination.
+        assert_eq!(decode(r#"{"event_name":"A","destinations":["facebook"]}"#).unwrap()[0].destinations, Some(vec!["facebook".into()]));
     }
 
     #[test]

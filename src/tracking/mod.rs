@@ -13,7 +13,8 @@ use crate::destinations::{Dropped, Event, Mapped, Mode, PageView, Purpose, Route
 use crate::proxy::query_filter::QueryFilter;
 use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
 use crate::bots::skip_rules::SkipRule;
-use crate::event::header::DecodeError;
+use crate::destinations::registry;
+use crate::event::header::{DecodeError, HeaderEvent};
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
 
@@ -82,6 +83,15 @@ pub struct Inputs<'a> {
     pub now_ms: u64,
 }
 
+/// The first event whose `destinations` names no registered destination, as the error that
+/// rejects the header.
+fn unknown_destination(events: &[HeaderEvent]) -> Option<DecodeError> {
+    let index = events.iter().position(|e| e.destinations.as_ref().is_some_and(|names| !names.iter().all(|n| registry::is_known(n))))?;
+    let known: Vec<&str> = registry::names().collect();
+    let expected = format!("{}: {}", crate::event::header::DESTINATIONS_EXPECTED, known.join(", "));
+    Some(DecodeError::InvalidField { index, field: "destinations".into(), expected: expected.into() })
+}
+
 /// Decides what to do with `header_value` (decoded through `headers`, the isolate's cache).
 /// `new_id` returns a fresh random event id.
 pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, new_id: &mut dyn FnMut() -> String) -> Plan {
@@ -92,6 +102,9 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         Ok(events) => events,
         Err(e) => return Plan::Reject(e),
     };
+    if let Some(e) = unknown_destination(&events) {
+        return Plan::Reject(e);
+    }
     let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
     let ids: Vec<String> = events
         .iter()
@@ -380,6 +393,16 @@ mod tests {
         let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..request() };
         assert_eq!(run("garbage", &bot, &ResponseFacts::default()), Plan::Skip(SkipRule::CrawlerUserAgent));
         assert!(matches!(run("{bad", &request(), &ResponseFacts::default()), Plan::Reject(DecodeError::BadJson { .. })));
+    }
+
+    #[test]
+    fn a_header_naming_no_destination_is_rejected() {
+        let header = r#"[{"event_name":"A","destinations":["meta"]},{"event_name":"B","destinations":["ga4","facebook"]}]"#;
+        let Plan::Reject(e) = run(header, &request(), &ResponseFacts::default()) else { panic!("expected Reject") };
+        assert_eq!(e.code(), "invalid_field");
+        let every = registry::names().collect::<Vec<_>>().join(", ");
+        assert!(every.starts_with("meta, ga4, tiktok"));
+        assert_eq!(e.to_string(), format!("event 1: destinations must be an array of destination names: {every}"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod graph_response;
 pub mod settings;
 
 use super::answer::{Accepted, Refusal};
+use super::registry::Registration;
+use crate::visitor::consent::TcfVendorSetting;
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
 use crate::visitor::click_ids;
 use settings::Delivery;
@@ -25,6 +27,14 @@ pub const DEFAULT_ACTION_SOURCE: &str = "website";
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 /// Meta's limits: up to [`MAX_EVENTS_PER_REQUEST`] events in a request, from any number of page views.
 pub const LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX };
+
+/// Meta's registration ([`super::registry`]): built from the shared tracking settings.
+pub const REGISTRATION: Registration = Registration {
+    name: NAME,
+    vars: &settings::VARS,
+    tcf_vendor: TcfVendorSetting { var: settings::VAR_TCF_VENDOR, default: None },
+    parse: None,
+};
 
 /// Meta's Conversions API, for one dataset.
 #[derive(Clone, PartialEq, Eq)]
@@ -71,10 +81,6 @@ impl Destination for Meta {
 
     fn purpose(&self) -> Purpose {
         Purpose::Marketing
-    }
-
-    fn tcf_vendor(&self) -> crate::visitor::consent::TcfVendor {
-        crate::visitor::consent::TcfVendor::Meta
     }
 
     fn limits(&self) -> Limits {

@@ -10,7 +10,7 @@ pub mod signals;
 
 use crate::proxy::cookies::cookie;
 pub use settings::{ConsentSettings, GpcMode, UnknownCountry};
-pub use signals::tcf::TcfVendor;
+pub use signals::tcf::TcfVendorSetting;
 use signals::{Answers, Unreadable};
 
 /// The signal (or rule) that decided a purpose, named in logs as `consent_source`.
@@ -109,18 +109,17 @@ pub struct ConsentDecision {
     /// Consent cookies that were present but could not be read (counted as no signal; the
     /// adapter logs their names at warn, never their values).
     pub unreadable: Vec<Unreadable>,
-    /// For each destination (as [`TcfVendor::ALL`]): the TC string denies its Global Vendor
-    /// List vendor consent.
-    pub tcf_vendors_denied: [bool; 3],
+    /// The destinations whose Global Vendor List vendor the TC string denies consent.
+    pub tcf_vendors_denied: Vec<&'static str>,
     /// The TC string's `TcfPolicyVersion`, when one was read.
     pub tcf_policy_version: Option<u8>,
 }
 
 impl ConsentDecision {
-    /// The verdict for a destination of `purpose` known to the TCF as `vendor`: the purpose's,
-    /// unless the TC string denies the vendor (rule `consent_denied`, source `tcf`).
-    pub fn verdict_for(&self, purpose: Verdict, vendor: TcfVendor) -> Verdict {
-        if purpose.granted() && self.tcf_vendors_denied[vendor.index()] {
+    /// The verdict for `destination`, whose purpose's verdict is `purpose`: the purpose's,
+    /// unless the TC string denies the destination's vendor (rule `consent_denied`, source `tcf`).
+    pub fn verdict_for(&self, purpose: Verdict, destination: &str) -> Verdict {
+        if purpose.granted() && self.tcf_vendors_denied.contains(&destination) {
             Verdict::Denied(DenialRule::ConsentDenied, Source::Tcf)
         } else {
             purpose
@@ -185,7 +184,7 @@ pub fn decide(settings: &ConsentSettings, facts: &ConsentFacts<'_>) -> ConsentDe
         }
     }
     let mut unreadable = Vec::new();
-    let mut tcf_vendors_denied = [false; 3];
+    let mut tcf_vendors_denied = Vec::new();
     let mut tcf_policy_version = None;
     if let Some(header) = facts.cookie {
         // Each signal's answers; an unreadable cookie's readable denials count all the same.

@@ -4,7 +4,7 @@
 use super::region::{self, RequiredIn};
 use super::signals::onetrust::OneTrustGroups;
 use super::signals::shop_cookie::{self, ShopCookie};
-use super::signals::tcf::{parse_purposes, parse_vendor, TcfPurposes, TcfVendors};
+use super::signals::tcf::{parse_purposes, parse_vendor, TcfPurposes, TcfVendorSetting, TcfVendors};
 use super::signals::zaraz::ZarazPurposes;
 use crate::config::parse::{ConfigError, Get};
 
@@ -22,19 +22,11 @@ pub const VAR_ZARAZ_STATISTICS: &str = "CONSENT_ZARAZ_STATISTICS";
 pub const VAR_TCF_MARKETING: &str = "CONSENT_TCF_MARKETING";
 /// `CONSENT_TCF_STATISTICS`.
 pub const VAR_TCF_STATISTICS: &str = "CONSENT_TCF_STATISTICS";
-/// `CONSENT_TCF_VENDOR_META`.
-pub const VAR_TCF_VENDOR_META: &str = "CONSENT_TCF_VENDOR_META";
-/// `CONSENT_TCF_VENDOR_GA4`.
-pub const VAR_TCF_VENDOR_GA4: &str = "CONSENT_TCF_VENDOR_GA4";
-/// `CONSENT_TCF_VENDOR_TIKTOK`.
-pub const VAR_TCF_VENDOR_TIKTOK: &str = "CONSENT_TCF_VENDOR_TIKTOK";
 /// `CONSENT_UNKNOWN_COUNTRY`.
 pub const VAR_UNKNOWN_COUNTRY: &str = "CONSENT_UNKNOWN_COUNTRY";
-/// The vendor variables, in the order of [`super::TcfVendor::ALL`].
-const VENDOR_VARS: [&str; 3] = [VAR_TCF_VENDOR_META, VAR_TCF_VENDOR_GA4, VAR_TCF_VENDOR_TIKTOK];
-
-/// Every consent variable.
-pub const VARS: [&str; 13] = [
+/// Every consent variable but each destination's `CONSENT_TCF_VENDOR_*`, which the
+/// destination declares ([`TcfVendorSetting`]).
+pub const VARS: [&str; 10] = [
     VAR_GPC_MODE,
     region::VAR,
     shop_cookie::VAR,
@@ -44,9 +36,6 @@ pub const VARS: [&str; 13] = [
     VAR_ZARAZ_STATISTICS,
     VAR_TCF_MARKETING,
     VAR_TCF_STATISTICS,
-    VAR_TCF_VENDOR_META,
-    VAR_TCF_VENDOR_GA4,
-    VAR_TCF_VENDOR_TIKTOK,
     VAR_UNKNOWN_COUNTRY,
 ];
 
@@ -106,8 +95,9 @@ impl ConsentSettings {
         }
     }
 
-    /// Parses the consent variables through `get`.
-    pub fn parse(get: Get<'_>) -> Result<ConsentSettings, ConfigError> {
+    /// Parses the consent variables through `get`; `vendors` are the destinations' TCF
+    /// vendor settings, by destination name.
+    pub fn parse(get: Get<'_>, vendors: &[(&'static str, TcfVendorSetting)]) -> Result<ConsentSettings, ConfigError> {
         let gpc_mode = match get(VAR_GPC_MODE)?.map(|v| v.to_ascii_lowercase()).as_deref() {
             None | Some("skip") => GpcMode::Skip,
             Some("ldu") => GpcMode::Ldu,
@@ -125,12 +115,15 @@ impl ConsentSettings {
         let zaraz = ZarazPurposes { marketing: get(VAR_ZARAZ_MARKETING)?, statistics: get(VAR_ZARAZ_STATISTICS)? };
         let zaraz = (zaraz != ZarazPurposes::default()).then_some(zaraz);
         let defaults = TcfPurposes::default();
-        let mut vendors = TcfVendors::default();
-        for (slot, var) in vendors.ids.iter_mut().zip(VENDOR_VARS) {
-            if let Some(value) = get(var)? {
-                *slot = parse_vendor(var, &value)?;
-            }
+        let mut ids = Vec::new();
+        for (destination, setting) in vendors {
+            let id = match get(setting.var)? {
+                Some(value) => parse_vendor(setting.var, &value)?,
+                None => setting.default,
+            };
+            ids.extend(id.map(|id| (*destination, id)));
         }
+        let vendors = TcfVendors { ids };
         let tcf = TcfPurposes {
             vendors,
             marketing: get(VAR_TCF_MARKETING)?.map(|v| parse_purposes(VAR_TCF_MARKETING, &v)).transpose()?.unwrap_or(defaults.marketing),
@@ -157,12 +150,19 @@ mod tests {
     use super::*;
 
     fn parse(vars: &[(&str, &str)]) -> Result<ConsentSettings, ConfigError> {
-        ConsentSettings::parse(&|name| Ok(vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())))
+        let vendors = [
+            ("meta", TcfVendorSetting { var: "CONSENT_TCF_VENDOR_META", default: None }),
+            ("ga4", TcfVendorSetting { var: "CONSENT_TCF_VENDOR_GA4", default: Some(755) }),
+            ("tiktok", TcfVendorSetting { var: "CONSENT_TCF_VENDOR_TIKTOK", default: None }),
+        ];
+        ConsentSettings::parse(&|name| Ok(vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())), &vendors)
     }
 
     #[test]
     fn defaults_and_each_variable() {
-        assert_eq!(parse(&[]).unwrap(), ConsentSettings::default());
+        let defaults = parse(&[]).unwrap();
+        let without_vendors = TcfPurposes { vendors: TcfVendors::default(), ..defaults.tcf.clone() };
+        assert_eq!(ConsentSettings { tcf: without_vendors, ..defaults }, ConsentSettings::default());
         let s = parse(&[
             ("GPC_MODE", "LDU"),
             ("CONSENT_REQUIRED_IN", "*"),
@@ -179,9 +179,9 @@ mod tests {
         assert_eq!(s.tcf.statistics, vec![1, 7]);
         assert_eq!(s.tcf.marketing, vec![1, 3, 4, 7]);
         assert_eq!(s.shop_cookie.unwrap().name, "ok");
-        assert_eq!(s.tcf.vendors.ids, [None, Some(755), None], "Google's GVL id for GA4 by default");
+        assert_eq!(s.tcf.vendors.ids, [("ga4", 755)], "a destination's default GVL id");
         let s = parse(&[("CONSENT_TCF_VENDOR_GA4", "none"), ("CONSENT_TCF_VENDOR_TIKTOK", "1234"), ("CONSENT_UNKNOWN_COUNTRY", "Required")]).unwrap();
-        assert_eq!(s.tcf.vendors.ids, [None, None, Some(1234)]);
+        assert_eq!(s.tcf.vendors.ids, [("tiktok", 1234)]);
         assert_eq!(s.unknown_country, UnknownCountry::Required);
     }
 

@@ -36,51 +36,33 @@ const VENDOR_ID_BITS: usize = 16;
 const NUM_ENTRIES_BITS: usize = 12;
 /// The only version of the string this reads.
 const VERSION: u8 = 2;
-/// Google Advertising Products' Global Vendor List id: `CONSENT_TCF_VENDOR_GA4`'s default.
-pub const GOOGLE_VENDOR_ID: u16 = 755;
-
 /// base64url, with or without padding, as CMPs write it.
 const BASE64URL: GeneralPurpose =
     GeneralPurpose::new(&base64::alphabet::URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
 
-/// A destination as the TCF names it: by its Global Vendor List id, when it has one.
+/// How a destination is known to the TCF: the variable that sets its Global Vendor List id
+/// (`CONSENT_TCF_VENDOR_*`), and the id it has when that variable is unset (`None`: its
+/// purposes alone decide). Each destination declares its own (`crate::destinations::registry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcfVendor {
-    /// Meta (not a TCF vendor: `none` by default).
-    Meta,
-    /// GA4, under Google Advertising Products (755).
-    Ga4,
-    /// TikTok.
-    TikTok,
+pub struct TcfVendorSetting {
+    /// The variable, such as `CONSENT_TCF_VENDOR_GA4`.
+    pub var: &'static str,
+    /// The id when the variable is unset.
+    pub default: Option<u16>,
 }
 
-impl TcfVendor {
-    /// Every destination, in the order of [`TcfVendors::ids`].
-    pub const ALL: [TcfVendor; 3] = [TcfVendor::Meta, TcfVendor::Ga4, TcfVendor::TikTok];
-
-    /// Its place in [`TcfVendor::ALL`] (and in the arrays indexed like it).
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Each destination's Global Vendor List id (`None`: the purposes alone decide).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The destinations that have a Global Vendor List id, with it; any other is decided by the
+/// purposes alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TcfVendors {
-    /// Indexed as [`TcfVendor::ALL`].
-    pub ids: [Option<u16>; 3],
-}
-
-impl Default for TcfVendors {
-    fn default() -> Self {
-        TcfVendors { ids: [None, Some(GOOGLE_VENDOR_ID), None] }
-    }
+    /// (destination name, vendor id), in the destinations' order.
+    pub ids: Vec<(&'static str, u16)>,
 }
 
 impl TcfVendors {
-    /// The vendor id `vendor` needs, if any.
-    pub fn id(&self, vendor: TcfVendor) -> Option<u16> {
-        self.ids[vendor.index()]
+    /// The vendor id `destination` needs, if any.
+    pub fn id(&self, destination: &str) -> Option<u16> {
+        self.ids.iter().find(|(name, _)| *name == destination).map(|(_, id)| *id)
     }
 }
 
@@ -91,7 +73,7 @@ pub struct TcfPurposes {
     pub marketing: Vec<u8>,
     /// `CONSENT_TCF_STATISTICS`.
     pub statistics: Vec<u8>,
-    /// `CONSENT_TCF_VENDOR_META`, `_GA4`, `_TIKTOK`.
+    /// Each destination's vendor id (`CONSENT_TCF_VENDOR_*`).
     pub vendors: TcfVendors,
 }
 
@@ -126,13 +108,12 @@ pub fn parse_vendor(var: &'static str, value: &str) -> Result<Option<u16>, Confi
 }
 
 /// What a TC string says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcfReading {
     /// The purposes' answers.
     pub answers: Answers,
-    /// For each destination (as [`TcfVendor::ALL`]) with a vendor id: whether its vendor is
-    /// without consent.
-    pub vendors_denied: [bool; 3],
+    /// The destinations whose vendor is without consent.
+    pub vendors_denied: Vec<&'static str>,
     /// `TcfPolicyVersion` (v2.2 strings have 4 or more).
     pub policy_version: u8,
 }
@@ -156,23 +137,23 @@ impl Bits {
 }
 
 /// The vendor consent section's answer for each of `ids`; `None` when it is cut short.
-fn vendor_consents(bits: &Bits, ids: &[Option<u16>; 3]) -> Option<[bool; 3]> {
-    if ids.iter().all(Option::is_none) {
+fn vendor_consents(bits: &Bits, ids: &[(&'static str, u16)]) -> Option<Vec<bool>> {
+    if ids.is_empty() {
         // Every destination's purposes alone decide: the section is not needed.
-        return Some([false; 3]);
+        return Some(Vec::new());
     }
     let max = bits.get(VENDOR_SECTION_BIT, VENDOR_ID_BITS)? as u16;
     let is_range = bits.get(VENDOR_SECTION_BIT + VENDOR_ID_BITS, 1)? == 1;
     let start = VENDOR_SECTION_BIT + VENDOR_ID_BITS + 1;
-    let mut consented = [false; 3];
+    let mut consented = vec![false; ids.len()];
     if !is_range {
         // The whole bit field must be there, even for vendors after ours.
         if !bits.has(start + usize::from(max)) {
             return None;
         }
-        for (slot, id) in consented.iter_mut().zip(ids) {
-            if let Some(id) = id.filter(|id| *id <= max) {
-                *slot = bits.get(start + usize::from(id) - 1, 1)? == 1;
+        for (slot, (_, id)) in consented.iter_mut().zip(ids) {
+            if *id <= max {
+                *slot = bits.get(start + usize::from(*id) - 1, 1)? == 1;
             }
         }
         return Some(consented);
@@ -190,8 +171,8 @@ fn vendor_consents(bits: &Bits, ids: &[Option<u16>; 3]) -> Option<[bool; 3]> {
         } else {
             first
         };
-        for (slot, id) in consented.iter_mut().zip(ids) {
-            *slot |= id.is_some_and(|id| (first..=last).contains(&id) && id <= max);
+        for (slot, (_, id)) in consented.iter_mut().zip(ids) {
+            *slot |= (first..=last).contains(id) && *id <= max;
         }
     }
     Some(consented)
@@ -213,10 +194,7 @@ pub fn parse(value: &str, settings: &TcfPurposes) -> Result<TcfReading, Unread> 
     let ids = &settings.vendors.ids;
     let consents = vendor_consents(&bits, ids)
         .ok_or_else(|| Unread::keeping_denials("the vendor consent section is cut short", answers))?;
-    let mut vendors_denied = [false; 3];
-    for ((denied, consented), id) in vendors_denied.iter_mut().zip(consents).zip(ids) {
-        *denied = id.is_some() && !consented;
-    }
+    let vendors_denied = ids.iter().zip(consents).filter(|(_, consented)| !consented).map(|((name, _), _)| *name).collect();
     Ok(TcfReading { answers, vendors_denied, policy_version })
 }
 
@@ -322,46 +300,48 @@ mod tests {
         assert_eq!(read.answers, Answers { marketing: Some(true), statistics: Some(false) });
         // A v2.0 string (policy version 2), whose vendor section consents vendors 2, 6 and 8 (a bit field up to 8).
         assert_eq!(read.policy_version, 2);
-        let vendors = |ids: [Option<u16>; 3]| parse(s, &TcfPurposes { vendors: TcfVendors { ids }, ..first_three.clone() }).unwrap().vendors_denied;
-        assert_eq!(vendors([Some(2), Some(6), Some(3)]), [false, false, true]);
-        assert_eq!(vendors([None, Some(755), None]), [false, true, false]);
+        let vendors = |ids: &[(&'static str, u16)]| {
+            parse(s, &TcfPurposes { vendors: TcfVendors { ids: ids.to_vec() }, ..first_three.clone() }).unwrap().vendors_denied
+        };
+        assert_eq!(vendors(&[("meta", 2), ("ga4", 6), ("tiktok", 3)]), ["tiktok"]);
+        assert_eq!(vendors(&[("ga4", 755)]), ["ga4"]);
     }
 
     #[test]
     fn vendors_are_read_from_a_bit_field() {
         let all: Vec<u8> = (1..=10).collect();
-        let p = TcfPurposes { vendors: TcfVendors { ids: [None, Some(755), Some(10)] }, ..Default::default() };
+        let p = TcfPurposes { vendors: TcfVendors { ids: vec![("ga4", 755), ("tiktok", 10)] }, ..Default::default() };
         // Google (755) past MaxVendorId: no consent; TikTok's id 10 consented; Meta: no id, never denied here.
         let read = parse(&tc_string(2, &all), &p).unwrap();
         assert_eq!(read.answers, Answers::both(true), "the purposes are granted all the same");
-        assert_eq!(read.vendors_denied, [false, true, false]);
+        assert_eq!(read.vendors_denied, ["ga4"]);
         let google = tc(2, 4, &all, Vendors::BitField(800, &[1, 755]));
-        assert_eq!(parse(&google, &p).unwrap().vendors_denied, [false, false, true]);
+        assert_eq!(parse(&google, &p).unwrap().vendors_denied, ["tiktok"]);
         let google_off = tc(2, 4, &all, Vendors::BitField(800, &[1, 754, 756, 10]));
-        assert_eq!(parse(&google_off, &p).unwrap().vendors_denied, [false, true, false]);
+        assert_eq!(parse(&google_off, &p).unwrap().vendors_denied, ["ga4"]);
         assert_eq!(parse(&google, &p).unwrap().policy_version, 4);
     }
 
     #[test]
     fn vendors_are_read_from_ranges() {
         let all: Vec<u8> = (1..=10).collect();
-        let p = TcfPurposes { vendors: TcfVendors { ids: [Some(5), Some(755), Some(1000)] }, ..Default::default() };
+        let p = TcfPurposes { vendors: TcfVendors { ids: vec![("meta", 5), ("ga4", 755), ("tiktok", 1000)] }, ..Default::default() };
         let ranges = tc(2, 4, &all, Vendors::Ranges(1200, &[(1, 4), (700, 760), (1000, 1000)]));
-        assert_eq!(parse(&ranges, &p).unwrap().vendors_denied, [true, false, false]);
+        assert_eq!(parse(&ranges, &p).unwrap().vendors_denied, ["meta"]);
         let without_google = tc(2, 4, &all, Vendors::Ranges(1200, &[(5, 5), (700, 754), (756, 1100)]));
-        assert_eq!(parse(&without_google, &p).unwrap().vendors_denied, [false, true, false]);
+        assert_eq!(parse(&without_google, &p).unwrap().vendors_denied, ["ga4"]);
     }
 
     #[test]
     fn a_cut_vendor_section_only_denies() {
-        let p = TcfPurposes::default();
+        let p = TcfPurposes { vendors: TcfVendors { ids: vec![("ga4", 755)] }, ..Default::default() };
         let whole = tc(2, 4, &[1, 3, 4, 7], Vendors::BitField(800, &[755]));
         // Cut inside the bit field: the purposes still deny statistics, and grant nothing.
         let cut = &whole[..(VENDOR_SECTION_BIT + 17 + 100) / 6];
         let e = parse(cut, &p).unwrap_err();
         assert_eq!(e.denials, Answers { marketing: None, statistics: Some(false) });
         // With no vendor id to check, the purposes alone decide and the section is not read.
-        let purposes_only = TcfPurposes { vendors: TcfVendors { ids: [None; 3] }, ..Default::default() };
+        let purposes_only = TcfPurposes::default();
         assert_eq!(parse(cut, &purposes_only).unwrap().answers, Answers { marketing: Some(true), statistics: Some(false) });
     }
 

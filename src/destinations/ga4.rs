@@ -136,6 +136,10 @@ impl Destination for Ga4 {
         Purpose::Statistics
     }
 
+    fn account_id(&self) -> &str {
+        &self.measurement_id
+    }
+
 
     fn limits(&self) -> Limits {
         Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: 1, page_views_per_send: PAGE_VIEWS_PER_SEND }

@@ -220,6 +220,9 @@ pub trait Destination: fmt::Debug + Send + Sync {
     fn name(&self) -> &'static str;
     /// The consent it needs.
     fn purpose(&self) -> Purpose;
+    /// The account the events go to (Meta's dataset id, GA4's measurement id, TikTok's pixel
+    /// code; empty when not set): the scope of the event ids an order fixes.
+    fn account_id(&self) -> &str;
     /// The visitor's verdict for it: its purpose's, unless a TC string denies its vendor
     /// (its Global Vendor List id is a consent setting, [`registry::Registration::tcf_vendor`]).
     fn verdict(&self, visit: &Visit) -> Verdict {

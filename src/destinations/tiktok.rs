@@ -125,6 +125,10 @@ impl Destination for TikTok {
         Purpose::Marketing
     }
 
+    fn account_id(&self) -> &str {
+        &self.pixel_code
+    }
+
 
     fn limits(&self) -> Limits {
         Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX }

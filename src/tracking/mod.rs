@@ -15,6 +15,7 @@ use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
 use crate::bots::skip_rules::SkipRule;
 use crate::destinations::registry;
 use crate::event::header::{DecodeError, HeaderEvent};
+use crate::event::id::order_event_id;
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
 
@@ -92,6 +93,22 @@ fn unknown_destination(events: &[HeaderEvent]) -> Option<DecodeError> {
     Some(DecodeError::InvalidField { index, field: "destinations".into(), expected: expected.into() })
 }
 
+/// An event's id, the same at every destination: the origin's `event_id` (not on a cache
+/// replay, where it belongs to whoever filled the cache); else, with a `custom_data.order_id`,
+/// the id the order fixes ([`order_event_id`], scoped by the first destination's account), so
+/// a reloaded or replayed order page sends the same id and the platforms drop the repeat;
+/// else a fresh one.
+fn event_id(event: &HeaderEvent, replay: bool, scope: &str, new_id: &mut dyn FnMut() -> String) -> String {
+    match &event.event_id {
+        Some(id) if !replay => return id.clone(),
+        _ => {}
+    }
+    match event.custom_data.as_ref().and_then(|d| d.get("order_id")).filter(|o| o.as_str().map_or(o.is_number(), |s| !s.is_empty())) {
+        Some(order) => order_event_id(scope, &event.event_name, &crate::destinations::text(order)),
+        None => new_id(),
+    }
+}
+
 /// Decides what to do with `header_value` (decoded through `headers`, the isolate's cache).
 /// `new_id` returns a fresh random event id.
 pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, new_id: &mut dyn FnMut() -> String) -> Plan {
@@ -106,13 +123,8 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         return Plan::Reject(e);
     }
     let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
-    let ids: Vec<String> = events
-        .iter()
-        .map(|e| match &e.event_id {
-            Some(id) if !replay => id.clone(),
-            _ => new_id(),
-        })
-        .collect();
+    let scope = inputs.routes.first().map_or("", |r| r.destination.account_id());
+    let ids: Vec<String> = events.iter().map(|e| event_id(e, replay, scope, new_id)).collect();
     let request = inputs.request;
     let url = inputs.strip.apply(&request.url);
     let referrer = request
@@ -393,6 +405,24 @@ mod tests {
         let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..request() };
         assert_eq!(run("garbage", &bot, &ResponseFacts::default()), Plan::Skip(SkipRule::CrawlerUserAgent));
         assert!(matches!(run("{bad", &request(), &ResponseFacts::default()), Plan::Reject(DecodeError::BadJson { .. })));
+    }
+
+    #[test]
+    fn an_order_fixes_its_event_id_and_an_explicit_id_wins() {
+        let order = r#"{"event_name":"Purchase","custom_data":{"order_id":"A-1001","value":9.5,"currency":"EUR"}}"#;
+        let fresh = ResponseFacts { status: 200, ..Default::default() };
+        let replayed = ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), ..Default::default() };
+        let id = |header: &str, resp: &ResponseFacts| meta_body(&run(header, &request(), resp))["data"][0]["event_id"].as_str().unwrap().to_string();
+        let first = id(order, &fresh);
+        assert_eq!(first, crate::event::id::order_event_id("1", "Purchase", "A-1001"), "scoped by the pixel id");
+        assert_eq!(id(order, &fresh), first, "a reload sends the same id");
+        assert_eq!(id(order, &replayed), first, "so does a cache replay");
+        let numeric = r#"{"event_name":"Purchase","custom_data":{"order_id":1001}}"#;
+        assert_eq!(id(numeric, &fresh), crate::event::id::order_event_id("1", "Purchase", "1001"));
+        let explicit = r#"{"event_name":"Purchase","event_id":"mine","custom_data":{"order_id":"A-1001"}}"#;
+        assert_eq!(id(explicit, &fresh), "mine", "the origin's id wins");
+        assert_eq!(id(explicit, &replayed), first, "except on a replay, where the order still fixes it");
+        assert_eq!(id(r#"{"event_name":"Purchase","custom_data":{"order_id":""}}"#, &fresh), "fresh-1");
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl Destination for Meta {
         Purpose::Marketing
     }
 
+    fn account_id(&self) -> &str {
+        // `{base}/{version}/{dataset}/events`.
+        self.events_url.rsplit('/').nth(1).unwrap_or("")
+    }
+
     fn limits(&self) -> Limits {
         LIMITS
     }

@@ -29,7 +29,7 @@ use crate::bots::skip_rules::skip_rule;
 use crate::config::Config;
 use crate::log::debug_report::{self, Report};
 use crate::destinations::Mode;
-use crate::tracking::{plan, Inputs, Outcome, Plan};
+use crate::tracking::{plan, Inputs, Outcome, Plan, CONTENTS_FIELD};
 use crate::visitor::first_party::FBP_RANDOM_MAX;
 use crate::visitor::{visit, Visit};
 use crate::proxy::origin_rewrite::OriginRewrite;
@@ -275,6 +275,17 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
+    for t in &routed.trimmed {
+        let fields = vec![
+            ("field", json!(CONTENTS_FIELD)),
+            ("event_names", json!([t.event_name])),
+            ("event_ids", json!([t.event_id])),
+            ("left_out", json!(t.left_out)),
+            ("reason", json!("items without an id are never sent: the platforms refuse them; give each item an id")),
+        ];
+        log::line(label, Decision::Trimmed, fields.iter().cloned());
+        note(None, "trimmed", fields);
+    }
     for (name, err) in &routes.broken {
         log::line(label, Decision::Disabled, [("destination", json!(name)), ("reason", json!(err.to_string()))]);
         note(Some(name), "disabled", vec![("reason", json!(err.to_string()))]);

@@ -122,6 +122,17 @@ pub struct HeaderEvent {
     /// The destinations this event goes to (`"destinations": ["meta","ga4"]`); `None`: every
     /// configured one.
     pub destinations: Option<Vec<String>>,
+    /// How many `contents` items were left out for having no `id` (Meta refuses such items
+    /// since April 2026, TikTok its `content_id`-less ones).
+    pub contents_without_id: usize,
+}
+
+impl HeaderEvent {
+    /// Whether the event had `contents` and none of them had an `id`: it is not sent, since
+    /// the products it was about are unknown.
+    pub fn contents_all_without_id(&self) -> bool {
+        self.contents_without_id > 0 && self.custom_data.as_ref().is_none_or(|d| !d.contains_key("contents"))
+    }
 }
 
 /// Decodes a header value into its events.
@@ -247,9 +258,10 @@ fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError
         }
         Some(_) => return Err(invalid(index, "contents", "an array of objects")),
     }
-    if let Some(data) = custom_data.as_mut() {
-        normalize_custom_data(index, data)?;
-    }
+    let contents_without_id = match custom_data.as_mut() {
+        Some(data) => normalize_custom_data(index, data)?,
+        None => 0,
+    };
     let user_data = match obj.remove("user_data") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(m)) => raw_user_data(index, m)?,
@@ -302,7 +314,18 @@ fn validate_event(index: usize, value: Value) -> Result<HeaderEvent, DecodeError
         }
         Some(_) => return Err(invalid(index, "destinations", DESTINATIONS_EXPECTED)),
     };
-    Ok(HeaderEvent { event_name, event_id, custom_data: custom_data.map(Rc::new), user_data, event_source_url, action_source, opt_out, data_processing, destinations })
+    Ok(HeaderEvent {
+        event_name,
+        event_id,
+        custom_data: custom_data.map(Rc::new),
+        user_data,
+        event_source_url,
+        action_source,
+        opt_out,
+        data_processing,
+        destinations,
+        contents_without_id,
+    })
 }
 
 fn valid_name(s: &str) -> bool {
@@ -315,7 +338,9 @@ fn is_http_url(s: &str) -> bool {
 }
 
 /// Checks and normalizes the `custom_data` fields Meta types strictly; others pass through.
-fn normalize_custom_data(index: usize, data: &mut Map<String, Value>) -> Result<(), DecodeError> {
+/// Returns how many `contents` items were left out for having no `id`; when none is left,
+/// `contents` is removed.
+fn normalize_custom_data(index: usize, data: &mut Map<String, Value>) -> Result<usize, DecodeError> {
     if let Some(v) = data.get_mut("value") {
         let number = match v {
             Value::Number(_) => None,
@@ -347,10 +372,14 @@ fn normalize_custom_data(index: usize, data: &mut Map<String, Value>) -> Result<
             }
         }
     }
-    if let Some(v) = data.get("contents") {
-        let ok = matches!(v, Value::Array(items) if items.iter().all(|item| matches!(item, Value::Object(o) if o.get("id").is_some_and(|id| id.is_string() || id.is_number()))));
-        if !ok {
-            return Err(invalid(index, "contents", "an array of objects, each with an id"));
+    let mut without_id = 0;
+    if let Some(v) = data.get_mut("contents") {
+        let Value::Array(items) = v else { return Err(invalid(index, "contents", "an array of objects, each with an id")) };
+        let before = items.len();
+        items.retain(|item| item.get("id").is_some_and(|id| id.as_str().map_or(id.is_number(), |s| !s.trim().is_empty())));
+        without_id = before - items.len();
+        if items.is_empty() && without_id > 0 {
+            data.remove("contents");
         }
     }
     if let Some(v) = data.get("num_items") {
@@ -358,7 +387,7 @@ fn normalize_custom_data(index: usize, data: &mut Map<String, Value>) -> Result<
             return Err(invalid(index, "custom_data.num_items", "a whole number"));
         }
     }
-    Ok(())
+    Ok(without_id)
 }
 
 /// The known raw PII keys, each as one or more strings (numbers are accepted for phone,
@@ -467,7 +496,7 @@ mod tests {
             (r#"{"event_name":"A","event_id":{}}"#.into(), "invalid_field"),
             (r#"{"event_name":"A","event_source_url":"javascript:alert(1)"}"#.into(), "invalid_field"),
             (r#"{"event_name":"A","action_source":"tv"}"#.into(), "invalid_field"),
-            (r#"{"event_name":"A","contents":[{"quantity":1}]}"#.into(), "invalid_field"),
+            (r#"{"event_name":"A","contents":{"id":1}}"#.into(), "invalid_field"),
             (format!("[{}]", vec![r#"{"event_name":"A"}"#; MAX_EVENTS + 1].join(",")), "too_many_events"),
             (format!(r#"{{"event_name":"{}"}}"#, "a".repeat(MAX_DECODED_BYTES)), "too_large"),
             (format!("{}{}", "[".repeat(200), "]".repeat(200)), "bad_json"),
@@ -477,6 +506,17 @@ mod tests {
             assert_eq!(err.code(), code, "{input:.80} -> {err}");
             assert!(!err.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn contents_items_without_an_id_are_left_out() {
+        let e = decode(r#"[{"event_name":"A","contents":[{"id":"x"},{"quantity":1},{"id":""},7,{"id":3}]},{"event_name":"B","custom_data":{"contents":[{"quantity":1}],"value":5}}]"#).unwrap();
+        assert_eq!(e[0].custom_data.as_ref().unwrap()["contents"], serde_json::json!([{"id":"x"},{"id":3}]));
+        assert_eq!((e[0].contents_without_id, e[0].contents_all_without_id()), (3, false));
+        assert_eq!(e[1].custom_data.as_ref().unwrap().get("contents"), None, "none left: removed");
+        assert_eq!((e[1].contents_without_id, e[1].contents_all_without_id()), (1, true));
+        let plain = decode(r#"{"event_name":"C","contents":[]}"#).unwrap();
+        assert!(!plain[0].contents_all_without_id(), "an empty list lost nothing");
     }
 
     #[test]

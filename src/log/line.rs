@@ -18,6 +18,8 @@ pub enum Decision {
     Skipped,
     /// Tracking header unusable.
     Rejected,
+    /// An event was sent without the `contents` items that had no `id`.
+    Trimmed,
     /// Delivery gave up.
     Failed,
     /// Tracking is off because of a configuration error.
@@ -64,6 +66,7 @@ impl Decision {
             Decision::DryRun => "dry_run",
             Decision::Skipped => "skipped",
             Decision::Rejected => "rejected",
+            Decision::Trimmed => "trimmed",
             Decision::Failed => "failed",
             Decision::Disabled => "disabled",
             Decision::OriginError => "origin_error",
@@ -97,6 +100,7 @@ impl Decision {
             | Decision::Queued
             | Decision::Replayed => "info",
             Decision::Rejected
+            | Decision::Trimmed
             | Decision::QueueFailed
             | Decision::Retrying
             | Decision::Disabled

@@ -40,7 +40,24 @@ pub struct Routed {
     pub replay: bool,
     /// One per route.
     pub outcomes: Vec<Outcome>,
+    /// The events sent without some of their `contents` items (the origin gave them no `id`).
+    pub trimmed: Vec<Trimmed>,
 }
+
+/// An event sent without the `contents` items that had no `id`: Meta refuses such items
+/// (since April 2026), TikTok its items without `content_id`. Logged at warn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trimmed {
+    /// The event's name.
+    pub event_name: String,
+    /// Its id.
+    pub event_id: String,
+    /// How many items were left out.
+    pub left_out: usize,
+}
+
+/// The field [`Trimmed`] and the events dropped for it name.
+pub const CONTENTS_FIELD: &str = "custom_data.contents";
 
 /// What becomes of a page view's events at one destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,11 +188,26 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
                 return Outcome::Withheld { rule: DenialRule::Gpc, source: Source::Gpc, names: names() };
             }
             page.redact = matches!(route.mode, Mode::DryRun { .. });
-            let (mapped, dropped) = destination.map(&page, &listed);
+            let (unsendable, sendable): (Vec<Event<'_>>, Vec<Event<'_>>) = listed.into_iter().partition(|e| e.header.contents_all_without_id());
+            let (mapped, mut dropped) = if sendable.is_empty() { (None, Vec::new()) } else { destination.map(&page, &sendable) };
+            dropped.extend(unsendable.iter().map(|e| Dropped {
+                event_id: e.id.to_string(),
+                event_name: e.header.event_name.clone(),
+                reason: format!(
+                    "{CONTENTS_FIELD}: none of its {} items has an id, and the platforms refuse items without one; give each item an id",
+                    e.header.contents_without_id
+                ),
+            }));
             Outcome::Mapped { mapped, dropped }
         })
         .collect();
-    Plan::Route(Routed { replay, outcomes })
+    let trimmed = events
+        .iter()
+        .zip(&ids)
+        .filter(|(e, _)| e.contents_without_id > 0 && !e.contents_all_without_id())
+        .map(|(e, id)| Trimmed { event_name: e.event_name.clone(), event_id: id.clone(), left_out: e.contents_without_id })
+        .collect();
+    Plan::Route(Routed { replay, outcomes, trimmed })
 }
 
 #[cfg(test)]
@@ -253,7 +285,7 @@ mod tests {
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
-        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }] });
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new() });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
         assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
@@ -423,6 +455,22 @@ mod tests {
         assert_eq!(id(explicit, &fresh), "mine", "the origin's id wins");
         assert_eq!(id(explicit, &replayed), first, "except on a replay, where the order still fixes it");
         assert_eq!(id(r#"{"event_name":"Purchase","custom_data":{"order_id":""}}"#, &fresh), "fresh-1");
+    }
+
+    #[test]
+    fn contents_without_ids_are_never_sent() {
+        let header = r#"[{"event_name":"ViewContent","event_id":"v1","contents":[{"id":"p1"},{"quantity":2}]},{"event_name":"Purchase","event_id":"p1","contents":[{"quantity":1}]}]"#;
+        let plan = run(header, &request(), &ResponseFacts::default());
+        let Plan::Route(routed) = &plan else { panic!("{plan:?}") };
+        assert_eq!(routed.trimmed, [Trimmed { event_name: "ViewContent".into(), event_id: "v1".into(), left_out: 1 }]);
+        let Outcome::Mapped { mapped: Some(mapped), dropped } = &routed.outcomes[0] else { panic!("{:?}", routed.outcomes[0]) };
+        assert_eq!(mapped.ids, ["v1"], "the Purchase has no product left: not sent");
+        assert_eq!((dropped[0].event_id.as_str(), dropped[0].event_name.as_str()), ("p1", "Purchase"));
+        assert!(dropped[0].reason.starts_with("custom_data.contents: none of its 1 items has an id"), "{}", dropped[0].reason);
+        assert_eq!(meta_body(&plan)["data"][0]["custom_data"]["contents"], json!([{"id": "p1"}]));
+        let only = run(r#"{"event_name":"Purchase","contents":[{"quantity":1}]}"#, &request(), &ResponseFacts::default());
+        let Plan::Route(routed) = &only else { panic!() };
+        assert!(matches!(&routed.outcomes[0], Outcome::Mapped { mapped: None, dropped } if dropped.len() == 1));
     }
 
     #[test]

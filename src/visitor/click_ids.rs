@@ -92,6 +92,14 @@ mod tests {
     }
 
     #[test]
+    fn the_parameter_builders_appendix_is_kept_as_received() {
+        let with_appendix = "fb.1.1554763741205.IwAR2F4-dbP0l7.AQ";
+        assert_eq!(fbc(Some(with_appendix), Some("IwAR2F4-dbP0l7"), 1), Some(with_appendix.to_string()), "the same click");
+        assert_eq!(fbc(Some(with_appendix), None, 1), Some(with_appendix.to_string()));
+        assert_eq!(fbp(Some("fb.1.1596403881668.1116446470.Bg")), Some("fb.1.1596403881668.1116446470.Bg".to_string()));
+    }
+
+    #[test]
     fn fbclid_is_kept_byte_exact() {
         assert_eq!(fbclid_from_query("a=1&fbclid=IwAR2F4-dbP0_l7&b=2"), Some("IwAR2F4-dbP0_l7"));
         assert_eq!(fbclid_from_query("?fbclid=abc"), Some("abc"));

@@ -32,6 +32,10 @@ pub const VAR_DRY_RUN: &str = "DRY_RUN";
 /// (0 sends each page view's events on their own); see [`crate::delivery::batching`].
 pub const VAR_BATCH_WINDOW_MS: &str = "BATCH_WINDOW_MS";
 
+/// Variable: `on` tells the browser pixel the event ids in the page (a JSON data block,
+/// `crate::tracking::pixel_ids`); `off` (the default) leaves every page's bytes untouched.
+pub const VAR_PIXEL_EVENT_IDS: &str = "PIXEL_EVENT_IDS";
+
 /// Variable, for tagrelay's own tests: `true` makes a tracked response whose header is
 /// exactly [`TEST_TRAP_HEADER_VALUE`] panic in wasm, to prove that the Worker recovers.
 pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
@@ -39,8 +43,9 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every variable the parts other than the destinations read; [`all_vars`] adds theirs.
-const VARS: [&str; 17] = [
+const VARS: [&str; 18] = [
     VAR_ORIGIN_URL,
+    VAR_PIXEL_EVENT_IDS,
     VAR_TRACKING_HEADER,
     VAR_DRY_RUN,
     VAR_BOT_SCORE_THRESHOLD,
@@ -90,6 +95,8 @@ pub struct MetaConfig {
     pub bot_score_threshold: u8,
     /// Query parameters removed from the URLs sent (`STRIP_QUERY_PARAMS`).
     pub strip_query_params: QueryFilter,
+    /// `PIXEL_EVENT_IDS`: tell the browser pixel the event ids in the page.
+    pub pixel_event_ids: bool,
 }
 
 /// A registered destination whose variables are set, other than Meta (built from
@@ -187,10 +194,14 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         })?,
     };
     let strip_query_params = QueryFilter::parse(get(VAR_STRIP_QUERY_PARAMS)?.as_deref())?;
+    let pixel_event_ids = match get(VAR_PIXEL_EVENT_IDS)? {
+        None => false,
+        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_PIXEL_EVENT_IDS, "on or off", &v))?,
+    };
     let MetaSettings { delivery, test_event_code } = MetaSettings::parse(get, dry_run, batch_window_ms)?;
     let delivery_mode = crate::delivery::queue::parse_mode(get(crate::delivery::queue::VAR_DELIVERY)?.as_deref())?;
     let queue_max_subrequests = crate::delivery::queue::parse_max_subrequests(get(crate::delivery::queue::VAR_MAX_SUBREQUESTS)?.as_deref())?;
-    Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, queue_max_subrequests, test_event_code, bot_score_threshold, strip_query_params })
+    Ok(MetaConfig { delivery, dry_run, batch_window_ms, delivery_mode, queue_max_subrequests, test_event_code, bot_score_threshold, strip_query_params, pixel_event_ids })
 }
 
 fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {

@@ -250,6 +250,12 @@ pub trait Destination: fmt::Debug + Send + Sync {
     }
     /// The setting still missing for events to be sent (they are logged in dry run), if any.
     fn missing_setting(&self) -> Option<&'static str>;
+    /// Whether its browser pixel deduplicates against these events by event id (Meta's
+    /// `eventID`, TikTok's `event_id`), so the page tells the pixel the ids
+    /// (`PIXEL_EVENT_IDS`). GA4 does not deduplicate browser and Measurement Protocol hits.
+    fn dedups_with_browser_pixel(&self) -> bool {
+        false
+    }
     /// Whether it can take a Global Privacy Control visitor's events under restricted
     /// processing (`GPC_MODE=ldu`: Meta's Limited Data Use). One that cannot gets none of them.
     fn restricts_processing(&self) -> bool {

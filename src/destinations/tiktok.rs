@@ -125,6 +125,10 @@ impl Destination for TikTok {
         Purpose::Marketing
     }
 
+    fn dedups_with_browser_pixel(&self) -> bool {
+        true
+    }
+
     fn account_id(&self) -> &str {
         &self.pixel_code
     }

@@ -11,7 +11,7 @@
 // scripts/build.sh bundles this file with the wasm-bindgen glue (`./index.js`, generated for
 // `--target module` with a reset function).
 // The concerns live in modules under src/edge/js/: runtime (rules, recovery, logging),
-// upstream, cookies, edge_facts, tracking, delivery, queue, stats and stats_routes.
+// upstream, cookies, edge_facts, tracking, pixel_ids, delivery, queue, stats and stats_routes.
 import * as wasm from "./index.js";
 import { badGateway, ensureRules, errorText, internalError, logLine, rules, trackingFailed } from "./js/runtime.js";
 import { applyHeaderChanges, fetchUpstream, originOf, publicHeaderChanges, refetchOrigin } from "./js/upstream.js";
@@ -20,6 +20,7 @@ import { track } from "./js/tracking.js";
 import { consumeQueue } from "./js/queue.js";
 import { countPageView, flushScheduled, prepared, scheduledFlush, statsFailed } from "./js/stats.js";
 import { isStatsPath, serveStats } from "./js/stats_routes.js";
+import { withPixelEventIds } from "./js/pixel_ids.js";
 
 export default {
   async fetch(request, env, ctx) {
@@ -105,6 +106,7 @@ export default {
     let send;
     try {
       send = track(request, requestHeaders, env, value, response.status, source, rebuilt.headers);
+      if (rules.pixelEventIds) rebuilt = withPixelEventIds(rebuilt);
     } catch (error) {
       trackingFailed(error);
     }

@@ -83,6 +83,7 @@ pub fn configure(env: &JsValue) -> JsValue {
             set("delivery", &delivery);
             let max = config.meta.as_ref().map_or(crate::delivery::queue::DEFAULT_MAX_SUBREQUESTS, |m| m.queue_max_subrequests);
             set("queueMaxSubrequests", &JsValue::from_f64(f64::from(max)));
+            set("pixelEventIds", &JsValue::from_bool(config.meta.as_ref().is_ok_and(|m| m.pixel_event_ids)));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }
@@ -213,6 +214,7 @@ pub fn track(
     };
     let response = ResponseFacts { status, cf_cache_status, age, content_type };
     let label = label_of(&request, status);
+    PIXEL_BLOCK.with_borrow_mut(|block| *block = None);
     let mut report = debug_report::wanted(debug.as_deref(), config.debug_token.as_deref()).then(Report::default);
     let wait = decide(config, header_value, &request, &response, &label, headers, report.as_mut());
     if let Some(report) = report {
@@ -275,6 +277,15 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
+    if shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response) {
+        PIXEL_BLOCK.with_borrow_mut(|block| *block = Some(crate::tracking::pixel_ids::data_block(&routed.pixel_events)));
+        // The page now holds this visitor's event ids: no shared cache may keep it, and its
+        // bytes are no longer the origin's, so a strong validator becomes a weak one.
+        make_private(headers);
+        if let Some(etag) = headers.get("etag").ok().flatten().filter(|e| !e.starts_with("W/")) {
+            let _ = headers.set("etag", &format!("W/{etag}"));
+        }
+    }
     for t in &routed.trimmed {
         let fields = vec![
             ("field", json!(CONTENTS_FIELD)),
@@ -465,6 +476,8 @@ fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
 }
 
 thread_local! {
+    /// The pixel's data block of the last tracked response (`PIXEL_EVENT_IDS`).
+    static PIXEL_BLOCK: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// An outdated TC string was logged by this isolate (once is enough to act on).
     static TCF_POLICY_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -513,13 +526,33 @@ fn visitor(
             let _ = headers.append("set-cookie", cookie);
         }
         // The visitor's own ids: no shared cache may keep this response for the next visitor.
-        let origin = headers.get("cache-control").ok().flatten();
-        let _ = headers.set("cache-control", &crate::proxy::cache_control::private_cache_control(origin.as_deref()));
-        for name in crate::proxy::cache_control::SHARED_CACHE_HEADERS {
-            let _ = headers.delete(name);
-        }
+        make_private(headers);
     }
     Some((visit, skip))
+}
+
+/// Makes a response that carries a visitor's own ids `private` ([`crate::proxy::cache_control`]).
+fn make_private(headers: &Headers) {
+    let origin = headers.get("cache-control").ok().flatten();
+    let _ = headers.set("cache-control", &crate::proxy::cache_control::private_cache_control(origin.as_deref()));
+    for name in crate::proxy::cache_control::SHARED_CACHE_HEADERS {
+        let _ = headers.delete(name);
+    }
+}
+
+/// A GET answered 2xx `text/html`: the only response the pixel's event ids are written into.
+fn is_html_page(request: &RequestFacts, response: &ResponseFacts) -> bool {
+    let html = response.content_type.as_deref().is_some_and(|t| {
+        t.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html"))
+    });
+    request.method == "GET" && (200..300).contains(&response.status) && html
+}
+
+/// The pixel's data block for the response [`track`] just decided, if it gets one (the JS
+/// entry injects it into the HTML as it streams, with `HTMLRewriter`). Taken once.
+#[wasm_bindgen]
+pub fn take_pixel_block() -> Option<String> {
+    PIXEL_BLOCK.with_borrow_mut(Option::take)
 }
 
 /// The queue consumer's requests for a batch of message `bodies` (see [`delivery::consume`]).

@@ -16,6 +16,9 @@ use crate::bots::skip_rules::SkipRule;
 use crate::destinations::registry;
 use crate::event::header::{DecodeError, HeaderEvent};
 use crate::event::id::order_event_id;
+use pixel_ids::PixelEvent;
+
+pub mod pixel_ids;
 use crate::visitor::consent::{DenialRule, Source, Verdict};
 use crate::visitor::Visit;
 
@@ -42,6 +45,9 @@ pub struct Routed {
     pub outcomes: Vec<Outcome>,
     /// The events sent without some of their `contents` items (the origin gave them no `id`).
     pub trimmed: Vec<Trimmed>,
+    /// The events mapped for a destination whose browser pixel deduplicates by event id
+    /// (Meta, TikTok), in the header's order: what the page may tell the pixel.
+    pub pixel_events: Vec<PixelEvent>,
 }
 
 /// An event sent without the `contents` items that had no `id`: Meta refuses such items
@@ -163,7 +169,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         now_ms: inputs.now_ms,
         redact: false,
     };
-    let outcomes = inputs
+    let outcomes: Vec<Outcome> = inputs
         .routes
         .iter()
         .map(|route| {
@@ -207,7 +213,21 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         .filter(|(e, _)| e.contents_without_id > 0 && !e.contents_all_without_id())
         .map(|(e, id)| Trimmed { event_name: e.event_name.clone(), event_id: id.clone(), left_out: e.contents_without_id })
         .collect();
-    Plan::Route(Routed { replay, outcomes, trimmed })
+    let mut pixel_ids: Vec<&str> = Vec::new();
+    for (route, outcome) in inputs.routes.iter().zip(&outcomes) {
+        if let Outcome::Mapped { mapped: Some(mapped), .. } = outcome {
+            if route.destination.dedups_with_browser_pixel() {
+                pixel_ids.extend(mapped.ids.iter().map(String::as_str));
+            }
+        }
+    }
+    let pixel_events = events
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| pixel_ids.contains(&id.as_str()))
+        .map(|(e, id)| PixelEvent { event_name: e.event_name.clone(), event_id: id.clone() })
+        .collect();
+    Plan::Route(Routed { replay, outcomes, trimmed, pixel_events })
 }
 
 #[cfg(test)]
@@ -285,7 +305,7 @@ mod tests {
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
-        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new() });
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new(), pixel_events: Vec::new() });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
         assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };

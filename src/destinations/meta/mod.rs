@@ -83,6 +83,10 @@ impl Destination for Meta {
         Purpose::Marketing
     }
 
+    fn dedups_with_browser_pixel(&self) -> bool {
+        true
+    }
+
     fn account_id(&self) -> &str {
         // `{base}/{version}/{dataset}/events`.
         self.events_url.rsplit('/').nth(1).unwrap_or("")

@@ -16,7 +16,7 @@ use crate::visitor::consent::TcfVendorSetting;
 use crate::config::parse::{parse_api_base, parse_bool, ConfigError, Get};
 use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::event::pii::{hash_with, is_sha256_hex};
+use crate::event::pii::{e164_phone, google_email, hash_with, is_sha256_hex};
 use crate::visitor::first_party::{client_id_of, GA};
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -367,8 +367,8 @@ fn user_data(events: &[Event<'_>]) -> Map<String, Value> {
         for (key, values) in &event.header.user_data {
             for value in values {
                 match key.as_str() {
-                    "em" => push_unique(&mut emails, hash_with(value, normalize_email)),
-                    "ph" => push_unique(&mut phones, hash_with(value, normalize_phone)),
+                    "em" => push_unique(&mut emails, hash_with(value, google_email)),
+                    "ph" => push_unique(&mut phones, hash_with(value, e164_phone)),
                     "fn" | "ln" => {
                         let field = if key == "fn" { "sha256_first_name" } else { "sha256_last_name" };
                         if let Some(h) = hash_with(value, |v| Some(letters_only(v)).filter(|s| !s.is_empty())) {
@@ -419,28 +419,6 @@ fn push_unique(list: &mut Vec<String>, value: Option<String>) {
     }
 }
 
-/// Google's email rule: trimmed, lowercase, and for gmail.com and googlemail.com addresses
-/// no dots before the `@`.
-pub fn normalize_email(value: &str) -> Option<String> {
-    let email = value.trim().to_lowercase();
-    let (local, domain) = email.split_once('@')?;
-    if local.is_empty() || domain.is_empty() {
-        return None;
-    }
-    if domain == "gmail.com" || domain == "googlemail.com" {
-        return Some(format!("{}@{domain}", local.replace('.', "")));
-    }
-    Some(email)
-}
-
-/// E.164: `+` and the digits (the origin sends the country code, as Meta also requires;
-/// a leading international `00` is dropped). `None` unless 8 to 15 digits remain.
-pub fn normalize_phone(value: &str) -> Option<String> {
-    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_start_matches('0');
-    (8..=15).contains(&digits.len()).then(|| format!("+{digits}"))
-}
-
 /// Names, city and region: letters and inner spaces only, lowercase, trimmed.
 fn letters_only(value: &str) -> String {
     let kept: String = value.chars().filter(|c| c.is_alphabetic() || c.is_whitespace()).flat_map(char::to_lowercase).collect();
@@ -486,15 +464,15 @@ mod tests {
     #[test]
     fn googles_normalization_differs_from_metas() {
         // Google's documented examples: dots removed before a gmail.com domain only.
-        assert_eq!(normalize_email(" John.Doe@Gmail.com ").as_deref(), Some("johndoe@gmail.com"));
-        assert_eq!(normalize_email("jane.doe@googlemail.com").as_deref(), Some("janedoe@googlemail.com"));
-        assert_eq!(normalize_email("jane.doe@example.com").as_deref(), Some("jane.doe@example.com"));
-        assert_eq!(normalize_email("nobody"), None);
+        assert_eq!(google_email(" John.Doe@Gmail.com ").as_deref(), Some("johndoe@gmail.com"));
+        assert_eq!(google_email("jane.doe@googlemail.com").as_deref(), Some("janedoe@googlemail.com"));
+        assert_eq!(google_email("jane.doe@example.com").as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(google_email("nobody"), None);
         // E.164, where Meta wants the digits alone.
-        assert_eq!(normalize_phone("+1 (800) 555-0100").as_deref(), Some("+18005550100"));
-        assert_eq!(normalize_phone("0039 333 123 4567").as_deref(), Some("+393331234567"));
-        assert_eq!(normalize_phone("12"), None);
-        assert_eq!(sha256_hex("+18005550100"), hash_with("+1 800 555 0100", normalize_phone).unwrap());
+        assert_eq!(e164_phone("+1 (800) 555-0100").as_deref(), Some("+18005550100"));
+        assert_eq!(e164_phone("0039 333 123 4567").as_deref(), Some("+393331234567"));
+        assert_eq!(e164_phone("12"), None);
+        assert_eq!(sha256_hex("+18005550100"), hash_with("+1 800 555 0100", e164_phone).unwrap());
         assert_eq!(letters_only("  Mary-Ann  O'Neil 2 "), "maryann oneil");
     }
 

@@ -13,9 +13,8 @@ use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
 use crate::visitor::consent::TcfVendorSetting;
 use crate::config::parse::{parse_api_base, ConfigError, Get};
 use crate::proxy::cookies::cookie;
-use crate::destinations::ga4::normalize_phone;
 use crate::destinations::meta::capi_event::REDACTED;
-use crate::event::pii::hash_with;
+use crate::event::pii::{e164_phone, hash_with};
 use crate::visitor::first_party::{ttclid_from_query, TTCLID};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -272,7 +271,7 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
     for (key, values) in &event.header.user_data {
         let (field, normalize): (&str, fn(&str) -> Option<String>) = match key.as_str() {
             "em" => ("email", |v| Some(v.trim().to_lowercase()).filter(|e| e.contains('@'))),
-            "ph" => ("phone", normalize_phone),
+            "ph" => ("phone", e164_phone),
             "external_id" => ("external_id", |v| Some(v.trim().to_string()).filter(|s| !s.is_empty())),
             _ => continue,
         };

@@ -542,10 +542,7 @@ fn make_private(headers: &Headers) {
 
 /// A GET answered 2xx `text/html`: the only response the pixel's event ids are written into.
 fn is_html_page(request: &RequestFacts, response: &ResponseFacts) -> bool {
-    let html = response.content_type.as_deref().is_some_and(|t| {
-        t.split(';').next().is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html"))
-    });
-    request.method == "GET" && (200..300).contains(&response.status) && html
+    request.method.eq_ignore_ascii_case("GET") && response.is_html_page()
 }
 
 /// The pixel's data block for the response [`track`] just decided, if it gets one (the JS

@@ -40,6 +40,28 @@ pub fn normalize(key: &str, value: &str) -> Option<String> {
     out.filter(|s| !s.is_empty())
 }
 
+/// Google's email rule (GA4's `sha256_email_address`): trimmed, lowercase, and for gmail.com and googlemail.com addresses
+/// no dots before the `@`.
+pub fn google_email(value: &str) -> Option<String> {
+    let email = value.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    if local.is_empty() || domain.is_empty() {
+        return None;
+    }
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        return Some(format!("{}@{domain}", local.replace('.', "")));
+    }
+    Some(email)
+}
+
+/// E.164 (GA4's `sha256_phone_number`, TikTok's `phone`): `+` and the digits (the origin sends the country code, as Meta also requires;
+/// a leading international `00` is dropped). `None` unless 8 to 15 digits remain.
+pub fn e164_phone(value: &str) -> Option<String> {
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_start_matches('0');
+    (8..=15).contains(&digits.len()).then(|| format!("+{digits}"))
+}
+
 /// Normalizes and hashes; already-hashed values pass unchanged (lowercased).
 pub fn normalize_and_hash(key: &str, value: &str) -> Option<String> {
     hash_with(value, |v| normalize(key, v))

@@ -23,6 +23,7 @@ use parse::{is_header_name, parse_bool, parse_bot_score_threshold, VAR_BOT_SCORE
 use std::sync::Arc;
 use crate::visitor::consent::{self, ConsentSettings};
 use crate::visitor::first_party::{self, FirstPartySettings};
+use crate::visitor::user_data_cookie::{self, UserDataCookieSettings};
 
 /// Variable: name of the response header that carries the event.
 pub const VAR_TRACKING_HEADER: &str = "TRACKING_HEADER";
@@ -66,7 +67,8 @@ const VARS: [&str; 18] = [
 
 /// Every variable and secret tagrelay reads: the adapter looks up these names only.
 pub fn all_vars() -> Vec<&'static str> {
-    let mut vars: Vec<&'static str> = VARS.iter().chain(&consent::settings::VARS).copied().chain(registry::vars()).collect();
+    let mut vars: Vec<&'static str> =
+        VARS.iter().chain(&consent::settings::VARS).chain(&user_data_cookie::VARS).copied().chain(registry::vars()).collect();
     vars.sort_unstable();
     vars.dedup();
     vars
@@ -130,6 +132,9 @@ pub struct Config {
     pub analytics: Result<AnalyticsSettings, ConfigError>,
     /// The registered destinations whose variables are set (besides Meta), in registry order.
     pub destinations: Vec<Configured>,
+    /// `USER_DATA_COOKIE`: the match keys kept for later events (`None`: off, the default),
+    /// or why its settings are unusable (then it is off, and the adapter says why).
+    pub user_data_cookie: Result<Option<UserDataCookieSettings>, ConfigError>,
     /// `DEBUG_TOKEN`: a request presenting it gets the `Tagrelay-Debug` report.
     pub debug_token: Option<String>,
 }
@@ -176,6 +181,7 @@ impl Config {
             first_party,
             analytics: AnalyticsSettings::parse(&get),
             destinations,
+            user_data_cookie: UserDataCookieSettings::parse(&get),
             debug_token: get(crate::log::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }

@@ -62,6 +62,15 @@ pub enum ConfigError {
         /// The value received, or a placeholder when it must not be shown.
         got: String,
     },
+    /// A variable that a setting turned on needs is not set.
+    Missing {
+        /// The variable's name.
+        var: &'static str,
+        /// The setting that needs it, as written (`USER_DATA_COOKIE=on`).
+        needed_by: &'static str,
+        /// What the value must look like.
+        expected: &'static str,
+    },
     /// A variable is neither a string, a boolean nor a number (a TOML array or table).
     WrongType {
         /// The variable's name.
@@ -80,7 +89,7 @@ impl ConfigError {
     #[cfg(test)]
     pub fn var(&self) -> &'static str {
         match self {
-            ConfigError::Invalid { var, .. } | ConfigError::WrongType { var, .. } => var,
+            ConfigError::Invalid { var, .. } | ConfigError::Missing { var, .. } | ConfigError::WrongType { var, .. } => var,
         }
     }
 }
@@ -91,6 +100,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Invalid { var, expected, got } => write!(
                 f,
                 "{var} is invalid ({got:?}): it must be {expected}; fix it in wrangler.toml [vars] or with `wrangler secret put {var}`"
+            ),
+            ConfigError::Missing { var, needed_by, expected } => write!(
+                f,
+                "{var} is not set, and {needed_by} needs it: it must be {expected}; set it with `wrangler secret put {var}`, or turn the setting off"
             ),
             ConfigError::WrongType { var, got } => write!(
                 f,

@@ -18,6 +18,7 @@ use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
 use crate::event::pii::{e164_phone, google_email, hash_with, is_sha256_hex};
 use crate::visitor::first_party::{client_id_of, GA};
+use crate::visitor::user_data_cookie;
 use serde_json::{json, Map, Value};
 use std::fmt;
 
@@ -192,8 +193,11 @@ impl Destination for Ga4 {
         if let Some(ua) = page.user_agent {
             body.insert("user_agent".into(), json!(if page.redact { REDACTED } else { ua }));
         }
-        if ads && !page.replay {
-            let data = user_data(events);
+        if ads {
+            let mut data = if page.replay { Map::new() } else { user_data(events) };
+            if data.is_empty() {
+                data = kept_user_data(page);
+            }
             if !data.is_empty() {
                 body.insert("user_data".into(), Value::Object(data));
             }
@@ -359,6 +363,20 @@ fn items(data: &Map<String, Value>) -> Vec<Value> {
 /// `user_data` from the header's user data (every event's: they are one visitor), by
 /// Google's rules: email and phone hashed in lists, one address with the name hashed and
 /// city, region, postal code and country in clear.
+/// The visitor's kept match keys (`_tr_ud`) GA4 takes: its e-mail (by Google's rule) and
+/// phone (E.164) hashes; names and address are hashed otherwise by Google, so not kept.
+fn kept_user_data(page: &PageView<'_>) -> Map<String, Value> {
+    let mut data = Map::new();
+    let Some(kept) = &page.visit.kept else { return data };
+    if let Some(email) = kept.get(user_data_cookie::GOOGLE_EMAIL).or_else(|| kept.get("em")) {
+        data.insert("sha256_email_address".into(), json!([email]));
+    }
+    if let Some(phone) = kept.get(user_data_cookie::E164_PHONE) {
+        data.insert("sha256_phone_number".into(), json!([phone]));
+    }
+    data
+}
+
 fn user_data(events: &[Event<'_>]) -> Map<String, Value> {
     let mut emails: Vec<String> = Vec::new();
     let mut phones: Vec<String> = Vec::new();

@@ -16,6 +16,7 @@ use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
 use crate::event::pii::{e164_phone, hash_with};
 use crate::visitor::first_party::{ttclid_from_query, TTCLID};
+use crate::visitor::user_data_cookie::{self, KeptKeys};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -166,8 +167,10 @@ impl Destination for TikTok {
         for event in events {
             let name = event_name(&event.header.event_name);
             let mut user = user.clone();
-            if !page.replay {
+            if !page.replay && !event.header.user_data.is_empty() {
                 hashed_user_data(event, &mut user);
+            } else if let Some(kept) = &page.visit.kept {
+                kept_user_data(kept, &mut user);
             }
             let location = page.event_url(event.header);
             let mut page_json = Map::new();
@@ -278,6 +281,16 @@ fn hashed_user_data(event: &Event<'_>, user: &mut Map<String, Value>) {
         let hash = values.iter().find_map(|v| hash_with(v, normalize));
         if let Some(h) = hash {
             user.insert(field.into(), json!(h));
+        }
+    }
+}
+
+/// The visitor's kept match keys (`_tr_ud`), for an event whose header has none: TikTok's
+/// e-mail hash is Meta's (trimmed, lowercase), its phone the E.164 one, its external id Meta's.
+fn kept_user_data(kept: &KeptKeys, user: &mut Map<String, Value>) {
+    for (field, key) in [("email", "em"), ("phone", user_data_cookie::E164_PHONE), ("external_id", "external_id")] {
+        if let Some(hash) = kept.get(key) {
+            user.insert(field.into(), json!(hash));
         }
     }
 }

@@ -255,7 +255,8 @@ fn decide(
         note(None, "disabled", vec![("reason", json!("a setting is unusable: see the disabled log line"))]);
         return NOTHING_TO_SEND;
     };
-    let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms };
+    let keep_user_data = matches!(config.user_data_cookie, Ok(Some(_)));
+    let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms, keep_user_data };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
     let routed = match decision {
         Plan::Skip(rule) => {
@@ -277,6 +278,9 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
+    if let Some(keep) = &routed.keep {
+        keep_match_keys(config, request, keep, headers);
+    }
     if shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response) {
         PIXEL_BLOCK.with_borrow_mut(|block| *block = Some(crate::tracking::pixel_ids::data_block(&routed.pixel_events)));
         // The page now holds this visitor's event ids: no shared cache may keep it, and its
@@ -480,6 +484,10 @@ thread_local! {
     static PIXEL_BLOCK: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// An outdated TC string was logged by this isolate (once is enough to act on).
     static TCF_POLICY_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether this isolate has logged an unusable `_tr_ud` cookie, or `USER_DATA_COOKIE`'s
+    /// unusable settings: once each is enough.
+    static USER_DATA_IGNORED_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static USER_DATA_DISABLED_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Why a `consent_outdated` line is written.
@@ -504,7 +512,12 @@ fn visitor(
     let threshold = config.meta.as_ref().map_or(crate::config::parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
     let skip = skip_rule(request, response.status, threshold, bots);
     let mut random = || (js::random() * f64::from(FBP_RANDOM_MAX)) as u32;
-    let visit = visit(consent, first_party, request, response, skip, now_ms, &mut random);
+    let visit = visit(consent, first_party, user_data_cookie(config, label), request, response, skip, now_ms, &mut random);
+    if let Some(why) = visit.kept_unusable {
+        if !USER_DATA_IGNORED_WARNED.replace(true) {
+            log::line(label, Decision::UserDataIgnored, [("cookie", json!(crate::visitor::user_data_cookie::COOKIE)), ("reason", json!(why.to_string()))]);
+        }
+    }
     for bad in &visit.consent.unreadable {
         log::line(label, Decision::ConsentUnreadable, [
             ("consent_source", json!(bad.source.code())),
@@ -528,7 +541,35 @@ fn visitor(
         // The visitor's own ids: no shared cache may keep this response for the next visitor.
         make_private(headers);
     }
+    if let Some(expiry) = &visit.kept_expiry {
+        let _ = headers.append("set-cookie", expiry);
+        make_private(headers);
+    }
     Some((visit, skip))
+}
+
+/// `USER_DATA_COOKIE`'s settings when it is on; its settings' error is logged once per isolate
+/// (the feature is then off).
+fn user_data_cookie<'c>(config: &'c crate::config::Config, label: &RequestLabel) -> Option<&'c crate::visitor::user_data_cookie::UserDataCookieSettings> {
+    match &config.user_data_cookie {
+        Ok(settings) => settings.as_ref(),
+        Err(err) => {
+            if !USER_DATA_DISABLED_WARNED.replace(true) {
+                log::line(label, Decision::Disabled, [("feature", json!("user_data_cookie")), ("reason", json!(err.to_string()))]);
+            }
+            None
+        }
+    }
+}
+
+/// Keeps `keep` in the visitor's `_tr_ud` cookie, signed (`USER_DATA_COOKIE`).
+fn keep_match_keys(config: &crate::config::Config, request: &RequestFacts, keep: &crate::visitor::user_data_cookie::KeptKeys, headers: &Headers) {
+    use crate::visitor::{first_party, user_data_cookie};
+    let (Ok(Some(settings)), Ok(cookies)) = (&config.user_data_cookie, &config.first_party) else { return };
+    let value = user_data_cookie::encode(keep, settings);
+    let cookie = first_party::cookie_for_page(cookies, &request.url, user_data_cookie::COOKIE, &value, settings.max_age_seconds, first_party::Reader::EdgeOnly);
+    let _ = headers.append("set-cookie", &cookie);
+    make_private(headers);
 }
 
 /// Makes a response that carries a visitor's own ids `private` ([`crate::proxy::cache_control`]).

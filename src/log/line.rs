@@ -34,6 +34,8 @@ pub enum Decision {
     ConsentUnreadable,
     /// A TC string older than TCF v2.2 was read (logged once per isolate).
     ConsentOutdated,
+    /// A `_tr_ud` cookie was not used: bad signature or shape (logged once per isolate).
+    UserDataIgnored,
     /// An isolate's page-view counts were written to D1.
     StatsFlushed,
     /// Writing page-view counts to D1 failed; they are kept for the next flush.
@@ -74,6 +76,7 @@ impl Decision {
             Decision::BatchRecovered => "batch_recovered",
             Decision::ConsentUnreadable => "consent_unreadable",
             Decision::ConsentOutdated => "consent_outdated",
+            Decision::UserDataIgnored => "user_data_ignored",
             Decision::StatsFlushed => "stats_flushed",
             Decision::StatsFlushFailed => "stats_flush_failed",
             Decision::StatsLost => "stats_lost",
@@ -107,6 +110,7 @@ impl Decision {
             | Decision::BatchRecovered
             | Decision::ConsentUnreadable
             | Decision::ConsentOutdated
+            | Decision::UserDataIgnored
             | Decision::StatsFlushFailed => "warn",
             Decision::Failed
             | Decision::OriginError

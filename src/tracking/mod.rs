@@ -16,6 +16,7 @@ use crate::bots::skip_rules::SkipRule;
 use crate::destinations::registry;
 use crate::event::header::{DecodeError, HeaderEvent};
 use crate::event::id::order_event_id;
+use crate::visitor::user_data_cookie::KeptKeys;
 use pixel_ids::PixelEvent;
 
 pub mod pixel_ids;
@@ -48,6 +49,9 @@ pub struct Routed {
     /// The events mapped for a destination whose browser pixel deduplicates by event id
     /// (Meta, TikTok), in the header's order: what the page may tell the pixel.
     pub pixel_events: Vec<PixelEvent>,
+    /// The match keys to keep in `_tr_ud` for the visitor's later events: the hashes of a
+    /// fresh response's user data, with marketing agreed to (`USER_DATA_COOKIE`).
+    pub keep: Option<KeptKeys>,
 }
 
 /// An event sent without the `contents` items that had no `id`: Meta refuses such items
@@ -103,6 +107,8 @@ pub struct Inputs<'a> {
     pub strip: &'a QueryFilter,
     /// The destinations that are on.
     pub routes: &'a [Route],
+    /// `USER_DATA_COOKIE` is on: a fresh response's user data is kept for later events.
+    pub keep_user_data: bool,
     /// Now, in Unix milliseconds.
     pub now_ms: u64,
 }
@@ -227,7 +233,13 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
         .filter(|(_, id)| pixel_ids.contains(&id.as_str()))
         .map(|(e, id)| PixelEvent { event_name: e.event_name.clone(), event_id: id.clone() })
         .collect();
-    Plan::Route(Routed { replay, outcomes, trimmed, pixel_events })
+    let keep = (inputs.keep_user_data && !replay && inputs.visit.consent.marketing.granted())
+        .then(|| {
+            let user_data: Vec<(String, Vec<String>)> = events.iter().flat_map(|e| e.user_data.iter().cloned()).collect();
+            KeptKeys::from_user_data(&user_data)
+        })
+        .filter(|kept| !kept.is_empty());
+    Plan::Route(Routed { replay, outcomes, trimmed, pixel_events, keep })
 }
 
 #[cfg(test)]
@@ -277,13 +289,14 @@ mod tests {
         let meta = config.meta.as_ref().unwrap();
         let bots = crate::bots::BotMatcher::new().unwrap();
         let skip = crate::bots::skip_rules::skip_rule(req, resp.status, meta.bot_score_threshold, &bots);
-        let visit = crate::visitor::visit(consent, first_party, req, resp, skip, NOW_MS, &mut || 77);
+        let kept = config.user_data_cookie.as_ref().ok().and_then(Option::as_ref);
+        let visit = crate::visitor::visit(consent, first_party, kept, req, resp, skip, NOW_MS, &mut || 77);
         let mut n = 0;
         let mut ids = || {
             n += 1;
             format!("fresh-{n}")
         };
-        let inputs = Inputs { request: req, response: resp, skip, visit: &visit, strip: &meta.strip_query_params, routes: &routes.on, now_ms: NOW_MS };
+        let inputs = Inputs { request: req, response: resp, skip, visit: &visit, strip: &meta.strip_query_params, routes: &routes.on, now_ms: NOW_MS, keep_user_data: kept.is_some() };
         plan(header, &inputs, &mut DecodeCache::default(), &mut ids)
     }
 
@@ -305,7 +318,7 @@ mod tests {
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
-        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new(), pixel_events: Vec::new() });
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new(), pixel_events: Vec::new(), keep: None });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
         assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
@@ -314,6 +327,40 @@ mod tests {
         assert_eq!(run(header, &gpc, &resp), withheld(DenialRule::Gpc, Source::Gpc));
         let bot = RequestFacts { user_agent: Some("Googlebot/2.1".into()), ..italy };
         assert_eq!(run(header, &bot, &resp), Plan::Skip(SkipRule::CrawlerUserAgent), "bots are skipped first");
+    }
+
+    #[test]
+    fn match_keys_are_kept_with_consent_and_carried_by_later_events() {
+        const SECRET: &str = "0123456789abcdef0123456789abcdef";
+        let vars = &[("META_PIXEL_ID", "1"), ("META_ACCESS_TOKEN", "t"), ("USER_DATA_COOKIE", "on"), ("USER_DATA_COOKIE_SECRET", SECRET)];
+        let first_party = FirstPartySettings { enabled: false, ..Default::default() };
+        let plan_of = |header: &str, req: &RequestFacts, resp: &ResponseFacts| run_with(header, req, resp, &ConsentSettings::default(), &first_party, vars);
+        let purchase = r#"{"event_name":"Purchase","user_data":{"em":"Ann@Example.com","ph":"+39 333 123 4567"}}"#;
+        let fresh = ResponseFacts { status: 200, ..Default::default() };
+        let Plan::Route(routed) = plan_of(purchase, &request(), &fresh) else { panic!() };
+        let keep = routed.keep.expect("kept with consent (the US needs none by default)");
+        assert_eq!(keep.get("em"), Some(crate::event::pii::sha256_hex("ann@example.com").as_str()));
+        let replayed = ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), ..Default::default() };
+        assert!(matches!(plan_of(purchase, &request(), &replayed), Plan::Route(Routed { keep: None, .. })), "a replay never keeps");
+        let italy = RequestFacts { country: Some("IT".into()), ..request() };
+        assert!(matches!(plan_of(purchase, &italy, &fresh), Plan::Route(Routed { keep: None, .. })), "no consent, nothing kept");
+        assert!(matches!(run(purchase, &request(), &fresh), Plan::Route(Routed { keep: None, .. })), "off by default");
+
+        let (config, _) = configured(vars);
+        let settings = config.user_data_cookie.as_ref().unwrap().as_ref().unwrap();
+        let cookie = format!("_tr_ud={}", crate::visitor::user_data_cookie::encode(&keep, settings));
+        let later = RequestFacts { cookie: Some(cookie.clone()), ..request() };
+        let view = r#"{"event_name":"ViewContent"}"#;
+        let body = meta_body(&plan_of(view, &later, &fresh));
+        assert_eq!(body["data"][0]["user_data"]["em"], json!([keep.get("em").unwrap()]), "the later event carries the kept hashes");
+        assert_eq!(body["data"][0]["user_data"]["ph"], json!([keep.get("ph").unwrap()]));
+        let own = meta_body(&plan_of(r#"{"event_name":"Lead","user_data":{"em":"bob@example.com"}}"#, &later, &fresh));
+        assert_eq!(own["data"][0]["user_data"]["em"], json!([crate::event::pii::sha256_hex("bob@example.com")]), "the header's own wins");
+        assert!(own["data"][0]["user_data"].get("ph").is_none());
+        let on_replay = meta_body(&plan_of(view, &later, &replayed));
+        assert_eq!(on_replay["data"][0]["user_data"]["em"], json!([keep.get("em").unwrap()]), "a cached page carries the visitor's own keys");
+        let tampered = RequestFacts { cookie: Some(cookie.replace("_tr_ud=e", "_tr_ud=f")), ..request() };
+        assert!(meta_body(&plan_of(view, &tampered, &fresh))["data"][0]["user_data"].get("em").is_none(), "a bad signature is ignored");
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl Writer<'_> {
 
     fn set(&mut self, ids: &mut BrowserIds, name: &str, value: &str, max_age: u32) {
         let scope = self.scope();
-        ids.set_cookies.push(set_cookie(name, value, max_age, &scope, self.secure));
+        ids.set_cookies.push(set_cookie(name, value, max_age, &scope, self.secure, Reader::Pixel));
     }
 }
 
@@ -219,9 +219,19 @@ fn scope_of(url: &str, configured: Option<&str>) -> CookieScope {
     cookie_scope(&host_of(url).to_ascii_lowercase(), configured)
 }
 
-/// The one cookie writer: a `Set-Cookie` value readable by the browser's pixel (never
-/// `HttpOnly`), `SameSite=Lax`, `Secure` on https. `max_age` 0 expires the cookie.
-pub fn set_cookie(name: &str, value: &str, max_age: u32, scope: &CookieScope, secure: bool) -> String {
+/// Who reads a cookie besides the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The platforms' browser pixels too (`_fbp`, `_ga`, ...): never `HttpOnly`.
+    Pixel,
+    /// The edge alone (`_tr_ud`): `HttpOnly`, out of reach of any script on the page.
+    EdgeOnly,
+}
+
+/// The one cookie writer: a `Set-Cookie` value on the scope's domain, `Path=/`,
+/// `SameSite=Lax`, `Secure` on https, `HttpOnly` when only the edge reads it. `max_age` 0
+/// expires the cookie.
+pub fn set_cookie(name: &str, value: &str, max_age: u32, scope: &CookieScope, secure: bool, reader: Reader) -> String {
     let mut out = format!("{name}={value}; Max-Age={max_age}; Path=/");
     if let Some(domain) = &scope.domain {
         out.push_str("; Domain=");
@@ -231,7 +241,17 @@ pub fn set_cookie(name: &str, value: &str, max_age: u32, scope: &CookieScope, se
     if secure {
         out.push_str("; Secure");
     }
+    if reader == Reader::EdgeOnly {
+        out.push_str("; HttpOnly");
+    }
     out
+}
+
+/// A `Set-Cookie` value for a cookie of the page at `url`, on its registrable domain (or
+/// `COOKIE_DOMAIN`), through [`set_cookie`].
+pub fn cookie_for_page(settings: &FirstPartySettings, url: &str, name: &str, value: &str, max_age: u32, reader: Reader) -> String {
+    let scope = scope_of(url, settings.cookie_domain.as_deref());
+    set_cookie(name, value, max_age, &scope, url.starts_with("https:"), reader)
 }
 
 /// `<a>.<b>` of a `_ga` value `GA1.<n>.<a>.<b>`, when both are digits.

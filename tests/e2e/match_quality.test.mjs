@@ -4,9 +4,12 @@
 // every request, so the ids in the page are compared with the ids the platforms received.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { startServer, startGraph, startWorker, readBody, waitFor, BROWSER_UA, TOKEN, PIXEL } from "./harness.mjs";
 
 const TIKTOK_CODE = "CTEST0PIXEL1";
+const UD_SECRET = "user-data-secret-0123456789abcdef-do-not-log";
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const BLOCK = /<script type="application\/json" id="tagrelay-events">(.*?)<\/script>/;
 const HEAD_PAGE = '<!doctype html>\n<html lang="it"><head><meta charset="utf-8"><title>Pecorino</title></head><body><h1>Pecorino Sardo</h1>\n<p>€ 12,50 — “buono”</p></body></html>\n';
 const BODY_ONLY = "<!doctype html><body class=x><p>no head here</p></body>";
@@ -32,17 +35,19 @@ before(async () => {
     TIKTOK_PIXEL_CODE: TIKTOK_CODE, TIKTOK_ACCESS_TOKEN: "tiktok-token", TIKTOK_API_BASE: tiktok.url,
     BATCH_WINDOW_MS: "0",
   };
-  worker = await startWorker({ ...vars, PIXEL_EVENT_IDS: "on" });
+  worker = await startWorker({ ...vars, PIXEL_EVENT_IDS: "on", USER_DATA_COOKIE: "on", USER_DATA_COOKIE_SECRET: UD_SECRET });
   plain = await startWorker(vars);
 });
 after(async () => { await worker?.close(); await plain?.close(); origin?.close(); graph?.close(); tiktok?.close(); });
 
 let n = 0;
 /** One request for `/p/<n>`, the origin answering `answer`. */
-async function view(answer, { w = worker, method = "GET", ua = BROWSER_UA } = {}) {
+async function view(answer, { w = worker, method = "GET", ua = BROWSER_UA, cookie, country = "US" } = {}) {
   page = answer;
   const path = `/p/${++n}`;
-  const res = await w.mf.dispatchFetch(`https://www.spesati.it${path}`, { method, headers: { "user-agent": ua, "cf-connecting-ip": "203.0.113.7" }, cf: { country: "US" } });
+  const headers = { "user-agent": ua, "cf-connecting-ip": "203.0.113.7" };
+  if (cookie !== undefined) headers.cookie = cookie;
+  const res = await w.mf.dispatchFetch(`https://www.spesati.it${path}`, { method, headers, cf: { country } });
   return { res, body: await res.text(), path };
 }
 
@@ -133,4 +138,57 @@ test("a contents item without an id is never sent", async () => {
   assert.ok(rejected.every((l) => l.event_ids[0] === "none-left-1" && l.reason.startsWith("custom_data.contents: none of its 1 items has an id")));
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(!graph.requests.some((r) => JSON.stringify(r.json).includes("none-left-1")), "the Purchase never left");
+});
+
+const metaEvent = (path) => graph.requests.flatMap((r) => r.json?.data ?? []).find((e) => pathOf(e.event_source_url) === path);
+const tiktokEvent = (path) => tiktok.requests.flatMap((r) => r.json?.data ?? []).find((e) => pathOf(e.page.url) === path);
+const keptCookie = (res) => res.headers.getSetCookie().find((c) => c.startsWith("_tr_ud="));
+
+test("match keys are kept in a signed HttpOnly cookie and carried by the next event", async () => {
+  const purchase = { event_name: "Purchase", event_id: "ud-order-1", user_data: { em: " Ann.Rossi@Example.COM ", ph: "+39 333 123 4567", external_id: "u-42" } };
+  const bought = await view({ header: purchase });
+  const set = keptCookie(bought.res);
+  assert.ok(set, bought.res.headers.getSetCookie().join("\n"));
+  assert.match(set, /^_tr_ud=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Max-Age=2592000; Path=\/; Domain=spesati\.it; SameSite=Lax; Secure; HttpOnly$/);
+  assert.ok(!set.includes("Ann") && !set.includes("333"), "only hashes");
+  assert.equal(bought.res.headers.get("cache-control"), "private, max-age=300");
+  const cookie = set.split(";")[0];
+  const later = await view({ header: { event_name: "ViewContent", event_id: "ud-view-1" } }, { cookie });
+  assert.equal(keptCookie(later.res), undefined, "nothing new to keep");
+  await waitFor(() => metaEvent(later.path) && tiktokEvent(later.path), 6000, "the later events");
+  // Meta's SDK hashes: trimmed, lowercase e-mail; the phone's digits with the country code.
+  const meta = metaEvent(later.path).user_data;
+  assert.deepEqual([meta.em, meta.ph, meta.external_id], [[sha256("ann.rossi@example.com")], [sha256("393331234567")], [sha256("u-42")]]);
+  const tt = tiktokEvent(later.path).user;
+  assert.deepEqual([tt.email, tt.phone, tt.external_id], [sha256("ann.rossi@example.com"), sha256("+393331234567"), sha256("u-42")]);
+  const replay = await view({ header: purchase, headers: { "cf-cache-status": "HIT" } });
+  assert.equal(keptCookie(replay.res), undefined, "a cache replay never sets it");
+  const bot = await view({ header: purchase }, { ua: "Googlebot/2.1 (+http://www.google.com/bot.html)" });
+  assert.equal(keptCookie(bot.res), undefined, "bots never get it");
+
+  const [payload, signature] = cookie.slice("_tr_ud=".length).split(".");
+  const forged = `_tr_ud=${payload.slice(0, -2)}${payload.slice(-2) === "fQ" ? "fA" : "fQ"}.${signature}`;
+  const tampered = await view({ header: { event_name: "ViewContent" } }, { cookie: forged });
+  await waitFor(() => metaEvent(tampered.path), 6000, "the tampered visitor's event");
+  assert.equal(metaEvent(tampered.path).user_data.em, undefined, "a tampered cookie is ignored");
+  const ignored = await worker.line((l) => l.decision === "user_data_ignored");
+  assert.equal(ignored.level, "warn");
+  assert.ok(!JSON.stringify(ignored).includes(payload) && !JSON.stringify(worker.lines()).includes(UD_SECRET), "never its value, never the secret");
+
+  const denied = await view({ header: { event_name: "ViewContent" } }, { cookie: `${cookie}; cmplz_marketing=deny`, country: "IT" });
+  assert.equal(keptCookie(denied.res), "_tr_ud=; Max-Age=0; Path=/; Domain=spesati.it; SameSite=Lax; Secure; HttpOnly", "an explicit denial expires it");
+});
+
+test("USER_DATA_COOKIE=on without its secret is a configuration error naming it; pages are served", async () => {
+  const w = await startWorker({ ORIGIN_URL: origin.url, META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url, BATCH_WINDOW_MS: "0", USER_DATA_COOKIE: "on" });
+  try {
+    const { res, body } = await view({ header: { event_name: "Purchase", user_data: { em: "a@b.co" } } }, { w });
+    assert.equal(res.status, 200);
+    assert.equal(body, HEAD_PAGE);
+    assert.equal(keptCookie(res), undefined);
+    const line = await w.line((l) => l.decision === "disabled" && l.feature === "user_data_cookie");
+    assert.match(line.reason, /^USER_DATA_COOKIE_SECRET is not set, and USER_DATA_COOKIE=on needs it/);
+  } finally {
+    await w.close();
+  }
 });

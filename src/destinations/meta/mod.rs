@@ -181,13 +181,16 @@ fn limited_data_use() -> Map<String, Value> {
 fn server_event(event: &Event<'_>, page: &PageView<'_>, edge: &UserData) -> ServerEvent {
     let header = event.header;
     let mut user_data = edge.clone();
-    if !page.replay {
+    if !page.replay && !header.user_data.is_empty() {
         for (key, values) in &header.user_data {
             let hashed: Vec<String> = values.iter().filter_map(|v| normalize_and_hash(key, v)).collect();
             if !hashed.is_empty() {
                 user_data.hashed.push((key.clone(), hashed));
             }
         }
+    } else if let Some(kept) = &page.visit.kept {
+        // The visitor's kept match keys (`_tr_ud`): Meta's own hashes.
+        user_data.hashed.extend(kept.meta().map(|(key, hash)| (key.to_string(), vec![hash.to_string()])));
     }
     let event_source_url = page.event_url(header);
     ServerEvent {

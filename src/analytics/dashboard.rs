@@ -22,7 +22,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -70,13 +70,15 @@ td{padding:5px 6px;text-align:right;font-variant-numeric:tabular-nums}td:first-c
 .delivery{margin-top:16px}.delivery td.plain{background:none}.delivery .bad{color:#d64545;font-weight:600}
 .delivery td.reason{text-align:left;color:var(--muted);font-size:13px;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .delivery .note{color:var(--muted);font-size:13px;margin:10px 0 0}.delivery .replay button{padding:3px 10px;border:1px solid var(--line);border-radius:6px;background:var(--card);color:var(--ink);font:inherit;cursor:pointer}.delivery details{margin-top:10px}.delivery summary{cursor:pointer;color:var(--muted);font-size:13px}
+.match{margin-top:16px}.match h3{font-size:14px;margin:12px 0 6px}.match .weighted td:first-child{font-weight:600}.match .note{color:var(--muted);font-size:13px;margin:10px 0 0}
 footer{margin-top:20px;color:var(--muted);font-size:13px;display:flex;flex-wrap:wrap;gap:16px;justify-content:space-between}footer a{color:var(--pv)}
 "#;
 
-/// The stats page for `report` (see `report::report`) and `delivery` (see
-/// `delivery_report::report`), served under `stats_path` for `host`. `range` is the named
-/// range asked for (`today`, `7d`, `30d`), if any, to highlight it.
-pub fn render(report: &Value, delivery: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
+/// The stats page for `report` (see `report::report`), `delivery` (see
+/// `delivery_report::report`) and `matches` (see `match_report::report`), served under
+/// `stats_path` for `host`. `range` is the named range asked for (`today`, `7d`, `30d`), if
+/// any, to highlight it.
+pub fn render(report: &Value, delivery: &Value, matches: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
     let (from, to) = (text(report, "from"), text(report, "to"));
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -125,10 +127,11 @@ pub fn render(report: &Value, delivery: &Value, stats_path: &str, host: &str, ra
     }
     h.push_str("</section>");
     delivery_panel(&mut h, delivery, stats_path);
+    super::match_report::panel(&mut h, matches);
     let _ = write!(
         h,
         "<footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
-<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a> · <a href=\"{p}/api/delivery?from={from}&amp;to={to}\">Delivery JSON</a></span></footer></main></body></html>",
+<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a> · <a href=\"{p}/api/delivery?from={from}&amp;to={to}\">Delivery JSON</a> · <a href=\"{p}/api/match?from={from}&amp;to={to}\">Match JSON</a></span></footer></main></body></html>",
         p = escape(stats_path),
         from = escape(from),
         to = escape(to),
@@ -316,7 +319,7 @@ mod tests {
 
     #[test]
     fn totals_are_machine_readable_and_text_is_escaped() {
-        let page = render(&report(), &json!({"destinations": []}), "/_tagrelay", "shop.example", Some("7d"));
+        let page = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), "/_tagrelay", "shop.example", Some("7d"));
         assert!(page.contains("data-stat=\"pageviews\" data-value=\"1234\">1,234<"));
         assert!(page.contains("data-stat=\"visitors\" data-value=\"56\">56<"));
         assert!(!page.contains("<script>"), "paths are escaped");
@@ -333,7 +336,7 @@ mod tests {
             "days":[{"date":"2025-11-30","sent":500,"failed":0,"dead_lettered":0},{"date":"2025-12-01","sent":1000,"failed":2,"dead_lettered":0}],
             "skipped_rules":[{"rule":"consent_denied","events":3}],"dead_letters_kept":{"messages":2,"events":7},
             "last_failure":{"at":"2025-12-01T10:11:12Z","outcome":"failed","event":"Purchase","reason":"<b>expired</b> token"}}]});
-        let page = render(&report(), &delivery, "/_tagrelay", "shop.example", None);
+        let page = render(&report(), &delivery, &json!({}), "/_tagrelay", "shop.example", None);
         assert!(page.contains("data-delivery=\"meta\" data-outcome=\"sent\" data-value=\"1500\">1,500<"));
         assert!(page.contains("data-outcome=\"failed\" data-value=\"2\">2<"));
         assert!(page.contains("2025-12-01 10:11 · Purchase: &lt;b&gt;expired&lt;/b&gt; token"));
@@ -342,7 +345,7 @@ mod tests {
         assert!(page.contains("data-dead-letters=\"meta\" data-value=\"7\""));
         assert!(page.contains("1,000 <span class=\"bad\">(2 failed)</span>"));
         assert!(page.find("2025-12-01</td>") < page.find("2025-11-30</td>"), "newest day first");
-        let none = render(&report(), &json!({"destinations": []}), "/_tagrelay", "shop.example", None);
+        let none = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), "/_tagrelay", "shop.example", None);
         assert!(none.contains("No events in this range"));
     }
 

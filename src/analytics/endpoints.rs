@@ -4,6 +4,7 @@
 //! - `{STATS_PATH}/api/stats?from=&to=&limit=`: the report as JSON;
 //! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page;
 //! - `{STATS_PATH}/api/delivery?from=&to=`: what became of the events, per destination;
+//! - `{STATS_PATH}/api/match?from=&to=`: the match keys the events carried, per destination;
 //! - `{STATS_PATH}/api/dead-letters?destination=&limit=`: the dead letters kept;
 //! - `POST {STATS_PATH}/api/dead-letters/replay?destination=&limit=`: puts them back on the
 //!   delivery queue.
@@ -11,6 +12,7 @@
 use super::auth;
 use super::dashboard;
 use super::delivery_report;
+use super::match_report;
 use super::dead_letters::{self, Selection};
 use super::report::{self, StatsQuery};
 use super::sql::Statement;
@@ -52,6 +54,8 @@ pub enum Endpoint {
     Csv(StatsQuery),
     /// The Delivery report as JSON.
     Delivery(StatsQuery),
+    /// The Match quality report as JSON.
+    Match(StatsQuery),
     /// The dead letters kept, as JSON.
     DeadLetters(Selection),
     /// Replaying dead letters (the JS entry runs it: reads, queue sends, deletes).
@@ -65,11 +69,13 @@ impl Endpoint {
             Endpoint::Dashboard(q, _) => {
                 let mut all = report::report_statements(q, now_ms);
                 all.extend(delivery_report::statements(q));
+                all.extend(match_report::statements(q));
                 all
             }
             Endpoint::Api(q) => report::report_statements(q, now_ms),
             Endpoint::Csv(q) => report::export_statements(q),
             Endpoint::Delivery(q) => delivery_report::statements(q),
+            Endpoint::Match(q) => match_report::statements(q),
             Endpoint::DeadLetters(s) => s.list_statements(),
             Endpoint::Replay(s) => s.replay_statements(),
         }
@@ -81,15 +87,24 @@ impl Endpoint {
         match self {
             Endpoint::Dashboard(q, range) => {
                 let split = report::report_statements(q, 0).len().min(results.len());
-                let (pages, deliveries) = results.split_at(split);
+                let (pages, rest) = results.split_at(split);
+                let (deliveries, matches) = rest.split_at(delivery_report::statements(q).len().min(rest.len()));
                 StatsResponse {
                     status: 200,
                     content_type: "text/html; charset=utf-8",
                     headers: Vec::new(),
-                    body: dashboard::render(&report::report(q, pages), &delivery_report::report(q, deliveries), stats_path, host, range.as_deref()),
+                    body: dashboard::render(
+                        &report::report(q, pages),
+                        &delivery_report::report(q, deliveries),
+                        &match_report::report(q, matches),
+                        stats_path,
+                        host,
+                        range.as_deref(),
+                    ),
                 }
             }
             Endpoint::Delivery(q) => StatsResponse::json(delivery_report::report(q, results).to_string()),
+            Endpoint::Match(q) => StatsResponse::json(match_report::report(q, results).to_string()),
             Endpoint::DeadLetters(_) => StatsResponse::json(dead_letters::list(results).to_string()),
             // Answered by the JS entry's replay, never rendered from reads.
             Endpoint::Replay(_) => StatsResponse::plain(500, "Internal Server Error"),
@@ -141,8 +156,9 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
         "/api/stats" => Ok(Endpoint::Api(report::parse_query(query, today).map_err(bad_request)?)),
         "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad_request)?)),
         "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad_request)?)),
+        "/api/match" => Ok(Endpoint::Match(report::parse_query(query, today).map_err(bad_request)?)),
         "/api/dead-letters" => Ok(Endpoint::DeadLetters(Selection::parse(query, dead_letters::MAX_LIST).map_err(bad_request)?)),
-        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/dead-letters and /export.csv under STATS_PATH")),
+        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/match, /api/dead-letters and /export.csv under STATS_PATH")),
     }
 }
 
@@ -178,6 +194,8 @@ mod tests {
         assert!(matches!(route("HEAD", "/api/stats", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Api(_))));
         assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Csv(_))));
         assert!(matches!(route("GET", "/api/delivery", "range=30d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Delivery(_))));
+        assert!(matches!(route("GET", "/api/match", "range=7d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Match(_))));
+        assert_eq!(route("GET", "/api/match", "to=bad", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
         assert_eq!(route("GET", "/api/delivery", "from=bad", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
         assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 404);
         assert_eq!(route("POST", "/api/stats", "", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 405);

@@ -8,6 +8,7 @@
 
 use super::aggregate::{Aggregate, FLUSH_EARLY_ENTRIES, MAX_ENTRIES};
 use super::delivery_counts::{DeliveryCounts, Tally};
+use super::match_counts::MatchCounts;
 use super::device::{self, Device};
 use super::page_view::RawPageView;
 use super::reload_filter::ReloadFilter;
@@ -102,6 +103,7 @@ pub enum FlushOutcome {
 pub struct Flusher {
     current: Aggregate,
     deliveries: DeliveryCounts,
+    matches: MatchCounts,
     pending: Option<PendingFlush>,
     salts: BTreeMap<u64, [u8; 32]>,
     reloads: ReloadFilter,
@@ -179,6 +181,11 @@ impl Flusher {
         self.deliveries.add(tally, names);
     }
 
+    /// Counts one event built for `destination`, carrying `keys`, for the Match quality panel.
+    pub fn count_match(&mut self, at_ms: u64, destination: &str, event: &str, keys: &[&'static str]) {
+        self.matches.add(at_ms, destination, event, keys);
+    }
+
     /// Whether the counts held are many enough to flush before the timer.
     pub fn flush_early(&self) -> bool {
         self.current.entries() >= FLUSH_EARLY_ENTRIES
@@ -187,9 +194,10 @@ impl Flusher {
     /// The next flush to send: the one that failed last time, else the counts held now (as
     /// flush `new_id()` at `now_ms`). `None` when there is nothing to write.
     pub fn take(&mut self, new_id: impl FnOnce() -> String, now_ms: u64) -> Option<&PendingFlush> {
-        if self.pending.is_none() && !(self.current.is_empty() && self.deliveries.is_empty()) {
+        if self.pending.is_none() && !(self.current.is_empty() && self.deliveries.is_empty() && self.matches.is_empty()) {
             let counts = std::mem::take(&mut self.current);
             let deliveries = std::mem::take(&mut self.deliveries);
+            let matches = std::mem::take(&mut self.matches);
             let id = new_id();
             let mut statements = if counts.is_empty() {
                 vec![Statement::new(sql::MARK_FLUSH, vec![serde_json::json!(id), serde_json::json!(now_ms)])]
@@ -198,6 +206,9 @@ impl Flusher {
             };
             if !deliveries.is_empty() {
                 statements.extend(deliveries.statements());
+            }
+            if !matches.is_empty() {
+                statements.extend(matches.statements());
             }
             self.pending = Some(PendingFlush { statements, id, page_views: counts.page_views(), events: deliveries.events(), attempts: 0 });
         }

@@ -5,13 +5,16 @@
 //!   (maps and sets keyed by visitor ids);
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
 //!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them),
+//!   [`match_counts`] (the match keys the events carried, flushed with them),
 //!   [`dead_letters`] (queue messages kept for replay), [`sql`] (every statement),
 //!   [`retention`] (the daily cron), [`values`] (row fields, bounded text);
 //! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
+//!   [`match_report`] (the Match quality view),
 //!   [`dashboard`] (the HTML page);
 //! - [`settings`]: the variables.
 //!
-//! May use: `config::parse`, `proxy`, `bots`, `delivery` (queue messages). Used by the
+//! May use: `config::parse`, `proxy`, `bots`, `destinations` (their names), `delivery` (queue
+//! messages). Used by the
 //! configuration and the adapter.
 
 pub mod aggregate;
@@ -21,6 +24,8 @@ pub mod csv;
 pub mod dashboard;
 pub mod dead_letters;
 pub mod delivery_counts;
+pub mod match_counts;
+pub mod match_report;
 pub mod delivery_report;
 pub mod device;
 pub mod endpoints;

@@ -124,6 +124,19 @@ ON CONFLICT (day, destination, event, outcome, detail) DO UPDATE SET events = ev
 last_reason = CASE WHEN excluded.last_at >= coalesce(last_at, 0) THEN excluded.last_reason ELSE last_reason END, \
 last_at = CASE WHEN excluded.last_at >= coalesce(last_at, 0) THEN excluded.last_at ELSE last_at END";
 
+/// Adds an isolate's match-key counts (`crate::analytics::match_counts`). `?1`: JSON rows
+/// `[day, destination, event, key, events]` (key `''`: the events built).
+pub const ADD_MATCH: &str = "INSERT INTO stats_match (day, destination, event, key, events) \
+SELECT r.value->>0, r.value->>1, r.value->>2, r.value->>3, r.value->>4 FROM json_each(?1) r WHERE true \
+ON CONFLICT (day, destination, event, key) DO UPDATE SET events = events + excluded.events";
+
+/// Retention: match-key counts before day `?1`.
+pub const EXPIRE_MATCH: &str = "DELETE FROM stats_match WHERE day < ?1";
+
+/// The match-key counts of days `?1`..=`?2`, per destination, event and key.
+pub const READ_MATCH: &str = "SELECT destination, event, key, SUM(events) AS events FROM stats_match \
+WHERE day BETWEEN ?1 AND ?2 GROUP BY destination, event, key";
+
 /// Makes the salts of the days in `?1` (JSON array) if they do not exist yet: random, made
 /// by D1 so that every isolate gets the same one.
 pub const MAKE_SALTS: &str = "INSERT OR IGNORE INTO stats_salts (day, salt) SELECT value, randomblob(32) FROM json_each(?1)";

@@ -78,10 +78,15 @@ pub const VAR_TCF_VENDOR: &str = "CONSENT_TCF_VENDOR_GA4";
 /// Google Advertising Products' Global Vendor List id: [`VAR_TCF_VENDOR`]'s default.
 pub const GOOGLE_VENDOR_ID: u16 = 755;
 
+/// The match keys the stats page's Match quality panel counts for GA4: the client id read from
+/// an existing `_ga`, or minted by the edge on this response; the session; user data.
+pub const MATCH_KEYS: [&str; 4] = ["client_id", "client_id_minted", "session_id", "user_data"];
+
 /// GA4's registration ([`super::registry`]).
 pub const REGISTRATION: Registration = Registration {
     name: NAME,
     vars: &[VAR_MEASUREMENT_ID, VAR_API_SECRET, VAR_API_BASE, VAR_VALIDATE],
+    match_keys: &MATCH_KEYS,
     tcf_vendor: TcfVendorSetting { var: VAR_TCF_VENDOR, default: Some(GOOGLE_VENDOR_ID) },
     parse: Some(|get| Ga4::parse(get).map(|r| r.map(|d| Box::new(d) as Box<dyn Destination>))),
 };
@@ -155,7 +160,7 @@ impl Destination for Ga4 {
             return (None, drop_all("the visitor has no GA4 client id: no valid _ga cookie, and the edge sets none (FIRST_PARTY_COOKIES is off, or statistics were not agreed to)"));
         };
         let session_id = cookie(page.request.cookie.as_deref().unwrap_or(""), &format!("_ga_{}", &self.measurement_id[2..])).and_then(session_id);
-        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new() };
+        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new(), keys: Vec::new() };
         let mut items = Vec::new();
         for event in events {
             let name = match event_name(&event.header.event_name) {
@@ -202,6 +207,18 @@ impl Destination for Ga4 {
                 body.insert("user_data".into(), Value::Object(data));
             }
         }
+        // Every event of the page view carries the same keys: one client, one request.
+        let minted = page.visit.browser_ids.as_ref().is_some_and(|ids| ids.ga_client_id.is_some());
+        let keys: Vec<&'static str> = [
+            (MATCH_KEYS[0], !minted),
+            (MATCH_KEYS[1], minted),
+            (MATCH_KEYS[2], session_id.is_some()),
+            (MATCH_KEYS[3], body.contains_key("user_data")),
+        ]
+        .into_iter()
+        .filter_map(|(key, carried)| carried.then_some(key))
+        .collect();
+        mapped.keys = vec![keys; items.len()];
         body.insert("events".into(), Value::Array(items));
         // `to_string` writes into bytes at once; `Display` goes through a formatter, slower.
         mapped.part = serde_json::to_string(&Value::Object(body)).unwrap_or_default();

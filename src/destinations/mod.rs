@@ -201,6 +201,9 @@ pub struct Mapped {
     pub ids: Vec<String>,
     /// The JSON text [`Destination::body`] puts together with other page views' parts.
     pub part: String,
+    /// The match keys each event carries, in `ids` order (the stats page's Match quality
+    /// panel counts them); empty when rebuilt from a queue message.
+    pub keys: Vec<Vec<&'static str>>,
 }
 
 /// An event a destination cannot express, and why; it still goes to the others.

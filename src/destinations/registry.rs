@@ -20,6 +20,9 @@ pub struct Registration {
     pub vars: &'static [&'static str],
     /// How the IAB TCF knows it (`CONSENT_TCF_VENDOR_*`, read with the consent settings).
     pub tcf_vendor: TcfVendorSetting,
+    /// The match keys its bodies may carry ([`super::Mapped::keys`]), in the order the stats
+    /// page's Match quality panel lists them.
+    pub match_keys: &'static [&'static str],
     /// Its settings parser. `None` for Meta only: Meta is built from the tracking settings it
     /// shares with every destination (`crate::config::MetaConfig`), and is the one a fresh
     /// install logs in dry run.

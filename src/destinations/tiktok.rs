@@ -69,10 +69,14 @@ pub const VAR_TCF_VENDOR: &str = "CONSENT_TCF_VENDOR_TIKTOK";
 // TikTok's Global Vendor List id is left unset by default: it is not in the copies of the
 // list tagrelay was checked against (docs/consent.md), so the purposes alone decide.
 
+/// The match keys the stats page's Match quality panel counts for TikTok, in its order.
+pub const MATCH_KEYS: [&str; 7] = ["email", "phone", "external_id", "ttp", "ttclid", "ip", "user_agent"];
+
 /// TikTok's registration ([`super::registry`]).
 pub const REGISTRATION: Registration = Registration {
     name: NAME,
     vars: &[VAR_PIXEL_CODE, VAR_ACCESS_TOKEN, VAR_API_BASE, VAR_TEST_EVENT_CODE],
+    match_keys: &MATCH_KEYS,
     tcf_vendor: TcfVendorSetting { var: VAR_TCF_VENDOR, default: None },
     parse: Some(|get| TikTok::parse(get).map(|r| r.map(|d| Box::new(d) as Box<dyn Destination>))),
 };
@@ -162,7 +166,7 @@ impl Destination for TikTok {
         if let Some(t) = ttp {
             user.insert("ttp".into(), json!(shown(t)));
         }
-        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new() };
+        let mut mapped = Mapped { names: Vec::new(), ids: Vec::new(), part: String::new(), keys: Vec::new() };
         let mut items = Vec::with_capacity(events.len());
         for event in events {
             let name = event_name(&event.header.event_name);
@@ -182,6 +186,7 @@ impl Destination for TikTok {
             item.insert("event".into(), json!(name));
             item.insert("event_time".into(), json!(page.now_ms / 1000));
             item.insert("event_id".into(), json!(event.id));
+            mapped.keys.push(MATCH_KEYS.iter().copied().filter(|k| user.contains_key(*k)).collect());
             item.insert("user".into(), Value::Object(user));
             item.insert("page".into(), Value::Object(page_json));
             let properties = properties(event);

@@ -39,6 +39,21 @@ pub fn count_delivery<S: AsRef<str>>(destination: &str, outcome: DeliveryOutcome
     FLUSHER.with(|f| f.borrow_mut().count_delivery(&tally, names));
 }
 
+/// Counts the match keys each event of `mapped` carries, built for `destination` to send, for
+/// the stats page's Match quality panel; written with the next flush.
+pub fn count_match(destination: &str, mapped: &crate::destinations::Mapped) {
+    if !COUNTING.with(Cell::get) {
+        return;
+    }
+    let at_ms = js::now_ms();
+    FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        for (name, keys) in mapped.names.iter().zip(&mapped.keys) {
+            f.count_match(at_ms, destination, name, keys);
+        }
+    });
+}
+
 fn analytics(env: &JsValue) -> Option<&'static AnalyticsSettings> {
     settings::config(env).ok()?.analytics.as_ref().ok()
 }

@@ -468,7 +468,7 @@ pub fn consume(routes: &'static Routes, bodies: &[String], attempts: &[u32]) -> 
         let tries = message.tries + queue_tries;
         for (position, g) in message.groups.into_iter().enumerate() {
             let label = g.label();
-            let mapped = Mapped { names: g.names.into_owned(), ids: g.ids.into_owned(), part: g.part.into_owned() };
+            let mapped = Mapped { names: g.names.into_owned(), ids: g.ids.into_owned(), part: g.part.into_owned(), keys: Vec::new() };
             let group = Group { label, mapped, replay: g.replay, message: index as u32, position: position as u32 };
             per_route[route_index].push((group, tries));
         }

@@ -334,6 +334,9 @@ fn decide(
                 }
                 match mapped {
                     Some(mapped) => {
+                        if route.mode == Mode::Live {
+                            analytics::count_match(name, &mapped);
+                        }
                         let ids = vec![("event_names", json!(mapped.names)), ("event_ids", json!(mapped.ids))];
                         let next = delivery::prepare(label, index, route, mapped, routed.replay, shared.batch_window_ms);
                         let decision = match (route.mode, next) {

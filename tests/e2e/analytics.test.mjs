@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
-import { startServer, startWorker, request, waitFor } from "./harness.mjs";
+import { startServer, startWorker, request, waitFor, dumpDom } from "./harness.mjs";
 
 const STATS_TOKEN = "stats-token-for-tests-0123456789";
 const BEARER = { authorization: `Bearer ${STATS_TOKEN}` };
@@ -383,17 +382,7 @@ test("the dashboard in headless Chromium shows the same totals as the API", { ti
     const port = new URL(w.url).port;
     // Basic credentials in the URL: the browser answers the 401 challenge with them.
     const url = `http://owner:${STATS_TOKEN}@127.0.0.1:${port}/_tagrelay/?range=today`;
-    const dom = await new Promise((resolve, reject) => {
-      const chrome = spawn(process.env.CHROMIUM ?? "/usr/bin/chromium", [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`, "--dump-dom", url,
-      ], { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "", err = "";
-      chrome.stdout.on("data", (d) => { out += d; });
-      chrome.stderr.on("data", (d) => { err += d; });
-      chrome.on("error", reject);
-      chrome.on("close", (code) => (code === 0 && out ? resolve(out) : reject(new Error(`chromium exited ${code}: ${err.slice(-2000)}`))));
-    });
+    const dom = await dumpDom(url, profile);
     const shown = (key) => {
       const m = dom.match(new RegExp(`data-stat="${key}" data-value="([^"]*)">([^<]*)<`));
       assert.ok(m, `the rendered page shows ${key}`);

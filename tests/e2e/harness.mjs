@@ -7,6 +7,7 @@ import net from "node:net";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { spawn } from "node:child_process";
 import { Miniflare } from "miniflare";
 
 export const BROWSER_UA =
@@ -130,10 +131,11 @@ export async function startWorker(vars, { d1 = false, migrate = true, queue } = 
   };
 }
 
+/** Waits until `fn()` (or the promise it returns) is truthy, and returns it. */
 export async function waitFor(fn, timeoutMs = 8000, what = "condition") {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -181,3 +183,22 @@ export function* patternChunks(total, hash) {
 
 /** Header names of a raw response, lowercased, in order. */
 export const headerNames = (res) => res.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+
+/**
+ * The DOM headless Chromium renders for `url` (Basic credentials in the URL answer a 401
+ * challenge), with a throwaway profile in `profileDir`. Chromium is what
+ * scripts/setup-browser.sh installs, or `CHROMIUM`.
+ */
+export function dumpDom(url, profileDir) {
+  return new Promise((resolve, reject) => {
+    const chrome = spawn(process.env.CHROMIUM ?? "/usr/bin/chromium", [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", `--user-data-dir=${profileDir}`, "--dump-dom", url,
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    chrome.stdout.on("data", (d) => { out += d; });
+    chrome.stderr.on("data", (d) => { err += d; });
+    chrome.on("error", reject);
+    chrome.on("close", (code) => (code === 0 && out ? resolve(out) : reject(new Error(`chromium exited ${code}: ${err.slice(-2000)}`))));
+  });
+}

@@ -5,7 +5,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { startServer, startGraph, startWorker, readBody, waitFor, BROWSER_UA, TOKEN, PIXEL } from "./harness.mjs";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startServer, startGraph, startWorker, readBody, request, waitFor, dumpDom, BROWSER_UA, TOKEN, PIXEL } from "./harness.mjs";
 
 const TIKTOK_CODE = "CTEST0PIXEL1";
 const UD_SECRET = "user-data-secret-0123456789abcdef-do-not-log";
@@ -189,6 +192,74 @@ test("USER_DATA_COOKIE=on without its secret is a configuration error naming it;
     const line = await w.line((l) => l.decision === "disabled" && l.feature === "user_data_cookie");
     assert.match(line.reason, /^USER_DATA_COOKIE_SECRET is not set, and USER_DATA_COOKIE=on needs it/);
   } finally {
+    await w.close();
+  }
+});
+
+test("the match API counts exactly the keys the platforms received, and the stats page shows their shares", { timeout: 90_000 }, async () => {
+  const STATS_TOKEN = "stats-token-for-match-tests-0123456";
+  const ga4 = await startGraph();
+  ga4.defaultReply = () => ({ status: 204, body: "" });
+  const w = await startWorker({
+    ORIGIN_URL: origin.url,
+    META_PIXEL_ID: PIXEL, META_ACCESS_TOKEN: TOKEN, META_API_BASE: graph.url,
+    TIKTOK_PIXEL_CODE: TIKTOK_CODE, TIKTOK_ACCESS_TOKEN: "tiktok-token", TIKTOK_API_BASE: tiktok.url,
+    GA4_MEASUREMENT_ID: "G-MATCH1", GA4_API_SECRET: "ga4-secret", GA4_API_BASE: ga4.url,
+    BATCH_WINDOW_MS: "0", STATS_TOKEN, STATS_FLUSH_MS: "300",
+  }, { d1: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "tagrelay-chromium-"));
+  try {
+    graph.reset();
+    tiktok.reset();
+    const views = [
+      // A returning buyer: _fbp and _ga, an e-mail in the header.
+      [{ event_name: "Purchase", event_id: "m-1", user_data: { em: "ann@example.com", external_id: "u-1" } }, { cookie: "_fbp=fb.1.1700000000000.42; _ga=GA1.1.111.222; _ga_MATCH1=GS2.1.s1700000000$o1" }],
+      // A new visitor from a Meta ad: _fbp and _ga minted at the edge, fbc from the fbclid.
+      [{ event_name: "ViewContent", event_id: "m-2" }, { query: "?fbclid=IwAR-match" }],
+      // A TikTok ad click, no cookies.
+      [{ event_name: "ViewContent", event_id: "m-3" }, { query: "?ttclid=E.C.P.match" }],
+    ];
+    for (const [header, { cookie, query = "" }] of views) {
+      page = { header };
+      const headers = { "user-agent": BROWSER_UA, "cf-connecting-ip": "203.0.113.7" };
+      if (cookie) headers.cookie = cookie;
+      const res = await w.mf.dispatchFetch(`https://www.spesati.it/m/${++n}${query}`, { headers, cf: { country: "US" } });
+      await res.text();
+    }
+    const sentTo = (mock, list) => mock.requests.flatMap(list).filter((e) => ["m-1", "m-2", "m-3"].includes(e.event_id));
+    await waitFor(() => sentTo(graph, (r) => r.json?.data ?? []).length === 3 && sentTo(tiktok, (r) => r.json?.data ?? []).length === 3 && ga4.requests.length === 3, 8000, "every event at every mock");
+    const today = new Date().toISOString().slice(0, 10);
+    const api = async () => JSON.parse((await request(w.url, `/_tagrelay/api/match?from=${today}&to=${today}`, { headers: { authorization: `Bearer ${STATS_TOKEN}` } })).body);
+    const report = await waitFor(async () => { const r = await api(); return r.destinations.length === 3 && r; }, 10_000, "the match counts flushed");
+    const of = (name) => report.destinations.find((d) => d.destination === name);
+    // What the mocks received, key by key.
+    const metaEvents = sentTo(graph, (r) => r.json?.data ?? []);
+    const metaKeys = ["em", "ph", "external_id", "fn", "ln", "ct", "st", "zp", "country", "fbp", "fbc", "client_ip_address", "client_user_agent"];
+    assert.equal(of("meta").events, 3);
+    for (const key of metaKeys) assert.equal(of("meta").keys[key], metaEvents.filter((e) => e.user_data[key] !== undefined).length, `meta ${key}`);
+    assert.deepEqual([of("meta").keys.em, of("meta").keys.fbp, of("meta").keys.fbc], [1, 3, 1]);
+    const ttEvents = sentTo(tiktok, (r) => r.json?.data ?? []);
+    for (const key of ["email", "phone", "external_id", "ttp", "ttclid", "ip", "user_agent"]) {
+      assert.equal(of("tiktok").keys[key], ttEvents.filter((e) => e.user[key] !== undefined).length, `tiktok ${key}`);
+    }
+    assert.equal(of("tiktok").keys.ttclid, 1);
+    const ga = of("ga4");
+    assert.equal(ga.events, 3);
+    assert.deepEqual([ga.keys.client_id, ga.keys.client_id_minted, ga.keys.session_id, ga.keys.user_data], [1, 2, 1, 1]);
+    assert.equal(ga4.requests.filter((r) => r.json.user_data).length, 1);
+    assert.equal(of("meta").by_event.find((e) => e.event === "Purchase").keys.em, 1);
+
+    const port = new URL(w.url).port;
+    const dom = await dumpDom(`http://owner:${STATS_TOKEN}@127.0.0.1:${port}/_tagrelay/?range=today`, profile);
+    const share = (dest, key) => dom.match(new RegExp(`data-match="${dest}" data-key="${key}" data-value="(\\d+)">(\\d+)%<`))?.slice(1).map(Number);
+    assert.deepEqual(share("meta", "em"), [33, 33]);
+    assert.deepEqual(share("meta", "fbp"), [100, 100]);
+    assert.deepEqual(share("tiktok", "ttclid"), [33, 33]);
+    assert.ok(dom.includes("em ★") && dom.includes("fbc ★") && !dom.includes("email ★"), "Meta's weighted keys are marked");
+    assert.ok(dom.includes('data-match-events="ga4" data-value="3"'));
+  } finally {
+    fs.rmSync(profile, { recursive: true, force: true });
+    ga4.close();
     await w.close();
   }
 });

@@ -28,10 +28,28 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 /// Meta's limits: up to [`MAX_EVENTS_PER_REQUEST`] events in a request, from any number of page views.
 pub const LIMITS: Limits = Limits { events_per_request: MAX_EVENTS_PER_REQUEST, page_views_per_request: usize::MAX, page_views_per_send: usize::MAX };
 
+/// The match keys the stats page's Match quality panel counts for Meta, in its order.
+pub const MATCH_KEYS: [&str; 13] =
+    ["em", "ph", "external_id", "fn", "ln", "ct", "st", "zp", "country", "fbp", "fbc", "client_ip_address", "client_user_agent"];
+
+/// Which of [`MATCH_KEYS`] an event's `user_data` carries.
+fn match_keys(user: &UserData) -> Vec<&'static str> {
+    let edge = [("fbp", user.fbp.is_some()), ("fbc", user.fbc.is_some()), ("client_ip_address", user.client_ip_address.is_some()), ("client_user_agent", user.client_user_agent.is_some())];
+    MATCH_KEYS
+        .iter()
+        .copied()
+        .filter(|key| match edge.iter().find(|(k, _)| k == key) {
+            Some((_, present)) => *present,
+            None => user.hashed.iter().any(|(k, hashes)| k == key && !hashes.is_empty()),
+        })
+        .collect()
+}
+
 /// Meta's registration ([`super::registry`]): built from the shared tracking settings.
 pub const REGISTRATION: Registration = Registration {
     name: NAME,
     vars: &settings::VARS,
+    match_keys: &MATCH_KEYS,
     tcf_vendor: TcfVendorSetting { var: settings::VAR_TCF_VENDOR, default: None },
     parse: None,
 };
@@ -103,6 +121,7 @@ impl Destination for Meta {
             names: request.data.iter().map(|e| e.event_name.clone()).collect(),
             ids: request.data.iter().map(|e| e.event_id.clone()).collect(),
             part,
+            keys: request.data.iter().map(|e| match_keys(&e.user_data)).collect(),
         };
         (Some(mapped), Vec::new())
     }

@@ -1,0 +1,97 @@
+//! Match quality: how many events each destination's body carried, and how many of them
+//! carried each match key (Meta's `em`, `fbp`, `client_ip_address`..., TikTok's `email`,
+//! `ttclid`..., GA4's `client_id`...), per UTC day, destination and event name. Counted where
+//! the body is built, held in memory, and written with the delivery counts, in the same D1
+//! batch under the same flush mark.
+//!
+//! Nothing personal is counted: key names and numbers.
+
+use super::sql::{self, Statement};
+use super::values::clip;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Distinct (day, destination, event, key) rows an isolate holds at most between flushes;
+/// past it, events of new names are counted under [`super::delivery_counts::OTHER_EVENT`].
+pub const MAX_ROWS: usize = 4_000;
+/// The key of the row that counts the events themselves.
+pub const EVENTS_KEY: &str = "";
+
+/// One counted row's key: day, destination, event name, match key.
+type Key = (u64, String, String, &'static str);
+
+/// The match-key counts of one isolate since its last flush.
+#[derive(Debug, Default)]
+pub struct MatchCounts {
+    rows: HashMap<Key, u64>,
+}
+
+impl MatchCounts {
+    /// Counts one event named `event` built for `destination` at `at_ms`, carrying `keys`.
+    pub fn add(&mut self, at_ms: u64, destination: &str, event: &str, keys: &[&'static str]) {
+        let day = at_ms / super::visitor_hash::DAY_MS;
+        let max = super::delivery_counts::MAX_EVENT_LEN;
+        let mut name = if event.is_empty() { super::delivery_counts::OTHER_EVENT } else { clip(event, max) };
+        let destination = clip(destination, max).to_string();
+        if !self.rows.contains_key(&(day, destination.clone(), name.to_string(), EVENTS_KEY)) && self.rows.len() + keys.len() + 1 > MAX_ROWS {
+            name = super::delivery_counts::OTHER_EVENT;
+        }
+        for key in std::iter::once(&EVENTS_KEY).chain(keys) {
+            *self.rows.entry((day, destination.clone(), name.to_string(), key)).or_default() += 1;
+        }
+    }
+
+    /// Nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The statements that add these counts (part of a flush's batch): one, unless the rows
+    /// pass D1's limit on a bound value ([`sql::per_chunk`]).
+    pub fn statements(&self) -> Vec<Statement> {
+        let rows = self.rows.iter().map(|((day, destination, event, key), n)| json!([day, destination, event, key, n]).to_string());
+        sql::per_chunk(sql::ADD_MATCH, rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const DAY: u64 = 20_000;
+    const AT: u64 = DAY * super::super::visitor_hash::DAY_MS + 1;
+
+    fn rows(c: &MatchCounts) -> Vec<Value> {
+        let mut rows: Vec<Value> = c.statements().iter().flat_map(|s| serde_json::from_str::<Vec<Value>>(s.params[0].as_str().unwrap()).unwrap()).collect();
+        rows.sort_by_key(|r| r.to_string());
+        rows
+    }
+
+    #[test]
+    fn events_and_each_key_are_counted() {
+        let mut c = MatchCounts::default();
+        assert!(c.is_empty());
+        c.add(AT, "meta", "Purchase", &["em", "fbp"]);
+        c.add(AT, "meta", "Purchase", &["fbp"]);
+        c.add(AT, "tiktok", "CompletePayment", &[]);
+        assert_eq!(rows(&c), vec![
+            json!([DAY, "meta", "Purchase", "", 2]),
+            json!([DAY, "meta", "Purchase", "em", 1]),
+            json!([DAY, "meta", "Purchase", "fbp", 2]),
+            json!([DAY, "tiktok", "CompletePayment", "", 1]),
+        ]);
+        assert_eq!(c.statements()[0].sql, sql::ADD_MATCH);
+    }
+
+    #[test]
+    fn bounded_rows() {
+        let mut c = MatchCounts::default();
+        for i in 0..MAX_ROWS {
+            c.add(AT, "meta", &format!("Custom{i}"), &["em"]);
+        }
+        let r = rows(&c);
+        assert!(r.len() <= MAX_ROWS + 2, "{}", r.len());
+        assert!(r.iter().any(|row| row[2] == super::super::delivery_counts::OTHER_EVENT));
+    }
+}

@@ -608,6 +608,12 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
   and a rebuilt response. (j) is a new visitor on an untracked page: no \`_fbp\`, so tagrelay
   enters wasm and sets one (src/visitor/first_party.rs). (k) is (e) with a consent banner's
   cookie beside \`_fbp\`: the consent decision parses it (src/visitor/consent/).
+  (s) is (e) with \`PIXEL_EVENT_IDS=on\`: the page's event ids written into its HTML by
+  HTMLRewriter as it streams (src/edge/js/pixel_ids.js); (x), \`bench/workers/rewrite-floor.js\`, is the
+  bare passthrough placing the same kind of block with the same HTMLRewriter and no tracking at all:
+  what the platform charges any Worker for rewriting this page, the floor (s) is judged against.
+  (t) is (e) with \`USER_DATA_COOKIE=on\` for a returning buyer: a signed \`_tr_ud\` to check
+  (HMAC-SHA-256) and its kept match keys merged into the event (src/visitor/user_data_cookie.rs).
 
 ## Throughput, latency, CPU
 
@@ -615,7 +621,7 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}× · (q)/(b) CPU ${r.qCpu.toFixed(2)}× · (q)/(l) CPU ${r.qVsL.toFixed(2)}× · (r)/(b) CPU ${r.rCpu.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}× · (q)/(b) CPU ${r.qCpu.toFixed(2)}× · (q)/(l) CPU ${r.qVsL.toFixed(2)}× · (r)/(b) CPU ${r.rCpu.toFixed(2)}× · (s)/(e) CPU ${r.sVsE.toFixed(2)}× · (x)/(b) CPU ${paired("x").toFixed(2)}× · ((s)−(e))/((x)−(b)) ${r.sExtraVsRewrite.toFixed(2)}× · (t)/(e) CPU ${r.tVsE.toFixed(2)}×
 
 Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
 page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).

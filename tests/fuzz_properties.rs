@@ -15,6 +15,7 @@ use tagrelay::event::decode_cache::DecodeCache;
 use tagrelay::event::pii::{is_sha256_hex, normalize_and_hash};
 use tagrelay::proxy::request_facts::{RequestFacts, ResponseFacts};
 use tagrelay::tracking::{plan, Inputs, Outcome, Plan};
+use tagrelay::visitor::user_data_cookie;
 use tagrelay::event::header::{decode, ACTION_SOURCES, MAX_EVENTS};
 
 const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
@@ -105,7 +106,7 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
     let response = ResponseFacts { status: 200, content_type: Some("text/html".into()), ..Default::default() };
     let skip = tagrelay::bots::skip_rules::skip_rule(&request, response.status, meta.bot_score_threshold, bots);
     let first_party = config.first_party.as_ref().unwrap();
-    let visit = tagrelay::visitor::visit(&Default::default(), first_party, &request, &response, skip, 1_763_900_000_000, &mut || 12345);
+    let visit = tagrelay::visitor::visit(&Default::default(), first_party, None, &request, &response, skip, 1_763_900_000_000, &mut || 12345);
     let mut n = 0u32;
     let mut ids = || {
         n += 1;
@@ -119,6 +120,7 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
         strip: &meta.strip_query_params,
         routes: &routes.on,
         now_ms: 1_763_900_000_000,
+        keep_user_data: false,
     };
     HEADERS.with(|cache| plan(header, &inputs, &mut cache.borrow_mut(), &mut ids))
 }
@@ -242,4 +244,27 @@ proptest! {
     fn client_ip_never_panics_and_returns_an_ip(s in ".{0,40}") {
         if let Some(ip) = client_ip(Some(&s)) { prop_assert!(ip.parse::<std::net::IpAddr>().is_ok()); }
     }
+
+    #[test]
+    fn a_kept_keys_cookie_is_never_trusted_unsigned(s in "[A-Za-z0-9_.-]{0,400}", flip in 0usize..400) {
+        let settings = kept_settings();
+        prop_assert!(user_data_cookie::decode(&s, &settings).is_err(), "an arbitrary value never verifies");
+        // A real cookie with any one character changed never verifies either.
+        let keys = user_data_cookie::KeptKeys::from_user_data(&[("em".into(), vec!["ann@example.com".into()])]);
+        let value = user_data_cookie::encode(&keys, &settings);
+        let at = flip % value.len();
+        let mut bytes = value.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let changed = String::from_utf8(bytes).unwrap();
+        if changed != value {
+            prop_assert!(user_data_cookie::decode(&changed, &settings).is_err(), "{} changed at {}", changed, at);
+        }
+        prop_assert_eq!(user_data_cookie::decode(&value, &settings), Ok(keys));
+    }
+}
+
+/// `USER_DATA_COOKIE` on, with a test secret.
+fn kept_settings() -> user_data_cookie::UserDataCookieSettings {
+    let vars = [("USER_DATA_COOKIE", "on"), ("USER_DATA_COOKIE_SECRET", "fuzz-secret-0123456789abcdef0123456789")];
+    user_data_cookie::UserDataCookieSettings::parse(&|n| Ok(vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))).unwrap().unwrap()
 }

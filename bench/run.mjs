@@ -152,6 +152,17 @@ if (ALT) {
   for (const f of ["shim.mjs", "index.wasm"]) copyFileSync(join(ALT, f), join(work, "alt", f));
 }
 
+// Sockets named otherwise than the service they serve (the rest serve the service of their name).
+const SOCKET_SERVICES = { analyticsCf: "analytics", altAnalyticsCf: "altAnalytics" };
+const serviceOf = (socket) => SOCKET_SERVICES[socket] ?? socket;
+// Sockets whose requests carry request.cf in a `cf-blob` header (workerd's cfBlobHeader).
+const CF_SOCKETS = new Set(["analyticsCf", "botManaged", "altAnalyticsCf"]);
+// Every socket of the measuring workerd; a cold-start workerd has only the one it measures, so
+// it starts no Worker it does not need.
+const SOCKETS = ["bare", "seed", "tagrelay", "floor", "rewriteFloor", "unbatched", "analytics", "analyticsCf", "botManaged", "three", "queued", "threeQueued", "pixel", "kept"];
+const ALT_SOCKETS = ["altTagrelay", "altUnbatched", "altAnalytics", "altAnalyticsCf", "altThree", "altPixel"];
+
+/** The workerd config serving `ports` (socket name → port): those sockets, their services, every Worker. */
 function capnp(ports) {
   const text = (name, value) => `(name = "${name}", text = "${value}")`;
   const tagrelayVars = [text("ORIGIN_URL", ORIGIN), text("META_PIXEL_ID", "1"), text("META_ACCESS_TOKEN", "bench-token"), text("META_API_BASE", GRAPH)];
@@ -180,47 +191,11 @@ const config :Workerd.Config = (
     (name = "tagrelay-bench:queue", esModule = embed "queue-standin.js", internal = true),
   ])],
   services = [
-    (name = "bare", worker = .bare),
-    (name = "seed", worker = .seed),
-    (name = "tagrelay", worker = .tagrelay),
-    (name = "floor", worker = .floor),
-    (name = "rewriteFloor", worker = .rewriteFloor),
-    (name = "unbatched", worker = .unbatched),
-    (name = "analytics", worker = .analytics),
-    (name = "botManaged", worker = .botManaged),
-    (name = "three", worker = .three),
-    (name = "queued", worker = .queued),
-    (name = "threeQueued", worker = .threeQueued),
-    (name = "pixel", worker = .pixel),
-    (name = "kept", worker = .kept),${ALT ? `
-    (name = "altTagrelay", worker = .altTagrelay),
-    (name = "altUnbatched", worker = .altUnbatched),
-    (name = "altAnalytics", worker = .altAnalytics),
-    (name = "altThree", worker = .altThree),
-    (name = "altPixel", worker = .altPixel),` : ""}
+${[...new Set(Object.keys(ports).map(serviceOf))].map((name) => `    (name = "${name}", worker = .${name}),`).join("\n")}
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-    (name = "bare", address = "127.0.0.1:${ports.bare}", http = (), service = "bare"),
-    (name = "seed", address = "127.0.0.1:${ports.seed}", http = (), service = "seed"),
-    (name = "tagrelay", address = "127.0.0.1:${ports.tagrelay}", http = (), service = "tagrelay"),
-    (name = "floor", address = "127.0.0.1:${ports.floor}", http = (), service = "floor"),
-    (name = "rewriteFloor", address = "127.0.0.1:${ports.rewriteFloor}", http = (), service = "rewriteFloor"),
-    (name = "unbatched", address = "127.0.0.1:${ports.unbatched}", http = (), service = "unbatched"),
-    (name = "analytics", address = "127.0.0.1:${ports.analytics}", http = (), service = "analytics"),
-    (name = "analyticsCf", address = "127.0.0.1:${ports.analyticsCf}", http = (cfBlobHeader = "cf-blob"), service = "analytics"),
-    (name = "botManaged", address = "127.0.0.1:${ports.botManaged}", http = (cfBlobHeader = "cf-blob"), service = "botManaged"),
-    (name = "three", address = "127.0.0.1:${ports.three}", http = (), service = "three"),
-    (name = "queued", address = "127.0.0.1:${ports.queued}", http = (), service = "queued"),
-    (name = "threeQueued", address = "127.0.0.1:${ports.threeQueued}", http = (), service = "threeQueued"),
-    (name = "pixel", address = "127.0.0.1:${ports.pixel}", http = (), service = "pixel"),
-    (name = "kept", address = "127.0.0.1:${ports.kept}", http = (), service = "kept"),${ALT ? `
-    (name = "altTagrelay", address = "127.0.0.1:${ports.altTagrelay}", http = (), service = "altTagrelay"),
-    (name = "altUnbatched", address = "127.0.0.1:${ports.altUnbatched}", http = (), service = "altUnbatched"),
-    (name = "altAnalytics", address = "127.0.0.1:${ports.altAnalytics}", http = (), service = "altAnalytics"),
-    (name = "altAnalyticsCf", address = "127.0.0.1:${ports.altAnalyticsCf}", http = (cfBlobHeader = "cf-blob"), service = "altAnalytics"),
-    (name = "altThree", address = "127.0.0.1:${ports.altThree}", http = (), service = "altThree"),
-    (name = "altPixel", address = "127.0.0.1:${ports.altPixel}", http = (), service = "altPixel"),` : ""}
+${Object.keys(ports).map((name) => `    (name = "${name}", address = "127.0.0.1:${ports[name]}", http = (${CF_SOCKETS.has(name) ? 'cfBlobHeader = "cf-blob"' : ""}), service = "${serviceOf(name)}"),`).join("\n")}
   ],
 );
 const bare :Workerd.Worker = (
@@ -260,12 +235,10 @@ ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnb
 `;
 }
 
-// Sockets named otherwise than the service they serve (the rest serve the service of their name).
-const SOCKET_SERVICES = { analyticsCf: "analytics", altAnalyticsCf: "altAnalytics" };
 
-async function startWorkerd(tag, inspectorPort) {
-  const ports = { bare: await freePort(), seed: await freePort(), tagrelay: await freePort(), floor: await freePort(), rewriteFloor: await freePort(), unbatched: await freePort(), analytics: await freePort(), analyticsCf: await freePort(), botManaged: await freePort(), three: await freePort(), queued: await freePort(), threeQueued: await freePort(), pixel: await freePort(), kept: await freePort() };
-  if (ALT) Object.assign(ports, { altTagrelay: await freePort(), altUnbatched: await freePort(), altAnalytics: await freePort(), altAnalyticsCf: await freePort(), altThree: await freePort(), altPixel: await freePort() });
+async function startWorkerd(tag, inspectorPort, sockets = [...SOCKETS, ...(ALT ? ALT_SOCKETS : [])]) {
+  const ports = {};
+  for (const name of sockets) ports[name] = await freePort();
   const file = join(work, `workerd-${tag}.capnp`);
   writeFileSync(file, capnp(ports));
   const started = process.hrtime.bigint();
@@ -452,7 +425,7 @@ async function firstRequestMs(port) {
 const cold = { bare: [], tagrelay: [], tagrelayStartup: [] };
 for (let i = 0; i < ROUNDS; i++) {
   for (const which of ["bare", "tagrelay"]) {
-    const w = await startWorkerd(`cold-${which}-${i}`);
+    const w = await startWorkerd(`cold-${which}-${i}`, undefined, [which]);
     const ready = Number(process.hrtime.bigint() - w.started) / 1e6;
     cold[which].push(await firstRequestMs(w.ports[which]));
     if (which === "tagrelay") cold.tagrelayStartup.push(ready);

@@ -143,6 +143,7 @@ copyFileSync(join(ROOT, "bench/workers/bare.js"), join(work, "bare.js"));
 copyFileSync(join(ROOT, "bench/workers/seed.js"), join(work, "seed.js"));
 copyFileSync(join(ROOT, "bench/workers/floor.js"), join(work, "floor.js"));
 copyFileSync(join(ROOT, "bench/workers/rewrite-floor.js"), join(work, "rewrite-floor.js"));
+copyFileSync(join(ROOT, "src/edge/js/html_block.js"), join(work, "html_block.js"));
 copyFileSync(join(ROOT, "bench/workers/d1-standin.js"), join(work, "d1-standin.js"));
 copyFileSync(join(ROOT, "bench/workers/queue-standin.js"), join(work, "queue-standin.js"));
 copyFileSync(join(ROOT, "build/worker/shim.mjs"), join(work, "shim.mjs"));
@@ -217,7 +218,7 @@ const floor :Workerd.Worker = (
   globalOutbound = "net",
 );
 const rewriteFloor :Workerd.Worker = (
-  modules = [(name = "rewrite-floor.js", esModule = embed "rewrite-floor.js")],
+  modules = [(name = "rewrite-floor.js", esModule = embed "rewrite-floor.js"), (name = "html_block.js", esModule = embed "html_block.js")],
   compatibilityDate = "${COMPAT}",
   bindings = [${text("ORIGIN", ORIGIN)}],
   globalOutbound = "net",

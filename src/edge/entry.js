@@ -11,7 +11,8 @@
 // scripts/build.sh bundles this file with the wasm-bindgen glue (`./index.js`, generated for
 // `--target module` with a reset function).
 // The concerns live in modules under src/edge/js/: runtime (rules, recovery, logging),
-// upstream, cookies, edge_facts, tracking, pixel_ids, delivery, queue, stats and stats_routes.
+// upstream, cookies, edge_facts, tracking, pixel_ids (+ html_block), delivery, queue, stats and
+// stats_routes.
 import * as wasm from "./index.js";
 import { badGateway, ensureRules, errorText, internalError, logLine, rules, trackingFailed } from "./js/runtime.js";
 import { applyHeaderChanges, fetchUpstream, originOf, publicHeaderChanges, refetchOrigin } from "./js/upstream.js";

@@ -49,14 +49,7 @@ pub struct AnalyticsSettings {
 impl AnalyticsSettings {
     /// Parses the analytics variables.
     pub fn parse(get: Get<'_>) -> Result<Self, ConfigError> {
-        let counting = match get(VAR_ANALYTICS)? {
-            None => true,
-            Some(v) => crate::config::parse::parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
-                var: VAR_ANALYTICS,
-                expected: "on or off",
-                got: v.clone(),
-            })?,
-        };
+        let counting = crate::config::parse::parse_flag(get, VAR_ANALYTICS, true, "on or off")?;
         let flush_ms = number(get, VAR_STATS_FLUSH_MS, DEFAULT_FLUSH_MS, MIN_FLUSH_MS..=MAX_FLUSH_MS, "milliseconds from 100 to 25000")?;
         let retention_days = number(get, VAR_STATS_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, 1..=MAX_RETENTION_DAYS, "days from 1 to 3650")?;
         let stats_path = match get(VAR_STATS_PATH)? {

@@ -19,7 +19,7 @@ use crate::destinations::meta::settings::{Delivery, MetaSettings};
 use crate::destinations::{ga4, meta, registry, tiktok, Destination, Mode, Route, Routes, DRY_RUN_REASON, REGISTRY};
 use crate::proxy::origin::{Origin, VAR_ORIGIN_URL};
 use crate::proxy::query_filter::{QueryFilter, VAR_STRIP_QUERY_PARAMS};
-use parse::{is_header_name, parse_bool, parse_bot_score_threshold, VAR_BOT_SCORE_THRESHOLD};
+use parse::{is_header_name, parse_bool, parse_bot_score_threshold, parse_flag, VAR_BOT_SCORE_THRESHOLD};
 use std::sync::Arc;
 use crate::visitor::consent::{self, ConsentSettings};
 use crate::visitor::first_party::{self, FirstPartySettings};
@@ -188,10 +188,7 @@ impl Config {
 }
 
 fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
-    let dry_run = match get(VAR_DRY_RUN)? {
-        None => false,
-        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_DRY_RUN, "true or false", &v))?,
-    };
+    let dry_run = parse_flag(get, VAR_DRY_RUN, false, "true or false")?;
     let bot_score_threshold = parse_bot_score_threshold(get)?;
     let batch_window_ms = match get(VAR_BATCH_WINDOW_MS)? {
         None => DEFAULT_WINDOW_MS,
@@ -200,10 +197,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
         })?,
     };
     let strip_query_params = QueryFilter::parse(get(VAR_STRIP_QUERY_PARAMS)?.as_deref())?;
-    let pixel_event_ids = match get(VAR_PIXEL_EVENT_IDS)? {
-        None => false,
-        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_PIXEL_EVENT_IDS, "on or off", &v))?,
-    };
+    let pixel_event_ids = parse_flag(get, VAR_PIXEL_EVENT_IDS, false, "on or off")?;
     let MetaSettings { delivery, test_event_code } = MetaSettings::parse(get, dry_run, batch_window_ms)?;
     let delivery_mode = crate::delivery::queue::parse_mode(get(crate::delivery::queue::VAR_DELIVERY)?.as_deref())?;
     let queue_max_subrequests = crate::delivery::queue::parse_max_subrequests(get(crate::delivery::queue::VAR_MAX_SUBREQUESTS)?.as_deref())?;
@@ -211,11 +205,7 @@ fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {
 }
 
 fn parse_first_party(get: Get<'_>) -> Result<FirstPartySettings, ConfigError> {
-    let enabled = match get(first_party::VAR_FIRST_PARTY_COOKIES)? {
-        None => true,
-        Some(v) => parse_bool(&v)
-            .ok_or_else(|| ConfigError::invalid(first_party::VAR_FIRST_PARTY_COOKIES, "on or off", &v))?,
-    };
+    let enabled = parse_flag(get, first_party::VAR_FIRST_PARTY_COOKIES, true, "on or off")?;
     let cookie_domain = match get(first_party::VAR_COOKIE_DOMAIN)? {
         None => None,
         Some(v) => {

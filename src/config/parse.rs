@@ -138,6 +138,15 @@ pub fn parse_secret(get: Get<'_>, var: &'static str, expected: &'static str) -> 
     }
 }
 
+/// An on/off variable: `default` when unset, else [`parse_bool`]'s answer; any other value is
+/// an error saying it must be `expected` (`"on or off"`, `"true or false"`).
+pub fn parse_flag(get: Get<'_>, var: &'static str, default: bool, expected: &'static str) -> Result<bool, ConfigError> {
+    match get(var)? {
+        None => Ok(default),
+        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(var, expected, &v)),
+    }
+}
+
 /// `BOT_SCORE_THRESHOLD`: events and page views share it.
 pub fn parse_bot_score_threshold(get: Get<'_>) -> Result<u8, ConfigError> {
     match get(VAR_BOT_SCORE_THRESHOLD)? {

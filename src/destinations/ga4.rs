@@ -13,7 +13,7 @@ use super::answer::{Accepted, Refusal};
 use super::registry::Registration;
 use super::{Destination, Dropped, Event, Limits, Mapped, PageView, Purpose};
 use crate::visitor::consent::TcfVendorSetting;
-use crate::config::parse::{parse_api_base, parse_bool, ConfigError, Get};
+use crate::config::parse::{parse_api_base, parse_flag, ConfigError, Get};
 use crate::proxy::cookies::cookie;
 use crate::destinations::meta::capi_event::REDACTED;
 use crate::event::pii::{e164_phone, google_email, hash_with, is_sha256_hex};
@@ -121,10 +121,7 @@ impl Ga4 {
             return Err(ConfigError::invalid(VAR_MEASUREMENT_ID, EXPECTED, &measurement_id));
         }
         let base = parse_api_base(get, VAR_API_BASE, DEFAULT_API_BASE, "an http(s) URL such as https://www.google-analytics.com or https://region1.google-analytics.com")?;
-        let validate = match get(VAR_VALIDATE)? {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_VALIDATE, "true or false", &v))?,
-        };
+        let validate = parse_flag(get, VAR_VALIDATE, false, "true or false")?;
         Ok(Ga4 { measurement_id, api_secret, base, validate })
     }
 

@@ -281,14 +281,17 @@ fn decide(
     if let Some(keep) = &routed.keep {
         keep_match_keys(config, request, keep, headers);
     }
-    if shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response) {
+    let pixel_block = shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response);
+    if pixel_block {
         PIXEL_BLOCK.with_borrow_mut(|block| *block = Some(crate::tracking::pixel_ids::data_block(&routed.pixel_events)));
-        // The page now holds this visitor's event ids: no shared cache may keep it, and its
-        // bytes are no longer the origin's, so a strong validator becomes a weak one.
-        make_private(headers);
+        // Its bytes are no longer the origin's, so a strong validator becomes a weak one.
         if let Some(etag) = headers.get("etag").ok().flatten().filter(|e| !e.starts_with("W/")) {
             let _ = headers.set("etag", &format!("W/{etag}"));
         }
+    }
+    if routed.keep.is_some() || pixel_block {
+        // The response holds this visitor's match keys or event ids: no shared cache may keep it.
+        make_private(headers);
     }
     for t in &routed.trimmed {
         let fields = vec![
@@ -537,15 +540,14 @@ fn visitor(
             ]);
         }
     }
-    if let Some(ids) = visit.browser_ids.as_ref().filter(|ids| !ids.set_cookies.is_empty()) {
-        for cookie in &ids.set_cookies {
-            let _ = headers.append("set-cookie", cookie);
-        }
-        // The visitor's own ids: no shared cache may keep this response for the next visitor.
-        make_private(headers);
+    let ids = visit.browser_ids.iter().flat_map(|ids| &ids.set_cookies);
+    let mut sets_cookies = false;
+    for cookie in ids.chain(&visit.kept_expiry) {
+        let _ = headers.append("set-cookie", cookie);
+        sets_cookies = true;
     }
-    if let Some(expiry) = &visit.kept_expiry {
-        let _ = headers.append("set-cookie", expiry);
+    if sets_cookies {
+        // The visitor's own ids: no shared cache may keep this response for the next visitor.
         make_private(headers);
     }
     Some((visit, skip))
@@ -565,14 +567,14 @@ fn user_data_cookie<'c>(config: &'c crate::config::Config, label: &RequestLabel)
     }
 }
 
-/// Keeps `keep` in the visitor's `_tr_ud` cookie, signed (`USER_DATA_COOKIE`).
+/// Keeps `keep` in the visitor's `_tr_ud` cookie, signed (`USER_DATA_COOKIE`); the caller
+/// makes the response private.
 fn keep_match_keys(config: &crate::config::Config, request: &RequestFacts, keep: &crate::visitor::user_data_cookie::KeptKeys, headers: &Headers) {
     use crate::visitor::{first_party, user_data_cookie};
     let (Ok(Some(settings)), Ok(cookies)) = (&config.user_data_cookie, &config.first_party) else { return };
     let value = user_data_cookie::encode(keep, settings);
     let cookie = first_party::cookie_for_page(cookies, &request.url, user_data_cookie::COOKIE, &value, settings.max_age_seconds, first_party::Reader::EdgeOnly);
     let _ = headers.append("set-cookie", &cookie);
-    make_private(headers);
 }
 
 /// Makes a response that carries a visitor's own ids `private` ([`crate::proxy::cache_control`]).

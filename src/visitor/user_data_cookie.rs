@@ -10,7 +10,7 @@
 //! ignored (never logged), an explicit denial of marketing expires it, a cache replay never
 //! sets it, and bots never get it.
 
-use crate::config::parse::{parse_bool, parse_secret, ConfigError, Get};
+use crate::config::parse::{parse_flag, parse_secret, ConfigError, Get};
 use crate::event::pii::{e164_phone, google_email, hash_with, is_sha256_hex, normalize_and_hash};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -63,11 +63,7 @@ impl fmt::Debug for UserDataCookieSettings {
 impl UserDataCookieSettings {
     /// The settings; `None` when the feature is off (the default).
     pub fn parse(get: Get<'_>) -> Result<Option<UserDataCookieSettings>, ConfigError> {
-        let on = match get(VAR_USER_DATA_COOKIE)? {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::invalid(VAR_USER_DATA_COOKIE, "on or off", &v))?,
-        };
-        if !on {
+        if !parse_flag(get, VAR_USER_DATA_COOKIE, false, "on or off")? {
             return Ok(None);
         }
         const EXPECTED: &str = "a random secret of at least 32 characters, such as the output of `openssl rand -hex 32`";

@@ -1,7 +1,7 @@
 //! Meta's own settings: its variables (`META_*`), where its events go and how (sent, or
 //! only logged in a dry run, and why).
 
-use crate::config::parse::{parse_api_base, ConfigError, Get};
+use crate::config::parse::{parse_api_base, parse_secret, ConfigError, Get};
 use std::fmt;
 
 /// Variable: the Meta dataset (pixel) id.
@@ -81,16 +81,7 @@ impl MetaSettings {
                 return Err(ConfigError::invalid(VAR_PIXEL_ID, "the dataset (pixel) id: digits only", p));
             }
         }
-        let token = get(VAR_ACCESS_TOKEN)?;
-        if let Some(t) = &token {
-            if !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ConfigError::invalid(
-                    VAR_ACCESS_TOKEN,
-                    "the access token exactly as Events Manager shows it (no spaces or line breaks)",
-                    "<hidden>",
-                ));
-            }
-        }
+        let token = parse_secret(get, VAR_ACCESS_TOKEN, "the access token exactly as Events Manager shows it (no spaces or line breaks)")?;
         let version = get(VAR_API_VERSION)?.unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
         if !is_api_version(&version) {
             return Err(ConfigError::invalid(VAR_API_VERSION, "a Graph API version such as v27.0", &version));

@@ -17,13 +17,19 @@ pub const MAX_ROWS: usize = 4_000;
 /// The key of the row that counts the events themselves.
 pub const EVENTS_KEY: &str = "";
 
-/// One counted row's key: day, destination, event name, match key.
-type Key = (u64, String, String, &'static str);
+/// The events of one day, destination and event name, and how many carried each key.
+#[derive(Debug, Default)]
+struct Counts {
+    events: u64,
+    keys: Vec<(&'static str, u64)>,
+}
 
 /// The match-key counts of one isolate since its last flush.
 #[derive(Debug, Default)]
 pub struct MatchCounts {
-    rows: HashMap<Key, u64>,
+    counts: HashMap<(u64, String, String), Counts>,
+    /// Rows the counts make (one per (day, destination, event), one per key counted in it).
+    rows: usize,
 }
 
 impl MatchCounts {
@@ -31,25 +37,40 @@ impl MatchCounts {
     pub fn add(&mut self, at_ms: u64, destination: &str, event: &str, keys: &[&'static str]) {
         let day = at_ms / super::visitor_hash::DAY_MS;
         let max = super::delivery_counts::MAX_EVENT_LEN;
-        let mut name = if event.is_empty() { super::delivery_counts::OTHER_EVENT } else { clip(event, max) };
-        let destination = clip(destination, max).to_string();
-        if !self.rows.contains_key(&(day, destination.clone(), name.to_string(), EVENTS_KEY)) && self.rows.len() + keys.len() + 1 > MAX_ROWS {
-            name = super::delivery_counts::OTHER_EVENT;
+        let name = if event.is_empty() { super::delivery_counts::OTHER_EVENT } else { clip(event, max) };
+        let mut key = (day, clip(destination, max).to_string(), name.to_string());
+        if !self.counts.contains_key(&key) && self.rows + keys.len() + 1 > MAX_ROWS {
+            key.2 = super::delivery_counts::OTHER_EVENT.to_string();
         }
-        for key in std::iter::once(&EVENTS_KEY).chain(keys) {
-            *self.rows.entry((day, destination.clone(), name.to_string(), key)).or_default() += 1;
+        let counts = self.counts.entry(key).or_insert_with(|| {
+            self.rows += 1;
+            Counts::default()
+        });
+        counts.events += 1;
+        for key in keys {
+            match counts.keys.iter_mut().find(|(k, _)| k == key) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    counts.keys.push((key, 1));
+                    self.rows += 1;
+                }
+            }
         }
     }
 
     /// Nothing counted.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.counts.is_empty()
     }
 
     /// The statements that add these counts (part of a flush's batch): one, unless the rows
     /// pass D1's limit on a bound value ([`sql::per_chunk`]).
     pub fn statements(&self) -> Vec<Statement> {
-        let rows = self.rows.iter().map(|((day, destination, event, key), n)| json!([day, destination, event, key, n]).to_string());
+        let rows = self.counts.iter().flat_map(|((day, destination, event), counts)| {
+            std::iter::once((EVENTS_KEY, counts.events))
+                .chain(counts.keys.iter().copied())
+                .map(move |(key, n)| json!([day, destination, event, key, n]).to_string())
+        });
         sql::per_chunk(sql::ADD_MATCH, rows)
     }
 }

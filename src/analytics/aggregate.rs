@@ -7,7 +7,8 @@
 //! share the site's key `''`; pages, hours and acquisition have keys of their own.
 
 use super::id_hasher::{IdMap, IdSet};
-use super::page_view::Dimensions;
+use super::page_view::{Dimensions, DIRECT, INTERNAL};
+use super::source::Acquisition;
 use super::sql::{self, Statement};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -90,6 +91,9 @@ pub struct Aggregate {
     /// allocation per page view.
     rows: IdMap<(u64, Dim), HashMap<String, Row>>,
     live: IdMap<u64, u64>,
+    /// Each visitor's first page view in this period: its day, time and landing, which
+    /// becomes the visitor's source of the day unless an earlier flush set one.
+    first_views: IdMap<u64, (u64, u64, Option<Acquisition>)>,
     entries: usize,
     page_views: u64,
 }
@@ -112,6 +116,17 @@ impl Aggregate {
         }
         let last = self.live.entry(visitor).or_insert(at_ms);
         *last = (*last).max(at_ms);
+        match self.first_views.entry(visitor) {
+            std::collections::hash_map::Entry::Occupied(mut first) => {
+                if at_ms < first.get().1 {
+                    first.insert((day, at_ms, dims.landing.clone()));
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(first) => {
+                first.insert((day, at_ms, dims.landing.clone()));
+                self.entries += 1;
+            }
+        }
     }
 
     fn count(&mut self, day: u64, dim: Dim, value: &str, visitor: u64) {
@@ -214,9 +229,30 @@ impl Aggregate {
         let mut statements = vec![Statement::new(sql::MARK_FLUSH, vec![json!(id), json!(now_ms)])];
         statements.extend(chunks.iter().map(|c| Statement::new(sql::ADD_COUNTS, vec![Value::String(c.clone())])));
         statements.extend(chunks.into_iter().map(|c| Statement::new(sql::ADD_SEEN, vec![Value::String(c)])));
+        // Each visitor's source of the day, held on their site mark by the first flush that
+        // marks them; the visitors per source counted as it is set.
+        let mut firsts: Vec<(&u64, &(u64, u64, Option<Acquisition>))> = self.first_views.iter().collect();
+        firsts.sort_unstable_by_key(|(visitor, (day, _, _))| (*day, **visitor));
+        let sources = firsts.into_iter().map(|(visitor, (day, _, landing))| {
+            let (source, medium, campaign) = source_of_day(landing.as_ref());
+            json!([day, visitor, source, medium, campaign]).to_string()
+        });
+        for chunk in sql::chunked_rows(sources) {
+            statements.push(Statement::new(sql::COUNT_SOURCES, vec![Value::String(chunk.clone())]));
+            statements.push(Statement::new(sql::SET_SOURCES, vec![Value::String(chunk)]));
+        }
         statements.extend(live.into_iter().map(|c| Statement::new(sql::TOUCH_LIVE, vec![Value::String(c)])));
         statements.push(Statement::new(sql::FORGET_LIVE, vec![json!(now_ms.saturating_sub(LIVE_KEEP_MS))]));
         statements
+    }
+}
+
+/// The source, medium and campaign of the day of a visitor whose first page view had
+/// `landing`: `(internal)` when it followed a link within the shop.
+pub fn source_of_day(landing: Option<&Acquisition>) -> (&str, &str, &str) {
+    match landing {
+        None => (INTERNAL, "", ""),
+        Some(a) => (a.source.as_deref().unwrap_or(DIRECT), a.medium.as_deref().unwrap_or(""), a.campaign.as_deref().unwrap_or("")),
     }
 }
 
@@ -335,8 +371,26 @@ mod tests {
         let s = agg.statements("flush-1", 1_000_000);
         assert_eq!(s[0].sql, sql::MARK_FLUSH);
         assert_eq!(s[0].params, vec![json!("flush-1"), json!(1_000_000)]);
-        assert_eq!(s[3].params[0], json!("[[7,500]]"));
-        assert_eq!(s[4].params[0], json!(1_000_000 - LIVE_KEEP_MS));
+        let of = |sql: &str| s.iter().find(|st| st.sql == sql).unwrap().params[0].clone();
+        assert_eq!(of(sql::TOUCH_LIVE), json!("[[7,500]]"));
+        assert_eq!(of(sql::FORGET_LIVE), json!(1_000_000 - LIVE_KEEP_MS));
+        assert_eq!(of(sql::COUNT_SOURCES), json!("[[1,7,\"(internal)\",\"\",\"\"]]"), "a visitor's source of the day");
+        let sqls: Vec<&str> = s.iter().map(|st| st.sql).collect();
+        let at = |sql: &str| sqls.iter().position(|x| *x == sql).unwrap();
+        assert!(at(sql::ADD_SEEN) < at(sql::COUNT_SOURCES) && at(sql::COUNT_SOURCES) < at(sql::SET_SOURCES), "{sqls:?}");
+    }
+
+    #[test]
+    fn a_visitors_source_of_the_day_is_their_earliest_page_view_in_the_flush() {
+        let mut agg = Aggregate::default();
+        agg.add(1, 0, 7, 900, &dims("/b", None));
+        agg.add(1, 0, 7, 100, &dims("/a", Some("google.com")));
+        let mut internal = dims("/c", None);
+        internal.landing = None;
+        agg.add(1, 0, 8, 50, &internal);
+        let s = agg.statements("f", 0);
+        let rows = s.iter().find(|st| st.sql == sql::SET_SOURCES).unwrap().params[0].clone();
+        assert_eq!(rows, json!("[[1,7,\"google.com\",\"\",\"xmas\"],[1,8,\"(internal)\",\"\",\"\"]]"));
     }
 
     #[test]
@@ -353,10 +407,10 @@ mod tests {
         let mut agg = Aggregate::default();
         agg.add(1, 0, 7, 0, &dims("/", None));
         let one = agg.entries();
-        assert_eq!(one, 2 * 5, "five rows, one visitor each");
+        assert_eq!(one, 2 * 5 + 1, "five rows, one visitor each, and the visitor's first view");
         agg.add(1, 0, 7, 0, &dims("/", None));
         assert_eq!(agg.entries(), one, "the same visitor and rows again");
         agg.add(1, 0, 8, 0, &dims("/", None));
-        assert_eq!(agg.entries(), one + 5);
+        assert_eq!(agg.entries(), one + 6);
     }
 }

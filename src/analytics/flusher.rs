@@ -7,6 +7,7 @@
 //!    twice; newer counts wait in memory, bounded.
 
 use super::aggregate::{Aggregate, FLUSH_EARLY_ENTRIES, MAX_ENTRIES};
+use super::conversion_counts::{ConversionCounts, Waiting};
 use super::delivery_counts::{DeliveryCounts, Tally};
 use super::match_counts::MatchCounts;
 use super::device::{self, Device};
@@ -104,6 +105,7 @@ pub struct Flusher {
     current: Aggregate,
     deliveries: DeliveryCounts,
     matches: MatchCounts,
+    conversions: ConversionCounts,
     pending: Option<PendingFlush>,
     salts: BTreeMap<u64, [u8; 32]>,
     reloads: ReloadFilter,
@@ -116,6 +118,31 @@ impl Flusher {
         missing.sort_unstable();
         missing.dedup();
         missing
+    }
+
+    /// The UTC days whose salt the conversions waiting to be counted need.
+    pub fn waiting_days(&self) -> Vec<u64> {
+        self.conversions.waiting_days()
+    }
+
+    /// Holds a tracked request's conversions until its day's salt is known. Returns `false`
+    /// when memory is full (they are lost: see [`Flusher::take_lost_conversions`]).
+    pub fn wait_conversions(&mut self, waiting: Waiting) -> bool {
+        self.conversions.wait(waiting)
+    }
+
+    /// Conversions lost since the last call, memory being full.
+    pub fn take_lost_conversions(&mut self) -> u64 {
+        self.conversions.take_lost()
+    }
+
+    /// Counts the waiting conversions whose day's salt is held.
+    fn count_conversions(&mut self) {
+        let salts = &self.salts;
+        self.conversions.count_waiting(|w| {
+            let salt = salts.get(&(w.at_ms / DAY_MS))?;
+            Some(visitor_hash(salt, &w.ip, &w.user_agent, &w.host) & VISITOR_BITS)
+        });
     }
 
     /// Keeps the salt of `day` (from D1), and forgets salts older than 48 h by `today`.
@@ -173,6 +200,7 @@ impl Flusher {
             self.current.add(day, hour, visitor, at, &dims);
             out.counted += 1;
         }
+        self.count_conversions();
         out
     }
 
@@ -188,16 +216,20 @@ impl Flusher {
 
     /// Whether the counts held are many enough to flush before the timer.
     pub fn flush_early(&self) -> bool {
-        self.current.entries() >= FLUSH_EARLY_ENTRIES
+        self.current.entries() >= FLUSH_EARLY_ENTRIES || self.conversions.events() >= super::conversion_counts::MAX_HELD as u64 / 2
     }
 
     /// The next flush to send: the one that failed last time, else the counts held now (as
     /// flush `new_id()` at `now_ms`). `None` when there is nothing to write.
     pub fn take(&mut self, new_id: impl FnOnce() -> String, now_ms: u64) -> Option<&PendingFlush> {
-        if self.pending.is_none() && !(self.current.is_empty() && self.deliveries.is_empty() && self.matches.is_empty()) {
+        if self.pending.is_none() {
+            self.count_conversions();
+        }
+        if self.pending.is_none() && !(self.current.is_empty() && self.deliveries.is_empty() && self.matches.is_empty() && self.conversions.is_empty()) {
             let counts = std::mem::take(&mut self.current);
             let deliveries = std::mem::take(&mut self.deliveries);
             let matches = std::mem::take(&mut self.matches);
+            let conversions = self.conversions.take_counted();
             let id = new_id();
             let mut statements = if counts.is_empty() {
                 vec![Statement::new(sql::MARK_FLUSH, vec![serde_json::json!(id), serde_json::json!(now_ms)])]
@@ -210,6 +242,9 @@ impl Flusher {
             if !matches.is_empty() {
                 statements.extend(matches.statements());
             }
+            // After the page views' seen marks and sources: each event is attributed to its
+            // visitor's source of the day.
+            statements.extend(conversions.statements());
             self.pending = Some(PendingFlush { statements, id, page_views: counts.page_views(), events: deliveries.events(), attempts: 0 });
         }
         let pending = self.pending.as_mut()?;

@@ -6,10 +6,14 @@
 //! - counting and writing: [`aggregate`] (an isolate's counts), [`flusher`] (the idempotent
 //!   flush to D1), [`delivery_counts`] (what became of the events, flushed with them),
 //!   [`match_counts`] (the match keys the events carried, flushed with them),
+//!   [`conversion`] (what an event declared on a human request counts as), [`revenue`] (exact
+//!   money), [`conversion_counts`] (the events and revenue per source of the day, flushed with
+//!   the page views),
 //!   [`dead_letters`] (queue messages kept for replay), [`sql`] (every statement),
 //!   [`retention`] (the daily cron), [`values`] (row fields, bounded text);
 //! - reading: [`endpoints`] (routes, behind [`auth`]), [`report`] (JSON, CSV via [`csv`]), [`delivery_report`] (the Delivery panel's JSON),
-//!   [`match_report`] (the Match quality view),
+//!   [`match_report`] (the Match quality view), [`conversion_report`] (conversions, revenue
+//!   and the sources that sell: JSON, CSV, panels),
 //!   [`dashboard`] (the HTML page);
 //! - [`settings`]: the variables.
 //!
@@ -20,6 +24,9 @@
 pub mod aggregate;
 pub mod auth;
 pub mod calendar;
+pub mod conversion;
+pub mod conversion_counts;
+pub mod conversion_report;
 pub mod csv;
 pub mod dashboard;
 pub mod dead_letters;
@@ -36,6 +43,7 @@ pub mod page_view;
 pub mod report;
 pub mod reload_filter;
 pub mod retention;
+pub mod revenue;
 pub mod settings;
 pub mod source;
 pub mod sql;

@@ -98,6 +98,28 @@ pub fn parse_views(text: &str) -> Result<Vec<RawPageView<'_>>, ViewsUnreadable> 
     }
 }
 
+/// Longest `User-Agent` the JS entry queues with a page view, in UTF-16 code units (its
+/// `MAX_VIEW_USER_AGENT`): the visitor id is made of the text as queued.
+pub const MAX_VIEW_USER_AGENT: usize = 512;
+
+/// `user_agent` cut as the JS entry cuts a queued page view's (`String.prototype.slice` over
+/// UTF-16 code units), so that a tracked request's events get the same visitor id as its
+/// page view. A pair of surrogates cut in half reaches wasm as U+FFFD.
+pub fn queued_user_agent(user_agent: &str) -> Cow<'_, str> {
+    let mut units = 0;
+    for (i, c) in user_agent.char_indices() {
+        units += c.len_utf16();
+        if units > MAX_VIEW_USER_AGENT {
+            return if units - 1 == MAX_VIEW_USER_AGENT && c.len_utf16() == 2 {
+                Cow::Owned(format!("{}\u{FFFD}", &user_agent[..i]))
+            } else {
+                Cow::Borrowed(&user_agent[..i])
+            };
+        }
+    }
+    Cow::Borrowed(user_agent)
+}
+
 /// Country stored when Cloudflare does not know it (`XX` is what Cloudflare itself sends
 /// for an unknown country; `T1` for Tor is kept as sent).
 pub const UNKNOWN_COUNTRY: &str = "XX";
@@ -117,6 +139,9 @@ pub struct Dimensions<'a> {
 
 /// The name a landing with no referrer and no `utm_source` is counted under.
 pub const DIRECT: &str = "(direct)";
+/// The source of the day of a visitor whose first page view of the day followed a link
+/// within the shop (a visit that began before midnight UTC).
+pub const INTERNAL: &str = "(internal)";
 
 impl<'a> RawPageView<'a> {
     /// Milliseconds since the epoch.
@@ -195,6 +220,15 @@ mod tests {
 
     fn view<'a>(url: &'a str, referer: Option<&'a str>) -> RawPageView<'a> {
         RawPageView(0, url, referer, Some(CHROME), Some("203.0.113.9"), Some("it"), None, None, None)
+    }
+
+    #[test]
+    fn user_agents_are_cut_as_the_js_entry_cuts_them() {
+        let long = "a".repeat(600);
+        assert_eq!(queued_user_agent(&long).len(), MAX_VIEW_USER_AGENT);
+        assert_eq!(queued_user_agent(CHROME), CHROME);
+        let emoji = format!("{}😀z", "a".repeat(511));
+        assert_eq!(queued_user_agent(&emoji), format!("{}\u{FFFD}", "a".repeat(511)), "JS's slice keeps half the pair, which wasm reads as U+FFFD");
     }
 
     #[test]

@@ -130,6 +130,60 @@ pub const ADD_MATCH: &str = "INSERT INTO stats_match (day, destination, event, k
 SELECT r.value->>0, r.value->>1, r.value->>2, r.value->>3, r.value->>4 FROM json_each(?1) r WHERE true \
 ON CONFLICT (day, destination, event, key) DO UPDATE SET events = events + excluded.events";
 
+/// The source of the day a visitor with no site mark, or a mark with no source, is counted
+/// under: their first page view of the day was not counted.
+pub const UNKNOWN_SOURCE: &str = "(unknown)";
+
+/// Counts the visitors whose source of the day this flush sets, per source (event `''` rows
+/// of `stats_conversions`: what a source's conversion rate divides by). `?1`: JSON rows
+/// `[day, visitor, source, medium, campaign]`, the first page view of each visitor in the
+/// flush; runs after [`ADD_SEEN`] and before [`SET_SOURCES`].
+pub const COUNT_SOURCES: &str = "INSERT INTO stats_conversions (day, event, source, medium, campaign, currency, events, visitors, revenue) \
+SELECT r.value->>0, '', r.value->>2, r.value->>3, r.value->>4, '', 0, COUNT(*), 0 FROM json_each(?1) r \
+WHERE EXISTS (SELECT 1 FROM stats_seen s WHERE s.day = r.value->>0 AND s.key = '' AND s.visitor = r.value->>1 AND s.source IS NULL) \
+GROUP BY 1, 3, 4, 5 \
+ON CONFLICT (day, event, source, medium, campaign, currency) DO UPDATE SET visitors = visitors + excluded.visitors";
+
+/// Holds each visitor's source of the day on their site mark, once: the first flush that
+/// marks a visitor sets it (same `?1` as [`COUNT_SOURCES`]).
+pub const SET_SOURCES: &str = "UPDATE stats_seen SET source = r.value->>2, medium = r.value->>3, campaign = r.value->>4 \
+FROM json_each(?1) r WHERE stats_seen.day = r.value->>0 AND stats_seen.key = '' AND stats_seen.visitor = r.value->>1 AND stats_seen.source IS NULL";
+
+/// Adds a flush's events (`crate::analytics::conversion_counts`), per day, event name and the
+/// visitor's source of the day (currency `''`: every event, and the visitors). `?1`: JSON rows
+/// `[day, visitor, event, id, currency, amount]`. An event whose id is already marked for
+/// that visitor and day (`o:`) is not counted again; a visitor adds to `visitors` only when
+/// not yet marked for that event name (`v:`). [`ADD_EVENT_SEEN`] runs after it.
+pub const ADD_CONVERSIONS: &str = "INSERT INTO stats_conversions (day, event, source, medium, campaign, currency, events, visitors, revenue) \
+SELECT e.day, e.event, coalesce(s.source, '(unknown)'), coalesce(s.medium, ''), coalesce(s.campaign, ''), '', COUNT(*), \
+COUNT(DISTINCT CASE WHEN NOT EXISTS (SELECT 1 FROM stats_seen v WHERE v.day = e.day AND v.key = 'v:' || e.event AND v.visitor = e.visitor) THEN e.visitor END), 0 \
+FROM (SELECT r.value->>0 AS day, r.value->>1 AS visitor, r.value->>2 AS event, r.value->>3 AS id FROM json_each(?1) r) e \
+LEFT JOIN stats_seen s ON s.day = e.day AND s.key = '' AND s.visitor = e.visitor \
+WHERE e.id IS NULL OR NOT EXISTS (SELECT 1 FROM stats_seen o WHERE o.day = e.day AND o.key = 'o:' || e.id AND o.visitor = e.visitor) \
+GROUP BY 1, 2, 3, 4, 5 \
+ON CONFLICT (day, event, source, medium, campaign, currency) DO UPDATE SET events = events + excluded.events, visitors = visitors + excluded.visitors";
+
+/// Adds the revenue of a flush's events, per currency (same `?1` and rules as
+/// [`ADD_CONVERSIONS`]): `events` counts those with that currency, `revenue` sums their
+/// amounts in thousandths.
+pub const ADD_REVENUE: &str = "INSERT INTO stats_conversions (day, event, source, medium, campaign, currency, events, visitors, revenue) \
+SELECT e.day, e.event, coalesce(s.source, '(unknown)'), coalesce(s.medium, ''), coalesce(s.campaign, ''), e.currency, COUNT(*), 0, SUM(e.amount) \
+FROM (SELECT r.value->>0 AS day, r.value->>1 AS visitor, r.value->>2 AS event, r.value->>3 AS id, r.value->>4 AS currency, r.value->>5 AS amount \
+FROM json_each(?1) r WHERE r.value->>4 != '') e \
+LEFT JOIN stats_seen s ON s.day = e.day AND s.key = '' AND s.visitor = e.visitor \
+WHERE e.id IS NULL OR NOT EXISTS (SELECT 1 FROM stats_seen o WHERE o.day = e.day AND o.key = 'o:' || e.id AND o.visitor = e.visitor) \
+GROUP BY 1, 2, 3, 4, 5, 6 \
+ON CONFLICT (day, event, source, medium, campaign, currency) DO UPDATE SET events = events + excluded.events, revenue = revenue + excluded.revenue";
+
+/// Marks the visitors of a flush's events per event name (`v:`) and their repeatable ids
+/// (`o:`), after [`ADD_CONVERSIONS`] and [`ADD_REVENUE`] (same `?1`).
+pub const ADD_EVENT_SEEN: &str = "INSERT OR IGNORE INTO stats_seen (day, key, visitor) \
+SELECT r.value->>0, 'v:' || (r.value->>2), r.value->>1 FROM json_each(?1) r \
+UNION ALL SELECT r.value->>0, 'o:' || (r.value->>3), r.value->>1 FROM json_each(?1) r WHERE r.value->>3 IS NOT NULL";
+
+/// Retention: conversion counts before day `?1`.
+pub const EXPIRE_CONVERSIONS: &str = "DELETE FROM stats_conversions WHERE day < ?1";
+
 /// Retention: match-key counts before day `?1`.
 pub const EXPIRE_MATCH: &str = "DELETE FROM stats_match WHERE day < ?1";
 

@@ -7,6 +7,7 @@
 use super::{js, log, settings};
 use crate::analytics::delivery_counts::{DeliveryOutcome, Tally};
 use crate::analytics::endpoints::{self, StatsResponse};
+use crate::analytics::conversion_counts::Waiting;
 use crate::analytics::flusher::{FlushOutcome, Flusher};
 use crate::analytics::page_view;
 use crate::analytics::settings::{AnalyticsSettings, DEFAULT_STATS_PATH, VAR_STATS_PATH, VAR_STATS_TOKEN};
@@ -52,6 +53,34 @@ pub fn count_match(destination: &str, mapped: &crate::destinations::Mapped) {
             f.count_match(at_ms, destination, name, keys);
         }
     });
+}
+
+/// Whether this isolate counts (analytics on, with its D1 binding).
+pub fn counting() -> bool {
+    COUNTING.with(Cell::get)
+}
+
+/// Holds the events of a tracked human request for the stats' conversions, until the flush
+/// knows its day's salt; logs the events lost when memory is full (D1 failing for long).
+pub fn count_conversions(request: &crate::proxy::request_facts::RequestFacts, now_ms: u64, conversions: Vec<crate::analytics::conversion::Conversion>) {
+    let waiting = Waiting {
+        at_ms: now_ms,
+        ip: request.cf_connecting_ip.clone().unwrap_or_default(),
+        user_agent: page_view::queued_user_agent(request.user_agent.as_deref().unwrap_or("")).into_owned(),
+        host: crate::proxy::upstream::host_of(&request.url).to_ascii_lowercase(),
+        conversions,
+    };
+    let lost = FLUSHER.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.wait_conversions(waiting) {
+            0
+        } else {
+            f.take_lost_conversions()
+        }
+    });
+    if lost > 0 {
+        log::background(Decision::StatsLost, [("events", json!(lost)), ("reason", json!("conversions not counted: memory was full while D1 failed"))]);
+    }
 }
 
 fn analytics(env: &JsValue) -> Option<&'static AnalyticsSettings> {
@@ -112,8 +141,12 @@ pub fn to_json(statements: &[Statement]) -> String {
 /// or `undefined` when it holds them all.
 #[wasm_bindgen]
 pub fn stats_salt_statements(days: Vec<u32>) -> Option<String> {
-    let days: Vec<u64> = days.into_iter().map(u64::from).collect();
-    let missing = FLUSHER.with(|f| f.borrow().missing_salts(&days));
+    let mut days: Vec<u64> = days.into_iter().map(u64::from).collect();
+    let missing = FLUSHER.with(|f| {
+        let f = f.borrow();
+        days.extend(f.waiting_days());
+        f.missing_salts(&days)
+    });
     if missing.is_empty() {
         return None;
     }

@@ -256,7 +256,8 @@ fn decide(
         return NOTHING_TO_SEND;
     };
     let keep_user_data = matches!(config.user_data_cookie, Ok(Some(_)));
-    let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms, keep_user_data };
+    let count_conversions = analytics::counting();
+    let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms, keep_user_data, count_conversions };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
     let routed = match decision {
         Plan::Skip(rule) => {
@@ -278,8 +279,12 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
+    let mut routed = routed;
     if let Some(keep) = &routed.keep {
         keep_match_keys(config, request, keep, headers);
+    }
+    if !routed.conversions.is_empty() {
+        analytics::count_conversions(request, now_ms, std::mem::take(&mut routed.conversions));
     }
     let pixel_block = shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response);
     if pixel_block {

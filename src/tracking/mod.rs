@@ -15,6 +15,7 @@ use crate::proxy::request_facts::{RequestFacts, ResponseFacts};
 use crate::bots::skip_rules::SkipRule;
 use crate::destinations::registry;
 use crate::event::header::{DecodeError, HeaderEvent};
+use crate::analytics::conversion::Conversion;
 use crate::event::id::order_event_id;
 use crate::visitor::user_data_cookie::KeptKeys;
 use pixel_ids::PixelEvent;
@@ -52,6 +53,8 @@ pub struct Routed {
     /// The match keys to keep in `_tr_ud` for the visitor's later events: the hashes of a
     /// fresh response's user data, with marketing agreed to (`USER_DATA_COOKIE`).
     pub keep: Option<KeptKeys>,
+    /// What the stats count of each event, whatever the consent ([`Inputs::count_conversions`]).
+    pub conversions: Vec<Conversion>,
 }
 
 /// An event sent without the `contents` items that had no `id`: Meta refuses such items
@@ -109,6 +112,8 @@ pub struct Inputs<'a> {
     pub routes: &'a [Route],
     /// `USER_DATA_COOKIE` is on: a fresh response's user data is kept for later events.
     pub keep_user_data: bool,
+    /// The stats count conversions: [`Routed::conversions`] is filled.
+    pub count_conversions: bool,
     /// Now, in Unix milliseconds.
     pub now_ms: u64,
 }
@@ -127,14 +132,16 @@ fn unknown_destination(events: &[HeaderEvent]) -> Option<DecodeError> {
 /// the id the order fixes ([`order_event_id`], scoped by the first destination's account), so
 /// a reloaded or replayed order page sends the same id and the platforms drop the repeat;
 /// else a fresh one.
-fn event_id(event: &HeaderEvent, replay: bool, scope: &str, new_id: &mut dyn FnMut() -> String) -> String {
+/// The second member says whether the id can repeat (the origin's own, or an order's): only
+/// then do the stats count a reload once.
+fn event_id(event: &HeaderEvent, replay: bool, scope: &str, new_id: &mut dyn FnMut() -> String) -> (String, bool) {
     match &event.event_id {
-        Some(id) if !replay => return id.clone(),
+        Some(id) if !replay => return (id.clone(), true),
         _ => {}
     }
     match event.custom_data.as_ref().and_then(|d| d.get("order_id")).filter(|o| o.as_str().map_or(o.is_number(), |s| !s.is_empty())) {
-        Some(order) => order_event_id(scope, &event.event_name, &crate::destinations::text(order)),
-        None => new_id(),
+        Some(order) => (order_event_id(scope, &event.event_name, &crate::destinations::text(order)), true),
+        None => (new_id(), false),
     }
 }
 
@@ -153,7 +160,16 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
     }
     let replay = is_replay(inputs.response.cf_cache_status.as_deref(), inputs.response.age.as_deref());
     let scope = inputs.routes.first().map_or("", |r| r.destination.account_id());
-    let ids: Vec<String> = events.iter().map(|e| event_id(e, replay, scope, new_id)).collect();
+    let (ids, repeatable): (Vec<String>, Vec<bool>) = events.iter().map(|e| event_id(e, replay, scope, new_id)).unzip();
+    let conversions = if inputs.count_conversions {
+        events
+            .iter()
+            .zip(ids.iter().zip(&repeatable))
+            .map(|(e, (id, repeatable))| Conversion::new(&e.event_name, repeatable.then_some(id.as_str()), e.custom_data.as_deref()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let request = inputs.request;
     let url = inputs.strip.apply(&request.url);
     let referrer = request
@@ -239,7 +255,7 @@ pub fn plan(header_value: &str, inputs: &Inputs<'_>, headers: &mut DecodeCache, 
             KeptKeys::from_user_data(&user_data)
         })
         .filter(|kept| !kept.is_empty());
-    Plan::Route(Routed { replay, outcomes, trimmed, pixel_events, keep })
+    Plan::Route(Routed { replay, outcomes, trimmed, pixel_events, keep, conversions })
 }
 
 #[cfg(test)]
@@ -296,7 +312,7 @@ mod tests {
             n += 1;
             format!("fresh-{n}")
         };
-        let inputs = Inputs { request: req, response: resp, skip, visit: &visit, strip: &meta.strip_query_params, routes: &routes.on, now_ms: NOW_MS, keep_user_data: kept.is_some() };
+        let inputs = Inputs { request: req, response: resp, skip, visit: &visit, strip: &meta.strip_query_params, routes: &routes.on, now_ms: NOW_MS, keep_user_data: kept.is_some(), count_conversions: true };
         plan(header, &inputs, &mut DecodeCache::default(), &mut ids)
     }
 
@@ -318,7 +334,9 @@ mod tests {
     fn marketing_consent_decides_for_each_visitor() {
         let header = r#"{"event_name":"PageView"}"#;
         let resp = ResponseFacts { status: 200, ..Default::default() };
-        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new(), pixel_events: Vec::new(), keep: None });
+        // Counted on the stats page whatever the consent.
+        let page_view_counted = Conversion { event_name: "PageView".into(), once_id: None, revenue: None };
+        let withheld = |rule, source| Plan::Route(Routed { replay: false, outcomes: vec![Outcome::Withheld { rule, source, names: vec!["PageView".into()] }], trimmed: Vec::new(), pixel_events: Vec::new(), keep: None, conversions: vec![page_view_counted.clone()] });
         let italy = RequestFacts { country: Some("IT".into()), ..request() };
         assert_eq!(run(header, &italy, &resp), withheld(DenialRule::NoConsent, Source::Region));
         let agreed = RequestFacts { cookie: Some("cmplz_marketing=allow".into()), ..italy.clone() };
@@ -522,6 +540,27 @@ mod tests {
         assert_eq!(id(explicit, &fresh), "mine", "the origin's id wins");
         assert_eq!(id(explicit, &replayed), first, "except on a replay, where the order still fixes it");
         assert_eq!(id(r#"{"event_name":"Purchase","custom_data":{"order_id":""}}"#, &fresh), "fresh-1");
+    }
+
+    #[test]
+    fn each_event_counts_for_the_stats_with_an_id_only_when_it_can_repeat() {
+        let header = r#"[{"event_name":"Purchase","custom_data":{"order_id":"A-1","value":"59.98","currency":"eur"}},{"event_name":"ViewContent"},{"event_name":"Lead","event_id":"l-1"}]"#;
+        let conversions = |resp: &ResponseFacts, req: &RequestFacts| match run(header, req, resp) {
+            Plan::Route(r) => r.conversions,
+            other => panic!("{other:?}"),
+        };
+        let fresh = ResponseFacts { status: 200, ..Default::default() };
+        let order_id = crate::event::id::order_event_id("1", "Purchase", "A-1");
+        let got = conversions(&fresh, &request());
+        assert_eq!(got[0], Conversion { event_name: "Purchase".into(), once_id: Some(order_id.clone()), revenue: Some(("EUR".into(), 59_980)) });
+        assert_eq!((got[1].event_name.as_str(), got[1].once_id.as_deref()), ("ViewContent", None), "a fresh random id never repeats");
+        assert_eq!(got[2].once_id.as_deref(), Some("l-1"), "the origin's own id");
+        let replayed = ResponseFacts { status: 200, cf_cache_status: Some("HIT".into()), ..Default::default() };
+        let again = conversions(&replayed, &request());
+        assert_eq!(again[0].once_id, Some(order_id), "a replayed order page counts once with the first");
+        assert_eq!(again[2].once_id, None, "a replay's minted id");
+        let italy = RequestFacts { country: Some("IT".into()), ..request() };
+        assert_eq!(conversions(&fresh, &italy).len(), 3, "counted whatever the consent");
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn run_plan(header: &str, bots: &BotMatcher, cookie_header: &str, url: &str) -> 
         routes: &routes.on,
         now_ms: 1_763_900_000_000,
         keep_user_data: false,
+        count_conversions: true,
     };
     HEADERS.with(|cache| plan(header, &inputs, &mut cache.borrow_mut(), &mut ids))
 }

@@ -70,15 +70,18 @@ td{padding:5px 6px;text-align:right;font-variant-numeric:tabular-nums}td:first-c
 .delivery{margin-top:16px}.delivery td.plain{background:none}.delivery .bad{color:#d64545;font-weight:600}
 .delivery td.reason{text-align:left;color:var(--muted);font-size:13px;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .delivery .note{color:var(--muted);font-size:13px;margin:10px 0 0}.delivery .replay button{padding:3px 10px;border:1px solid var(--line);border-radius:6px;background:var(--card);color:var(--ink);font:inherit;cursor:pointer}.delivery details{margin-top:10px}.delivery summary{cursor:pointer;color:var(--muted);font-size:13px}
+.tile small.delta{display:block;color:var(--muted);font-size:12px}.tile strong.money{font-size:20px}
+.conversions .note{color:var(--muted);font-size:13px;margin:10px 0 0}.conversions td.plain,.revenue td.plain{background:none}.revenue{margin-top:16px}.revenue summary{cursor:pointer;font-weight:600}
 .match{margin-top:16px}.match h3{font-size:14px;margin:12px 0 6px}.match .weighted td:first-child{font-weight:600}.match .note{color:var(--muted);font-size:13px;margin:10px 0 0}
 footer{margin-top:20px;color:var(--muted);font-size:13px;display:flex;flex-wrap:wrap;gap:16px;justify-content:space-between}footer a{color:var(--pv)}
 "#;
 
 /// The stats page for `report` (see `report::report`), `delivery` (see
-/// `delivery_report::report`) and `matches` (see `match_report::report`), served under
+/// `delivery_report::report`), `matches` (see `match_report::report`) and `conversions` (see
+/// `conversion_report::report`), served under
 /// `stats_path` for `host`. `range` is the named range asked for (`today`, `7d`, `30d`), if
 /// any, to highlight it.
-pub fn render(report: &Value, delivery: &Value, matches: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
+pub fn render(report: &Value, delivery: &Value, matches: &Value, conversions: &Value, stats_path: &str, host: &str, range: Option<&str>) -> String {
     let (from, to) = (text(report, "from"), text(report, "to"));
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -103,18 +106,35 @@ pub fn render(report: &Value, delivery: &Value, matches: &Value, stats_path: &st
         to = escape(to),
     );
     let per_visit = report.get("views_per_visit").and_then(Value::as_f64).unwrap_or(0.0);
+    let previous = report.get("previous").cloned().unwrap_or(Value::Null);
+    let before = |key: &str| previous.get(key).and_then(Value::as_f64);
+    let orders = num(conversions, "orders");
+    let conversions_before = conversions.get("previous").cloned().unwrap_or(Value::Null);
     h.push_str("<section class=\"tiles\">");
-    for (key, label, value, shown) in [
-        ("pageviews", "Page views", num(report, "pageviews").to_string(), thousands(num(report, "pageviews"))),
-        ("visitors", "Visitors", num(report, "visitors").to_string(), thousands(num(report, "visitors"))),
-        ("views_per_visit", "Views per visit", per_visit.to_string(), format!("{per_visit:.2}")),
-        ("now", "Visitors now (last 5 min)", num(report, "now").to_string(), thousands(num(report, "now"))),
+    for (key, label, value, shown, was) in [
+        ("pageviews", "Page views", num(report, "pageviews") as f64, thousands(num(report, "pageviews")), before("pageviews")),
+        ("visitors", "Visitors", num(report, "visitors") as f64, thousands(num(report, "visitors")), before("visitors")),
+        ("views_per_visit", "Views per visit", per_visit, format!("{per_visit:.2}"), before("views_per_visit")),
+        ("orders", "Orders", orders as f64, thousands(orders), conversions_before.get("orders").and_then(Value::as_f64)),
+        ("now", "Visitors now (last 5 min)", num(report, "now") as f64, thousands(num(report, "now")), None),
     ] {
         let class = if key == "now" { "card tile now" } else { "card tile" };
-        let _ = write!(h, "<div class=\"{class}\"><span>{label}</span><strong data-stat=\"{key}\" data-value=\"{value}\">{shown}</strong></div>");
+        let _ = write!(h, "<div class=\"{class}\"><span>{label}</span><strong data-stat=\"{key}\" data-value=\"{value}\">{shown}</strong>");
+        if let Some(was) = was {
+            let _ = write!(h, "<small class=\"delta\" data-delta=\"{key}\" title=\"against {}\">{}</small>", period_before(report), change(value, was));
+        }
+        h.push_str("</div>");
     }
+    let _ = write!(
+        h,
+        "<div class=\"card tile\"><span>Revenue (orders)</span><strong class=\"money\" data-stat=\"revenue\">{}</strong><small class=\"delta\" title=\"the period before\">before: {}</small></div>",
+        super::conversion_report::revenue_text(conversions.get("revenue").unwrap_or(&Value::Null)),
+        super::conversion_report::revenue_text(conversions_before.get("revenue").unwrap_or(&Value::Null)),
+    );
     h.push_str("</section>");
     chart(&mut h, report, from == to);
+    super::conversion_report::panels(&mut h, conversions);
+    revenue_per_day(&mut h, report, conversions);
     h.push_str("<section class=\"grid\">");
     for (key, label, title) in [
         ("pages", "path", "Top pages"),
@@ -131,12 +151,52 @@ pub fn render(report: &Value, delivery: &Value, matches: &Value, stats_path: &st
     let _ = write!(
         h,
         "<footer><span>Counted at the edge: no script, no cookie, no stored IP. Visitors over a range count each visitor once per day, summed over days.</span>\
-<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a> · <a href=\"{p}/api/delivery?from={from}&amp;to={to}\">Delivery JSON</a> · <a href=\"{p}/api/match?from={from}&amp;to={to}\">Match JSON</a></span></footer></main></body></html>",
+<span>Download <a href=\"{p}/export.csv?from={from}&amp;to={to}\" download>CSV</a> · <a href=\"{p}/export-conversions.csv?from={from}&amp;to={to}\" download>Conversions CSV</a> · <a href=\"{p}/api/stats?from={from}&amp;to={to}\">JSON</a> · <a href=\"{p}/api/conversions?from={from}&amp;to={to}\">Conversions JSON</a> · <a href=\"{p}/api/delivery?from={from}&amp;to={to}\">Delivery JSON</a> · <a href=\"{p}/api/match?from={from}&amp;to={to}\">Match JSON</a></span></footer></main></body></html>",
         p = escape(stats_path),
         from = escape(from),
         to = escape(to),
     );
     h
+}
+
+/// The change from `was` to `now`: `+12%`, `−5%`, `±0%`, or `new` when there was nothing.
+pub(super) fn change(now: f64, was: f64) -> String {
+    if was <= 0.0 {
+        return if now > 0.0 { "new".into() } else { "±0%".into() };
+    }
+    let pct = ((now - was) / was * 100.0).round();
+    match pct {
+        p if p > 0.0 => format!("+{p:.0}%"),
+        p if p < 0.0 => format!("−{:.0}%", -p),
+        _ => "±0%".into(),
+    }
+}
+
+/// What a change is measured against: "the day before" or "the 7 days before".
+fn period_before(report: &Value) -> String {
+    match report.get("days").and_then(Value::as_array).map_or(0, Vec::len) {
+        1 => "the day before".into(),
+        n => format!("the {n} days before"),
+    }
+}
+
+/// Page views, orders and revenue per day, newest first.
+fn revenue_per_day(h: &mut String, report: &Value, conversions: &Value) {
+    let days = report.get("days").and_then(Value::as_array).cloned().unwrap_or_default();
+    h.push_str("<section class=\"card revenue\" data-panel=\"revenue-per-day\"><details open><summary>Revenue per day</summary><table><tr><th>Date</th><th>Page views</th><th>Visitors</th><th>Orders</th><th>Revenue</th></tr>");
+    for d in days.iter().rev() {
+        let date = text(d, "date");
+        let (orders, revenue) = super::conversion_report::day_revenue(conversions, date);
+        let _ = write!(
+            h,
+            "<tr><td class=\"plain\">{date}</td><td>{pv}</td><td>{vis}</td><td data-day-orders=\"{date}\">{orders}</td><td data-day-revenue=\"{date}\">{revenue}</td></tr>",
+            date = escape(date),
+            pv = thousands(num(d, "pageviews")),
+            vis = thousands(num(d, "visitors")),
+            orders = thousands(orders),
+        );
+    }
+    h.push_str("</table></details></section>");
 }
 
 /// Bars of page views and a line of visitors, per day (or per hour for a single day).
@@ -319,7 +379,7 @@ mod tests {
 
     #[test]
     fn totals_are_machine_readable_and_text_is_escaped() {
-        let page = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), "/_tagrelay", "shop.example", Some("7d"));
+        let page = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), &json!({}), "/_tagrelay", "shop.example", Some("7d"));
         assert!(page.contains("data-stat=\"pageviews\" data-value=\"1234\">1,234<"));
         assert!(page.contains("data-stat=\"visitors\" data-value=\"56\">56<"));
         assert!(!page.contains("<script>"), "paths are escaped");
@@ -336,7 +396,7 @@ mod tests {
             "days":[{"date":"2025-11-30","sent":500,"failed":0,"dead_lettered":0},{"date":"2025-12-01","sent":1000,"failed":2,"dead_lettered":0}],
             "skipped_rules":[{"rule":"consent_denied","events":3}],"dead_letters_kept":{"messages":2,"events":7},
             "last_failure":{"at":"2025-12-01T10:11:12Z","outcome":"failed","event":"Purchase","reason":"<b>expired</b> token"}}]});
-        let page = render(&report(), &delivery, &json!({}), "/_tagrelay", "shop.example", None);
+        let page = render(&report(), &delivery, &json!({}), &json!({}), "/_tagrelay", "shop.example", None);
         assert!(page.contains("data-delivery=\"meta\" data-outcome=\"sent\" data-value=\"1500\">1,500<"));
         assert!(page.contains("data-outcome=\"failed\" data-value=\"2\">2<"));
         assert!(page.contains("2025-12-01 10:11 · Purchase: &lt;b&gt;expired&lt;/b&gt; token"));
@@ -345,8 +405,23 @@ mod tests {
         assert!(page.contains("data-dead-letters=\"meta\" data-value=\"7\""));
         assert!(page.contains("1,000 <span class=\"bad\">(2 failed)</span>"));
         assert!(page.find("2025-12-01</td>") < page.find("2025-11-30</td>"), "newest day first");
-        let none = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), "/_tagrelay", "shop.example", None);
+        let none = render(&report(), &json!({"destinations": []}), &json!({"destinations": []}), &json!({}), "/_tagrelay", "shop.example", None);
         assert!(none.contains("No events in this range"));
+    }
+
+    #[test]
+    fn each_total_shows_its_change_from_the_period_before_and_revenue_per_day() {
+        let mut r = report();
+        r["previous"] = json!({"from":"2025-11-18","to":"2025-11-24","pageviews":1000,"visitors":60,"views_per_visit":16.67});
+        let conversions = json!({"orders": 3, "revenue": [{"currency": "EUR", "value": 59.98}], "previous": {"orders": 0, "revenue": []},
+            "days": [{"date": "2025-11-25", "event_name": "Purchase", "events": 3, "revenue": [{"currency": "EUR", "value": 59.98}]}]});
+        let page = render(&r, &json!({}), &json!({}), &conversions, "/_tagrelay", "shop.example", None);
+        assert!(page.contains("data-delta=\"pageviews\" title=\"against the day before\">+23%<"), "{page}");
+        assert!(page.contains("data-delta=\"visitors\" title=\"against the day before\">−7%<"));
+        assert!(page.contains("data-delta=\"orders\" title=\"against the day before\">new<"));
+        assert!(page.contains("data-stat=\"revenue\">59.98 EUR<"));
+        assert!(page.contains("data-day-orders=\"2025-11-25\">3<") && page.contains("data-day-revenue=\"2025-11-25\">59.98 EUR<"));
+        assert_eq!((change(5.0, 5.0), change(0.0, 0.0), change(1.0, 4.0)), ("±0%".into(), "±0%".into(), "−75%".into()));
     }
 
     #[test]

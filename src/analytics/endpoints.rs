@@ -5,6 +5,8 @@
 //! - `{STATS_PATH}/export.csv?from=&to=`: one CSV row per day and page;
 //! - `{STATS_PATH}/api/delivery?from=&to=`: what became of the events, per destination;
 //! - `{STATS_PATH}/api/match?from=&to=`: the match keys the events carried, per destination;
+//! - `{STATS_PATH}/api/conversions?from=&to=`: conversions and revenue, per event, source and day;
+//! - `{STATS_PATH}/export-conversions.csv?from=&to=`: one CSV row per day, event, source and currency;
 //! - `{STATS_PATH}/api/dead-letters?destination=&limit=`: the dead letters kept;
 //! - `POST {STATS_PATH}/api/dead-letters/replay?destination=&limit=`: puts them back on the
 //!   delivery queue.
@@ -13,6 +15,7 @@ use super::auth;
 use super::dashboard;
 use super::delivery_report;
 use super::match_report;
+use super::conversion_report;
 use super::dead_letters::{self, Selection};
 use super::report::{self, StatsQuery};
 use super::sql::Statement;
@@ -56,6 +59,10 @@ pub enum Endpoint {
     Delivery(StatsQuery),
     /// The Match quality report as JSON.
     Match(StatsQuery),
+    /// The conversions report as JSON.
+    Conversions(StatsQuery),
+    /// The conversions CSV export.
+    ConversionsCsv(StatsQuery),
     /// The dead letters kept, as JSON.
     DeadLetters(Selection),
     /// Replaying dead letters (the JS entry runs it: reads, queue sends, deletes).
@@ -70,12 +77,15 @@ impl Endpoint {
                 let mut all = report::report_statements(q, now_ms);
                 all.extend(delivery_report::statements(q));
                 all.extend(match_report::statements(q));
+                all.extend(conversion_report::statements(q));
                 all
             }
             Endpoint::Api(q) => report::report_statements(q, now_ms),
             Endpoint::Csv(q) => report::export_statements(q),
             Endpoint::Delivery(q) => delivery_report::statements(q),
             Endpoint::Match(q) => match_report::statements(q),
+            Endpoint::Conversions(q) => conversion_report::statements(q),
+            Endpoint::ConversionsCsv(q) => conversion_report::export_statements(q),
             Endpoint::DeadLetters(s) => s.list_statements(),
             Endpoint::Replay(s) => s.replay_statements(),
         }
@@ -88,7 +98,8 @@ impl Endpoint {
             Endpoint::Dashboard(q, range) => {
                 let split = report::report_statements(q, 0).len().min(results.len());
                 let (pages, rest) = results.split_at(split);
-                let (deliveries, matches) = rest.split_at(delivery_report::statements(q).len().min(rest.len()));
+                let (deliveries, rest) = rest.split_at(delivery_report::statements(q).len().min(rest.len()));
+                let (matches, conversions) = rest.split_at(match_report::statements(q).len().min(rest.len()));
                 StatsResponse {
                     status: 200,
                     content_type: "text/html; charset=utf-8",
@@ -97,6 +108,7 @@ impl Endpoint {
                         &report::report(q, pages),
                         &delivery_report::report(q, deliveries),
                         &match_report::report(q, matches),
+                        &conversion_report::report(q, conversions),
                         stats_path,
                         host,
                         range.as_deref(),
@@ -105,20 +117,25 @@ impl Endpoint {
             }
             Endpoint::Delivery(q) => StatsResponse::json(delivery_report::report(q, results).to_string()),
             Endpoint::Match(q) => StatsResponse::json(match_report::report(q, results).to_string()),
+            Endpoint::Conversions(q) => StatsResponse::json(conversion_report::report(q, results).to_string()),
+            Endpoint::ConversionsCsv(q) => csv_attachment("conversions", q, conversion_report::export_csv(results)),
             Endpoint::DeadLetters(_) => StatsResponse::json(dead_letters::list(results).to_string()),
             // Answered by the JS entry's replay, never rendered from reads.
             Endpoint::Replay(_) => StatsResponse::plain(500, "Internal Server Error"),
             Endpoint::Api(q) => StatsResponse::json(report::report(q, results).to_string()),
-            Endpoint::Csv(q) => StatsResponse {
-                status: 200,
-                content_type: "text/csv; charset=utf-8",
-                headers: vec![(
-                    "content-disposition",
-                    format!("attachment; filename=\"pageviews-{}-{}.csv\"", super::calendar::date_of(q.from), super::calendar::date_of(q.to)),
-                )],
-                body: report::export_csv(results),
-            },
+            Endpoint::Csv(q) => csv_attachment("pageviews", q, report::export_csv(results)),
         }
+    }
+}
+
+/// A CSV `body` as an attachment named `{name}-{from}-{to}.csv`.
+fn csv_attachment(name: &str, q: &StatsQuery, body: String) -> StatsResponse {
+    let (from, to) = (super::calendar::date_of(q.from), super::calendar::date_of(q.to));
+    StatsResponse {
+        status: 200,
+        content_type: "text/csv; charset=utf-8",
+        headers: vec![("content-disposition", format!("attachment; filename=\"{name}-{from}-{to}.csv\""))],
+        body,
     }
 }
 
@@ -157,8 +174,10 @@ pub fn route(method: &str, rest: &str, query: &str, authorization: Option<&str>,
         "/export.csv" => Ok(Endpoint::Csv(report::parse_query(query, today).map_err(bad_request)?)),
         "/api/delivery" => Ok(Endpoint::Delivery(report::parse_query(query, today).map_err(bad_request)?)),
         "/api/match" => Ok(Endpoint::Match(report::parse_query(query, today).map_err(bad_request)?)),
+        "/api/conversions" => Ok(Endpoint::Conversions(report::parse_query(query, today).map_err(bad_request)?)),
+        "/export-conversions.csv" => Ok(Endpoint::ConversionsCsv(report::parse_query(query, today).map_err(bad_request)?)),
         "/api/dead-letters" => Ok(Endpoint::DeadLetters(Selection::parse(query, dead_letters::MAX_LIST).map_err(bad_request)?)),
-        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/match, /api/dead-letters and /export.csv under STATS_PATH")),
+        _ => Err(StatsResponse::plain(404, "Not Found: the stats are at /, /api/stats, /api/delivery, /api/match, /api/conversions, /api/dead-letters, /export.csv and /export-conversions.csv under STATS_PATH")),
     }
 }
 
@@ -195,6 +214,10 @@ mod tests {
         assert!(matches!(route("GET", "/export.csv", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Csv(_))));
         assert!(matches!(route("GET", "/api/delivery", "range=30d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Delivery(_))));
         assert!(matches!(route("GET", "/api/match", "range=7d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Match(_))));
+        assert!(matches!(route("GET", "/api/conversions", "range=7d", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::Conversions(_))));
+        assert!(matches!(route("GET", "/export-conversions.csv", "", Some(AUTH), TOKEN, 100, None), Ok(Endpoint::ConversionsCsv(_))));
+        assert_eq!(route("GET", "/api/conversions", "from=2025-13-01", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
+        assert_eq!(route("GET", "/export-conversions.csv", "from=x", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
         assert_eq!(route("GET", "/api/match", "to=bad", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
         assert_eq!(route("GET", "/api/delivery", "from=bad", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 400);
         assert_eq!(route("GET", "/nope", "", Some(AUTH), TOKEN, 100, None).unwrap_err().status, 404);
@@ -211,5 +234,8 @@ mod tests {
         assert_eq!(r.content_type, "text/csv; charset=utf-8");
         assert_eq!(r.body, "date,path,pageviews,visitors\r\n");
         assert!(r.headers[0].1.contains("pageviews-2024-10-04-2024-10-05.csv"));
+        let r = Endpoint::ConversionsCsv(q).respond(&[vec![]], "/_tagrelay", "s");
+        assert_eq!(r.body, "date,event_name,source,medium,campaign,events,visitors,currency,revenue\r\n");
+        assert!(r.headers[0].1.contains("conversions-2024-10-04-2024-10-05.csv"));
     }
 }

@@ -119,7 +119,14 @@ pub fn report_statements(q: &StatsQuery, now_ms: u64) -> Vec<Statement> {
     }
     out.push(Statement::new(sql::READ_HOURS, vec![json!(q.to)]));
     out.push(Statement::new(sql::READ_LIVE, vec![json!(now_ms.saturating_sub(super::aggregate::LIVE_MS))]));
+    let before = super::conversion_report::previous(q);
+    out.push(Statement::new(sql::READ_TOTALS, vec![json!(before.from), json!(before.to)]));
     out
+}
+
+/// Views per visit, to two decimals.
+fn per_visit(pageviews: u64, visitors: u64) -> f64 {
+    if visitors == 0 { 0.0 } else { (pageviews as f64 / visitors as f64 * 100.0).round() / 100.0 }
 }
 
 fn counts(label: &str, value: Value, row: &Value) -> Value {
@@ -132,7 +139,8 @@ fn counts(label: &str, value: Value, row: &Value) -> Value {
 
 /// The report of `q` from the rows of [`report_statements`]: the documented JSON shape
 /// (`from`, `to`, `pageviews`, `visitors`, `days`, `pages`, `referrers`, `countries`,
-/// `devices`), plus `views_per_visit`, `campaigns`, `mediums`, `hours` (of `to`) and `now`.
+/// `devices`), plus `views_per_visit`, `campaigns`, `mediums`, `hours` (of `to`), `now`, and
+/// `previous`: the totals of the period of equal length just before.
 /// Every day of the range is listed, with zeros where nothing was counted.
 pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let empty = Vec::new();
@@ -151,8 +159,7 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     out.insert("to".into(), json!(date_of(q.to)));
     out.insert("pageviews".into(), json!(pageviews));
     out.insert("visitors".into(), json!(visitors));
-    let per_visit = if visitors == 0 { 0.0 } else { (pageviews as f64 / visitors as f64 * 100.0).round() / 100.0 };
-    out.insert("views_per_visit".into(), json!(per_visit));
+    out.insert("views_per_visit".into(), json!(per_visit(pageviews, visitors)));
     out.insert("days".into(), Value::Array(days));
     for (i, (_, key, label)) in LISTS.iter().enumerate() {
         let items = rows(i + 1).iter().map(|r| counts(label, r.get("value").cloned().unwrap_or(Value::Null), r)).collect();
@@ -161,6 +168,13 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let hours = rows(LISTS.len() + 1).iter().map(|r| counts("hour", json!(r.get("hour").and_then(Value::as_str).and_then(|h| h.parse::<u8>().ok()).unwrap_or(0)), r)).collect();
     out.insert("hours".into(), Value::Array(hours));
     out.insert("now".into(), json!(rows(LISTS.len() + 2).first().map_or(0, |r| num(r, "visitors"))));
+    let before = super::conversion_report::previous(q);
+    let totals = rows(LISTS.len() + 3).first().cloned().unwrap_or(Value::Null);
+    let (pv, vis) = (num(&totals, "pageviews"), num(&totals, "visitors"));
+    out.insert(
+        "previous".into(),
+        json!({"from": date_of(before.from), "to": date_of(before.to), "pageviews": pv, "visitors": vis, "views_per_visit": per_visit(pv, vis)}),
+    );
     Value::Object(out)
 }
 
@@ -227,6 +241,7 @@ mod tests {
             vec![],
             vec![json!({"hour": "09", "pageviews": 3, "visitors": 2})],
             vec![json!({"visitors": 1})],
+            vec![json!({"pageviews": 4, "visitors": 4})],
         ];
         let r = report(&q, &results);
         assert_eq!(r["from"], "2025-11-29");
@@ -240,6 +255,7 @@ mod tests {
         assert_eq!(r["devices"][0]["device"], "mobile");
         assert_eq!(r["hours"][0], json!({"hour": 9, "pageviews": 3, "visitors": 2}));
         assert_eq!(r["now"], 1);
+        assert_eq!(r["previous"], json!({"from": "2025-11-26", "to": "2025-11-28", "pageviews": 4, "visitors": 4, "views_per_visit": 1.0}));
         assert_eq!(report_statements(&q, 0).len(), results.len());
     }
 

@@ -1,4 +1,4 @@
-//! What the daily Cron Trigger deletes: daily rows, delivery and match-key counts past
+//! What the daily Cron Trigger deletes: daily rows, delivery, match-key and conversion counts past
 //! `STATS_RETENTION_DAYS`, hourly rows,
 //! visitor hashes and salts past 48 h, old flush marks and stale "now" rows, and dead letters
 //! past the days they are kept.
@@ -21,6 +21,7 @@ pub fn statements(today: u64, now_ms: u64, retention_days: u32) -> Vec<Statement
         Statement::new(sql::EXPIRE_DAILY, vec![json!(keep_from)]),
         Statement::new(sql::EXPIRE_DELIVERY, vec![json!(keep_from)]),
         Statement::new(sql::EXPIRE_MATCH, vec![json!(keep_from)]),
+        Statement::new(sql::EXPIRE_CONVERSIONS, vec![json!(keep_from)]),
         Statement::new(sql::EXPIRE_HOURS, vec![json!(recent_from)]),
         Statement::new(sql::EXPIRE_SEEN, vec![json!(recent_from)]),
         Statement::new(sql::EXPIRE_SALTS, vec![json!(recent_from)]),
@@ -41,7 +42,8 @@ mod tests {
         assert_eq!(s[0].params[0], json!(601), "days 601..=1000: 400 days");
         assert_eq!((s[1].sql, &s[1].params[0]), (sql::EXPIRE_DELIVERY, &json!(601)), "delivery counts are kept as long");
         assert_eq!((s[2].sql, &s[2].params[0]), (sql::EXPIRE_MATCH, &json!(601)), "match-key counts too");
-        assert_eq!(s[5].params[0], json!(999), "salts of today and yesterday stay");
+        assert_eq!((s[3].sql, &s[3].params[0]), (sql::EXPIRE_CONVERSIONS, &json!(601)), "conversion counts too");
+        assert_eq!((s[6].sql, &s[6].params[0]), (sql::EXPIRE_SALTS, &json!(999)), "salts of today and yesterday stay");
         assert!(salt_expired(998, 1000) && !salt_expired(999, 1000), "the same rule as the isolates'");
         assert_eq!(statements(3, 0, 400)[0].params[0], json!(0));
         let last = s.last().unwrap();

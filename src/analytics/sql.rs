@@ -224,6 +224,29 @@ pub const READ_LIVE: &str = "SELECT COUNT(*) AS visitors FROM stats_live WHERE a
 pub const READ_PAGES_BY_DAY: &str = "SELECT day, value AS path, pageviews, visitors FROM stats_daily \
 WHERE dim = 'page' AND day BETWEEN ?1 AND ?2 ORDER BY day, pageviews DESC, value";
 
+/// Read: the page views and visitors of `[?1, ?2]` (the previous period's totals).
+pub const READ_TOTALS: &str = "SELECT COALESCE(SUM(pageviews), 0) AS pageviews, COALESCE(SUM(visitors), 0) AS visitors FROM stats_daily \
+WHERE dim = 'total' AND day BETWEEN ?1 AND ?2";
+
+/// Read: per event name and currency in `[?1, ?2]` (currency `''`: events and visitors; a
+/// currency: events with a value in it and their revenue).
+pub const READ_CONVERSION_EVENTS: &str = "SELECT event, currency, SUM(events) AS events, SUM(visitors) AS visitors, SUM(revenue) AS revenue \
+FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 AND event != '' GROUP BY event, currency ORDER BY event, currency";
+
+/// Read: per source of the day, event name (`''`: the source's visitors) and currency in
+/// `[?1, ?2]`, at most `?3` rows, the busiest first.
+pub const READ_CONVERSION_SOURCES: &str = "SELECT source, medium, campaign, event, currency, SUM(events) AS events, SUM(visitors) AS visitors, \
+SUM(revenue) AS revenue FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 GROUP BY source, medium, campaign, event, currency \
+ORDER BY SUM(visitors) + SUM(events) DESC, source, medium, campaign, event, currency LIMIT ?3";
+
+/// Read: per day, event name and currency in `[?1, ?2]`.
+pub const READ_CONVERSION_DAYS: &str = "SELECT day, event, currency, SUM(events) AS events, SUM(revenue) AS revenue \
+FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 AND event != '' GROUP BY day, event, currency ORDER BY day, event, currency";
+
+/// Read: every conversion row of `[?1, ?2]`, for the CSV.
+pub const READ_CONVERSIONS_BY_DAY: &str = "SELECT day, event, source, medium, campaign, currency, events, visitors, revenue \
+FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 AND event != '' ORDER BY day, event, source, medium, campaign, currency";
+
 /// Read: events per `(destination, day, outcome)` in `[?1, ?2]`, for the Delivery panel.
 pub const READ_DELIVERY_DAYS: &str = "SELECT destination, day, outcome, SUM(events) AS events FROM stats_delivery \
 WHERE day BETWEEN ?1 AND ?2 GROUP BY destination, day, outcome";

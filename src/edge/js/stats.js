@@ -152,31 +152,31 @@ async function flushOnce(env) {
   const born = generation;
   const db = env.TAGRELAY_DB;
   const { views, dropped } = takeQueued();
-  if (views.length > 0 || dropped > 0) {
-    const days = new Set();
-    for (let i = 0; i < views.length; i += VIEW_FIELDS) days.add(dayOf(views[i]));
-    const salts = wasm.stats_salt_statements(Uint32Array.from(days));
-    if (salts !== undefined) {
-      let rows, error;
-      try {
-        const results = await db.batch(prepared(db, JSON.parse(salts)));
-        rows = JSON.stringify(results[1].results);
-      } catch (e) {
-        error = errorText(e);
-      }
-      if (born !== generation) return;
-      wasm.stats_salts_read(rows, error, Date.now());
-      if (error !== undefined) {
-        // The page views wait for the next flush, within the queue's bound.
-        const kept = views.concat(pendingViews);
-        pendingViews = kept.slice(0, MAX_PENDING_VIEWS * VIEW_FIELDS);
-        droppedViews += dropped + (kept.length - pendingViews.length) / VIEW_FIELDS;
-        return;
-      }
+  const days = new Set();
+  for (let i = 0; i < views.length; i += VIEW_FIELDS) days.add(dayOf(views[i]));
+  // Asked even with no page view queued: wasm adds the days of the tracked events waiting
+  // for their salt (a conversion from a POST has no page view).
+  const salts = wasm.stats_salt_statements(Uint32Array.from(days));
+  if (salts !== undefined) {
+    let rows, error;
+    try {
+      const results = await db.batch(prepared(db, JSON.parse(salts)));
+      rows = JSON.stringify(results[1].results);
+    } catch (e) {
+      error = errorText(e);
     }
-    for (const day of days) saltedDays.add(day);
-    wasm.stats_ingest(env, views.join(VIEW_SEPARATOR), dropped);
+    if (born !== generation) return;
+    wasm.stats_salts_read(rows, error, Date.now());
+    if (error !== undefined) {
+      // The page views wait for the next flush, within the queue's bound.
+      const kept = views.concat(pendingViews);
+      pendingViews = kept.slice(0, MAX_PENDING_VIEWS * VIEW_FIELDS);
+      droppedViews += dropped + (kept.length - pendingViews.length) / VIEW_FIELDS;
+      return;
+    }
   }
+  for (const day of days) saltedDays.add(day);
+  if (views.length > 0 || dropped > 0) wasm.stats_ingest(env, views.join(VIEW_SEPARATOR), dropped);
   for (;;) {
     const [id, statements, ...texts] = wasm.stats_take(Date.now());
     if (id === undefined) return;

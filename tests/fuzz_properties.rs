@@ -269,3 +269,26 @@ fn kept_settings() -> user_data_cookie::UserDataCookieSettings {
     let vars = [("USER_DATA_COOKIE", "on"), ("USER_DATA_COOKIE_SECRET", "fuzz-secret-0123456789abcdef0123456789")];
     user_data_cookie::UserDataCookieSettings::parse(&|n| Ok(vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))).unwrap().unwrap()
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Revenue is exact: any amount with up to three decimals, written as a JSON number the
+    /// way an origin sends it, is read back to the thousandth, and a sum of many equals the
+    /// sum of their integers (no float drift), written with the currency's decimals.
+    #[test]
+    fn revenue_is_read_and_summed_exactly(amounts in proptest::collection::vec((0i64..10_000_000, 0u32..=3), 1..50)) {
+        use tagrelay::analytics::revenue;
+        let mut sum = 0i64;
+        for (units, places) in &amounts {
+            let text = if *places == 0 { units.to_string() } else { format!("{}.{:0width$}", units / 10i64.pow(*places), units % 10i64.pow(*places), width = *places as usize) };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let thousandths = units * 10i64.pow(3 - places);
+            prop_assert_eq!(revenue::amount_of(&value), Some(thousandths), "{}", text);
+            sum += thousandths;
+        }
+        let total: i64 = amounts.iter().map(|(u, p)| u * 10i64.pow(3 - p)).sum();
+        prop_assert_eq!(sum, total);
+        prop_assert_eq!(revenue::format(sum, "KWD"), format!("{}.{:03}", sum / 1000, sum % 1000));
+    }
+}

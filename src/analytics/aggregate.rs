@@ -231,9 +231,7 @@ impl Aggregate {
         statements.extend(chunks.into_iter().map(|c| Statement::new(sql::ADD_SEEN, vec![Value::String(c)])));
         // Each visitor's source of the day, held on their site mark by the first flush that
         // marks them; the visitors per source counted as it is set.
-        let mut firsts: Vec<(&u64, &(u64, u64, Option<Acquisition>))> = self.first_views.iter().collect();
-        firsts.sort_unstable_by_key(|(visitor, (day, _, _))| (*day, **visitor));
-        let sources = firsts.into_iter().map(|(visitor, (day, _, landing))| {
+        let sources = self.first_views.iter().map(|(visitor, (day, _, landing))| {
             let (source, medium, campaign) = source_of_day(landing.as_ref());
             json!([day, visitor, source, medium, campaign]).to_string()
         });
@@ -389,8 +387,9 @@ mod tests {
         internal.landing = None;
         agg.add(1, 0, 8, 50, &internal);
         let s = agg.statements("f", 0);
-        let rows = s.iter().find(|st| st.sql == sql::SET_SOURCES).unwrap().params[0].clone();
-        assert_eq!(rows, json!("[[1,7,\"google.com\",\"\",\"xmas\"],[1,8,\"(internal)\",\"\",\"\"]]"));
+        let rows: Vec<Value> = serde_json::from_str(s.iter().find(|st| st.sql == sql::SET_SOURCES).unwrap().params[0].as_str().unwrap()).unwrap();
+        let of = |visitor: u64| rows.iter().find(|r| r[1] == visitor).cloned().unwrap();
+        assert_eq!((rows.len(), of(7), of(8)), (2, json!([1, 7, "google.com", "", "xmas"]), json!([1, 8, "(internal)", "", ""])));
     }
 
     #[test]

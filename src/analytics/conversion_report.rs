@@ -11,7 +11,6 @@ use super::revenue::{self, Amount};
 use super::sql::{self, Statement, UNKNOWN_SOURCE};
 use super::values::{num, text};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The header of the conversions CSV.
@@ -39,8 +38,8 @@ pub fn statements(q: &StatsQuery) -> Vec<Statement> {
     ]
 }
 
-/// Revenue per currency, in thousandths.
-type Revenue = BTreeMap<String, Amount>;
+/// Revenue per currency, in thousandths, in the order of the rows (by currency).
+type Revenue = Vec<(String, Amount)>;
 
 /// `revenue` as `[{"currency","value"}]`, the value with the currency's decimals.
 fn revenue_json(revenue: &Revenue) -> Value {
@@ -60,7 +59,8 @@ fn rate(part: u64, whole: u64) -> Value {
     json!((part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
 }
 
-/// Events, visitors and revenue of one event name (or one source's event).
+/// Events, visitors and revenue of one group of rows (an event name, a source's event, a day's
+/// event): currency `''` carries the events and visitors, a currency its revenue.
 #[derive(Default)]
 struct Tally {
     events: u64,
@@ -69,30 +69,57 @@ struct Tally {
 }
 
 impl Tally {
-    /// Adds a row: currency `''` carries the events and visitors, a currency its revenue.
-    fn add(&mut self, row: &Value) {
-        match text(row, "currency") {
-            "" => {
-                self.events += num(row, "events");
-                self.visitors += num(row, "visitors");
+    fn of(rows: &[Value]) -> Tally {
+        let mut t = Tally::default();
+        for row in rows {
+            match text(row, "currency") {
+                "" => {
+                    t.events += num(row, "events");
+                    t.visitors += num(row, "visitors");
+                }
+                currency => match t.revenue.iter_mut().find(|(c, _)| c == currency) {
+                    Some((_, a)) => *a += amount(row),
+                    None => t.revenue.push((currency.to_string(), amount(row))),
+                },
             }
-            currency => *self.revenue.entry(currency.to_string()).or_default() += amount(row),
         }
+        t
     }
 }
 
-/// Per event name, from rows of [`sql::READ_CONVERSION_EVENTS`].
-fn by_event(rows: &[Value]) -> BTreeMap<String, Tally> {
-    let mut out: BTreeMap<String, Tally> = BTreeMap::new();
-    for r in rows {
-        out.entry(text(r, "event").to_string()).or_default().add(r);
+/// `rows` (sorted by `fields`) cut into runs that agree on every one of `fields`.
+fn runs<'a>(rows: &'a [Value], fields: &[&str]) -> Vec<&'a [Value]> {
+    let same = |a: &Value, b: &Value| fields.iter().all(|f| a.get(*f) == b.get(*f));
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=rows.len() {
+        if i == rows.len() || !same(&rows[start], &rows[i]) {
+            out.push(&rows[start..i]);
+            start = i;
+        }
+    }
+    if rows.is_empty() {
+        out.clear();
     }
     out
+}
+
+/// `items` with the largest count first; equal counts keep their (alphabetical) order.
+fn busiest_first(mut items: Vec<(u64, Value)>) -> Value {
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    Value::Array(items.into_iter().map(|(_, v)| v).collect())
 }
 
 /// A text that is empty in D1 as JSON `null`.
 fn or_null(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { json!(s) }
+}
+
+/// The orders and their revenue among rows of [`sql::READ_CONVERSION_EVENTS`].
+fn orders(rows: &[Value]) -> (u64, Value) {
+    let mine: Vec<Value> = rows.iter().filter(|r| text(r, "event") == ORDER_EVENT).cloned().collect();
+    let t = Tally::of(&mine);
+    (t.events, revenue_json(&t.revenue))
 }
 
 /// The report from the rows of [`statements`]: the documented shape `{"from","to","events",
@@ -102,56 +129,50 @@ pub fn report(q: &StatsQuery, results: &[Vec<Value>]) -> Value {
     let empty = Vec::new();
     let rows = |i: usize| results.get(i).unwrap_or(&empty);
     let visitors = rows(3).first().map_or(0, |r| num(r, "visitors"));
-    let events = by_event(rows(0));
-    let events_json: Vec<Value> = {
-        let mut list: Vec<(&String, &Tally)> = events.iter().collect();
-        list.sort_by(|a, b| b.1.events.cmp(&a.1.events).then_with(|| a.0.cmp(b.0)));
-        list.into_iter()
-            .map(|(name, t)| json!({"event_name": name, "events": t.events, "visitors": t.visitors, "conversion_rate": rate(t.visitors, visitors), "revenue": revenue_json(&t.revenue)}))
-            .collect()
-    };
-    // Sources: the visitors of each source of the day (event ''), then its events.
-    let mut sources: BTreeMap<(String, String, String), (u64, BTreeMap<String, Tally>)> = BTreeMap::new();
-    for r in rows(1) {
-        let key = (text(r, "source").to_string(), text(r, "medium").to_string(), text(r, "campaign").to_string());
-        let entry = sources.entry(key).or_default();
-        match text(r, "event") {
-            "" => entry.0 += num(r, "visitors"),
-            event => entry.1.entry(event.to_string()).or_default().add(r),
-        }
-    }
-    let mut sources_json: Vec<(u64, Value)> = Vec::new();
-    for ((source, medium, campaign), (source_visitors, by_name)) in &sources {
-        for (event, t) in by_name {
-            let rate = if source == UNKNOWN_SOURCE { Value::Null } else { rate(t.visitors, *source_visitors) };
+    let events = runs(rows(0), &["event"])
+        .into_iter()
+        .map(|run| {
+            let t = Tally::of(run);
+            let item = json!({"event_name": text(&run[0], "event"), "events": t.events, "visitors": t.visitors, "conversion_rate": rate(t.visitors, visitors), "revenue": revenue_json(&t.revenue)});
+            (t.events, item)
+        })
+        .collect();
+    // Sources: each source of the day's visitors (its event '' rows come first), then its events.
+    let mut sources = Vec::new();
+    for source in runs(rows(1), &["source", "medium", "campaign"]) {
+        let first = &source[0];
+        let name = text(first, "source");
+        let source_visitors: u64 = source.iter().filter(|r| text(r, "event").is_empty()).map(|r| num(r, "visitors")).sum();
+        for run in runs(source, &["event"]).into_iter().filter(|run| !text(&run[0], "event").is_empty()) {
+            let t = Tally::of(run);
+            let rate = if name == UNKNOWN_SOURCE { Value::Null } else { rate(t.visitors, source_visitors) };
             let item = json!({
-                "source": source, "medium": or_null(medium), "campaign": or_null(campaign), "event_name": event,
-                "events": t.events, "visitors": t.visitors, "revenue": revenue_json(&t.revenue),
-                "source_visitors": source_visitors, "conversion_rate": rate,
+                "source": name, "medium": or_null(text(first, "medium")), "campaign": or_null(text(first, "campaign")),
+                "event_name": text(&run[0], "event"), "events": t.events, "visitors": t.visitors,
+                "revenue": revenue_json(&t.revenue), "source_visitors": source_visitors, "conversion_rate": rate,
             });
-            sources_json.push((t.events, item));
+            sources.push((t.events, item));
         }
     }
-    sources_json.sort_by(|a, b| b.0.cmp(&a.0));
-    let mut days: BTreeMap<(u64, String), Tally> = BTreeMap::new();
-    for r in rows(2) {
-        days.entry((num(r, "day"), text(r, "event").to_string())).or_default().add(r);
-    }
-    let days_json: Vec<Value> =
-        days.iter().map(|((day, event), t)| json!({"date": date_of(*day), "event_name": event, "events": t.events, "revenue": revenue_json(&t.revenue)})).collect();
-    let orders = |events: &BTreeMap<String, Tally>| events.get(ORDER_EVENT).map_or((0, Value::Array(Vec::new())), |t| (t.events, revenue_json(&t.revenue)));
-    let (now_orders, now_revenue) = orders(&events);
+    let days: Vec<Value> = runs(rows(2), &["day", "event"])
+        .into_iter()
+        .map(|run| {
+            let t = Tally::of(run);
+            json!({"date": date_of(num(&run[0], "day")), "event_name": text(&run[0], "event"), "events": t.events, "revenue": revenue_json(&t.revenue)})
+        })
+        .collect();
+    let (now_orders, now_revenue) = orders(rows(0));
     let p = previous(q);
-    let (before_orders, before_revenue) = orders(&by_event(rows(4)));
+    let (before_orders, before_revenue) = orders(rows(4));
     let mut out = Map::new();
     out.insert("from".into(), json!(date_of(q.from)));
     out.insert("to".into(), json!(date_of(q.to)));
     out.insert("visitors".into(), json!(visitors));
     out.insert("orders".into(), json!(now_orders));
     out.insert("revenue".into(), now_revenue);
-    out.insert("events".into(), Value::Array(events_json));
-    out.insert("sources".into(), Value::Array(sources_json.into_iter().map(|(_, v)| v).collect()));
-    out.insert("days".into(), Value::Array(days_json));
+    out.insert("events".into(), busiest_first(events));
+    out.insert("sources".into(), busiest_first(sources));
+    out.insert("days".into(), Value::Array(days));
     out.insert("previous".into(), json!({"from": date_of(p.from), "to": date_of(p.to), "orders": before_orders, "revenue": before_revenue}));
     Value::Object(out)
 }
@@ -170,37 +191,22 @@ pub fn export_csv(results: &[Vec<Value>]) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push_str("\r\n");
     let rows = results.first().map_or(&[][..], Vec::as_slice);
-    let key = |r: &Value| (num(r, "day"), text(r, "event").to_string(), text(r, "source").to_string(), text(r, "medium").to_string(), text(r, "campaign").to_string());
-    let mut i = 0;
-    while i < rows.len() {
-        let group = key(&rows[i]);
-        let mut end = i;
-        while end < rows.len() && key(&rows[end]) == group {
-            end += 1;
+    for group in runs(rows, &["day", "event", "source", "medium", "campaign"]) {
+        let t = Tally::of(group);
+        let mut lines: Vec<(u64, &str, String)> = group
+            .iter()
+            .filter(|r| !text(r, "currency").is_empty())
+            .map(|r| (num(r, "events"), text(r, "currency"), revenue::format(amount(r), text(r, "currency"))))
+            .collect();
+        let valued: u64 = lines.iter().map(|l| l.0).sum();
+        if t.events > valued || lines.is_empty() {
+            lines.push((t.events.saturating_sub(valued), "", String::new()));
         }
-        let (mut all, mut visitors, mut valued) = (0, 0, 0);
-        let mut lines: Vec<(u64, &str, String)> = Vec::new();
-        for r in &rows[i..end] {
-            match text(r, "currency") {
-                "" => {
-                    all += num(r, "events");
-                    visitors += num(r, "visitors");
-                }
-                currency => {
-                    valued += num(r, "events");
-                    lines.push((num(r, "events"), currency, revenue::format(amount(r), currency)));
-                }
-            }
-        }
-        if all > valued || lines.is_empty() {
-            lines.push((all.saturating_sub(valued), "", String::new()));
-        }
-        let (day, event, source, medium, campaign) = &group;
-        let (date, visitors) = (date_of(*day), visitors.to_string());
+        let r = &group[0];
+        let (date, visitors) = (date_of(num(r, "day")), t.visitors.to_string());
         for (events, currency, revenue) in lines {
-            out.push_str(&csv::record(&[&date, event, source, medium, campaign, &events.to_string(), &visitors, currency, &revenue]));
+            out.push_str(&csv::record(&[&date, text(r, "event"), text(r, "source"), text(r, "medium"), text(r, "campaign"), &events.to_string(), &visitors, currency, &revenue]));
         }
-        i = end;
     }
     out
 }

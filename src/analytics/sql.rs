@@ -234,10 +234,10 @@ pub const READ_CONVERSION_EVENTS: &str = "SELECT event, currency, SUM(events) AS
 FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 AND event != '' GROUP BY event, currency ORDER BY event, currency";
 
 /// Read: per source of the day, event name (`''`: the source's visitors) and currency in
-/// `[?1, ?2]`, at most `?3` rows, the busiest first.
+/// `[?1, ?2]`, in that order, at most `?3` rows.
 pub const READ_CONVERSION_SOURCES: &str = "SELECT source, medium, campaign, event, currency, SUM(events) AS events, SUM(visitors) AS visitors, \
 SUM(revenue) AS revenue FROM stats_conversions WHERE day BETWEEN ?1 AND ?2 GROUP BY source, medium, campaign, event, currency \
-ORDER BY SUM(visitors) + SUM(events) DESC, source, medium, campaign, event, currency LIMIT ?3";
+ORDER BY source, medium, campaign, event, currency LIMIT ?3";
 
 /// Read: per day, event name and currency in `[?1, ?2]`.
 pub const READ_CONVERSION_DAYS: &str = "SELECT day, event, currency, SUM(events) AS events, SUM(revenue) AS revenue \

@@ -78,6 +78,14 @@ impl UserDataCookieSettings {
         Ok(Some(UserDataCookieSettings { secret: secret.into_bytes(), max_age_seconds: days * DAY_SECONDS }))
     }
 
+    /// A fingerprint of the secret (not the secret), to key what was verified under it.
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.secret.hash(&mut h);
+        h.finish()
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // An HMAC takes a key of any length.
         Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
@@ -171,6 +179,32 @@ pub fn encode(keys: &KeptKeys, settings: &UserDataCookieSettings) -> String {
 
 /// The keys of a cookie `value`, when its signature is `settings`' and its content usable.
 pub fn decode(value: &str, settings: &UserDataCookieSettings) -> Result<KeptKeys, Unusable> {
+    // A returning buyer's pages carry the same cookie: once its signature checked out under
+    // this secret, the isolate remembers its keys (errors are never remembered).
+    let key = (settings.fingerprint(), value.to_string());
+    if let Some(kept) = VERIFIED.with_borrow(|v| v.get(&key).cloned()) {
+        return Ok(kept);
+    }
+    let kept = decode_uncached(value, settings)?;
+    VERIFIED.with_borrow_mut(|v| {
+        if v.len() >= VERIFIED_ENTRIES {
+            v.clear();
+        }
+        v.insert(key, kept.clone());
+    });
+    Ok(kept)
+}
+
+/// Cookie values an isolate remembers as verified; past it, the memory starts afresh.
+const VERIFIED_ENTRIES: usize = 256;
+
+thread_local! {
+    /// Verified cookie values, by the secret's fingerprint and the value.
+    static VERIFIED: std::cell::RefCell<std::collections::HashMap<(u64, String), KeptKeys>> = std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// [`decode`] without the isolate's memory of verified values.
+fn decode_uncached(value: &str, settings: &UserDataCookieSettings) -> Result<KeptKeys, Unusable> {
     if value.len() > MAX_VALUE_LEN {
         return Err(Unusable::Malformed);
     }

@@ -20,6 +20,9 @@ pub mod log;
 pub mod bots;
 /// The event: the tracking header decoded into neutral events, their ids, PII normalisation.
 pub mod event;
+/// Events from the page itself: `PAGE_EVENTS` rules, and a page's JSON-LD or dataLayer read
+/// into the event a header would carry.
+pub mod page_events;
 /// The visitor: consent, first-party ids and cookies, click ids.
 pub mod visitor;
 /// The platforms, each behind one `Destination` trait.

@@ -8,8 +8,8 @@ use std::path::Path;
 
 /// The parts, lowest first, as src/lib.rs lists them. `config::parse` is the leaf of
 /// `config`, whose `mod.rs` assembles every part's settings at the top of the core.
-const LAYERS: [&str; 12] =
-    ["config::parse", "proxy", "log", "bots", "event", "visitor", "destinations", "delivery", "analytics", "tracking", "config", "edge"];
+const LAYERS: [&str; 13] =
+    ["config::parse", "proxy", "log", "bots", "event", "page_events", "visitor", "destinations", "delivery", "analytics", "tracking", "config", "edge"];
 
 /// The part a file under `src/` belongs to.
 fn part_of(relative: &str) -> &str {

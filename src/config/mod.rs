@@ -44,7 +44,7 @@ pub const VAR_TEST_TRAP: &str = "TAGRELAY_TEST_TRAP";
 pub const TEST_TRAP_HEADER_VALUE: &str = "tagrelay-test-trap";
 
 /// Every variable the parts other than the destinations read; [`all_vars`] adds theirs.
-const VARS: [&str; 18] = [
+const VARS: [&str; 19] = [
     VAR_ORIGIN_URL,
     VAR_PIXEL_EVENT_IDS,
     VAR_TRACKING_HEADER,
@@ -63,6 +63,7 @@ const VARS: [&str; 18] = [
     crate::log::debug_report::VAR_DEBUG_TOKEN,
     crate::delivery::queue::VAR_DELIVERY,
     crate::delivery::queue::VAR_MAX_SUBREQUESTS,
+    crate::page_events::rules::VAR_PAGE_EVENTS,
 ];
 
 /// Every variable and secret tagrelay reads: the adapter looks up these names only.
@@ -135,6 +136,9 @@ pub struct Config {
     /// `USER_DATA_COOKIE`: the match keys kept for later events (`None`: off, the default),
     /// or why its settings are unusable (then it is off, and the adapter says why).
     pub user_data_cookie: Result<Option<UserDataCookieSettings>, ConfigError>,
+    /// `PAGE_EVENTS`: the pages whose own JSON-LD or dataLayer declares their event (none by
+    /// default), or why the rules are unusable (then no page is read, and the adapter says why).
+    pub page_events: Result<crate::page_events::rules::PageRules, ConfigError>,
     /// `DEBUG_TOKEN`: a request presenting it gets the `Tagrelay-Debug` report.
     pub debug_token: Option<String>,
 }
@@ -182,6 +186,7 @@ impl Config {
             analytics: AnalyticsSettings::parse(&get),
             destinations,
             user_data_cookie: UserDataCookieSettings::parse(&get),
+            page_events: crate::page_events::rules::PageRules::parse(&get),
             debug_token: get(crate::log::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }

@@ -11,8 +11,8 @@
 // scripts/build.sh bundles this file with the wasm-bindgen glue (`./index.js`, generated for
 // `--target module` with a reset function).
 // The concerns live in modules under src/edge/js/: runtime (rules, recovery, logging),
-// upstream, cookies, edge_facts, tracking, pixel_ids (+ html_block), delivery, queue, stats and
-// stats_routes.
+// upstream, cookies, edge_facts, tracking, pixel_ids (+ html_block), page_events, delivery, queue,
+// stats and stats_routes.
 import * as wasm from "./index.js";
 import { badGateway, ensureRules, errorText, internalError, logLine, rules, trackingFailed } from "./js/runtime.js";
 import { applyHeaderChanges, fetchUpstream, originOf, publicHeaderChanges, refetchOrigin } from "./js/upstream.js";
@@ -22,6 +22,7 @@ import { consumeQueue } from "./js/queue.js";
 import { countPageView, flushScheduled, prepared, scheduledFlush, statsFailed } from "./js/stats.js";
 import { isStatsPath, serveStats } from "./js/stats_routes.js";
 import { withPixelEventIds } from "./js/pixel_ids.js";
+import { pageRule, readPageEvent, wantsReading } from "./js/page_events.js";
 
 export default {
   async fetch(request, env, ctx) {
@@ -61,7 +62,9 @@ export default {
     }
     const name = rules.trackingHeader;
     const value = source.get(name);
-    const page = (rules.analytics.counting || (value === null && rules.firstParty)) && isPage(method, response.status, source);
+    // PAGE_EVENTS: an untracked page whose path a rule names is read for its own event.
+    const rule = value === null && rules.pageEvents !== null && method === "GET" ? pageRule(url) : -1;
+    const page = (rules.analytics.counting || (value === null && rules.firstParty) || rule >= 0) && isPage(method, response.status, source);
     if (page && rules.analytics.counting) {
       try {
         countPageView(request, requestHeaders, url, env, ctx);
@@ -71,7 +74,15 @@ export default {
     }
     const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(url, requestHeaders);
     const debug = rules.debug && value === null ? requestHeaders.get("tagrelay-debug") : null;
-    if (value === null && changes === undefined && !cookies && debug === null) return response;
+    let reading = false;
+    if (rule >= 0 && page) {
+      try {
+        reading = wantsReading(request, requestHeaders, env);
+      } catch (error) {
+        trackingFailed(error);
+      }
+    }
+    if (value === null && changes === undefined && !cookies && debug === null && !reading) return response;
 
     let rebuilt;
     try {
@@ -96,6 +107,13 @@ export default {
         if (debug !== null) wasm.debug_untracked(env, debug, rebuilt.headers);
       } catch (error) {
         trackingFailed(error);
+      }
+      if (reading) {
+        try {
+          rebuilt = readPageEvent(rebuilt, rule, request, requestHeaders, env, ctx, url, response.status, source);
+        } catch (error) {
+          trackingFailed(error);
+        }
       }
       return rebuilt;
     }

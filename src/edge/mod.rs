@@ -19,6 +19,7 @@ mod facts;
 mod forward;
 mod js;
 mod log;
+mod page_events;
 mod replay;
 mod settings;
 
@@ -84,6 +85,7 @@ pub fn configure(env: &JsValue) -> JsValue {
             let max = config.meta.as_ref().map_or(crate::delivery::queue::DEFAULT_MAX_SUBREQUESTS, |m| m.queue_max_subrequests);
             set("queueMaxSubrequests", &JsValue::from_f64(f64::from(max)));
             set("pixelEventIds", &JsValue::from_bool(config.meta.as_ref().is_ok_and(|m| m.pixel_event_ids)));
+            set("pageEvents", &page_events::js_rules(env));
         }
         Err(err) => set("error", &JsValue::from_str(&err.to_string())),
     }

@@ -25,7 +25,7 @@ export function recover(error) {
   return true;
 }
 
-export let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug, delivery, queueMaxSubrequests } or { error }, per isolate
+export let rules = null; // { origin, trackingHeader, dropHeaders, connectionKeep, protectedPrefixes, firstParty, gaCookie, ttclid, consentCookies, analytics, debug, delivery, queueMaxSubrequests, pixelEventIds, pageEvents } or { error }, per isolate
 export let connectionKeep = null; // Set of rules.connectionKeep
 export let consentCookie = null; // RegExp: a Cookie header that holds one of rules.consentCookies
 

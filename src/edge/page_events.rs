@@ -1,0 +1,125 @@
+//! The adapter of events from the page itself (`PAGE_EVENTS`, pure half:
+//! `crate::page_events`). The JS entry (src/edge/js/page_events.js) matches a page's path
+//! against the rules, asks [`page_reader_wanted`] whether the visitor is human, reads the
+//! page's script texts with HTMLRewriter as it streams, and hands them to [`page_event`]
+//! when the page has gone out; the header value it returns goes through `track` like the
+//! origin's own.
+
+use super::{log, settings};
+use crate::bots::skip_rules::{skip_rule_with, SkipFacts};
+use crate::log::line::{Decision, RequestLabel};
+use crate::page_events::extract::{self, Unreadable};
+use crate::page_events::rules::PageRules;
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+
+/// Distinct pages whose event an isolate remembers (the same product page read again costs
+/// no parse); past it, the memory starts afresh.
+const CACHE_ENTRIES: usize = 256;
+
+thread_local! {
+    /// Header values made from pages, by a hash of the rule, the variant asked for and the texts.
+    static MADE: RefCell<HashMap<u64, String>> = RefCell::new(HashMap::new());
+    /// `PAGE_EVENTS`'s unusable rules were logged by this isolate.
+    static DISABLED_WARNED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The rules, when they are usable; their error is logged once per isolate.
+pub fn rules(env: &JsValue) -> Option<&'static PageRules> {
+    let config = settings::config(env).ok()?;
+    match &config.page_events {
+        Ok(rules) => Some(rules),
+        Err(err) => {
+            if !DISABLED_WARNED.replace(true) {
+                log::background(Decision::Disabled, [("feature", json!("page_events")), ("reason", json!(err.to_string()))]);
+            }
+            None
+        }
+    }
+}
+
+/// The rules as the JS entry matches them: `[{pattern, jsonLd}]`, each pattern a regular
+/// expression's source (anchored; `*` any run of characters), or `null` when there is none.
+pub fn js_rules(env: &JsValue) -> JsValue {
+    let Some(rules) = rules(env).filter(|r| !r.0.is_empty()) else { return JsValue::NULL };
+    let list = js_sys::Array::new();
+    for rule in &rules.0 {
+        let item = js_sys::Object::new();
+        let escaped: String = rule.pattern.split('*').map(regex_escape).collect::<Vec<_>>().join(".*");
+        let _ = js_sys::Reflect::set(&item, &JsValue::from_str("pattern"), &JsValue::from_str(&format!("^{escaped}$")));
+        let _ = js_sys::Reflect::set(&item, &JsValue::from_str("jsonLd"), &JsValue::from_bool(rule.source.reads_json_ld()));
+        list.push(&item);
+    }
+    list.into()
+}
+
+/// `text` with every character a regular expression gives a meaning escaped.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether a page-rule page's request is a human's, by the same rules as events: only then
+/// is its page read.
+#[wasm_bindgen]
+pub fn page_reader_wanted(env: &JsValue, method: &str, user_agent: Option<String>, purpose: Option<String>, verified_bot: Option<bool>, bot_score: Option<f64>) -> bool {
+    let Ok(config) = settings::config(env) else { return false };
+    let Ok(bots) = settings::bot_matcher() else { return false };
+    let threshold = config.meta.as_ref().map_or(crate::config::parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
+    let facts = SkipFacts { method, user_agent: user_agent.as_deref(), purpose: purpose.as_deref(), verified_bot, bot_score: super::facts::bot_score(bot_score) };
+    skip_rule_with(&facts, 200, threshold, |ua| bots.is_bot(ua)).is_none()
+}
+
+/// The tracking-header value of the event page rule `rule` reads in `texts` (the page's
+/// script texts, `truncated` when reading stopped at its limit) for the page at `url`, or
+/// `undefined` when the page does not say it (logged `rejected`, code
+/// `page_event_unreadable`; the page itself went out untouched).
+#[wasm_bindgen]
+pub fn page_event(env: &JsValue, rule: u32, url: &str, texts: Vec<String>, truncated: bool) -> Option<String> {
+    let rule = rules(env)?.0.get(rule as usize)?;
+    let variant = url.split_once('?').and_then(|(_, q)| q.split('&').find(|p| p.starts_with("variant=")));
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&rule.pattern, variant, &texts, truncated).hash(&mut h);
+        h.finish()
+    };
+    if let Some(made) = MADE.with_borrow(|m| m.get(&key).cloned()) {
+        return Some(made);
+    }
+    match extract::event(rule.source, &rule.event_name, url, &texts, truncated) {
+        Ok(event) => {
+            let header = event.to_string();
+            MADE.with_borrow_mut(|m| {
+                if m.len() >= CACHE_ENTRIES {
+                    m.clear();
+                }
+                m.insert(key, header.clone());
+            });
+            Some(header)
+        }
+        Err(why) => {
+            unreadable(url, rule, &why);
+            None
+        }
+    }
+}
+
+/// Logs why a page-rule page gave no event.
+fn unreadable(url: &str, rule: &crate::page_events::rules::PageRule, why: &Unreadable) {
+    let label = RequestLabel { method: "GET".into(), path: crate::proxy::upstream::path_only(url).to_string(), status: Some(200), ray: None };
+    let fields = [
+        ("code", json!(Unreadable::CODE)),
+        ("rule", json!(format!("{}={}:{}", rule.pattern, rule.event_name, rule.source.code()))),
+        ("reason", json!(why.to_string())),
+    ];
+    log::line(&label, Decision::Rejected, fields);
+}

@@ -41,7 +41,7 @@ dev: build
 	npx wrangler dev --port $(DEV_PORT) --ip 127.0.0.1 \
 	  --var ORIGIN_URL:http://127.0.0.1:$(DEMO_ORIGIN_PORT) --var DRY_RUN:true --var META_PIXEL_ID:1234567890 \
 	  --var GA4_MEASUREMENT_ID:G-DEMO0000 --var TIKTOK_PIXEL_CODE:CDEMO0PIXEL0000 --var DEBUG_TOKEN:$(DEV_DEBUG_TOKEN) \
-	  --var STATS_TOKEN:$(DEV_STATS_TOKEN) --var STATS_FLUSH_MS:2000
+	  --var STATS_TOKEN:$(DEV_STATS_TOKEN) --var STATS_FLUSH_MS:2000 --var 'PAGE_EVENTS:/gifts/*=ViewContent:jsonld-product'
 
 ## test: every test, native unit tests then end-to-end tests in workerd
 test: test-native test-e2e

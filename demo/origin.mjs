@@ -17,7 +17,8 @@ function page(title, body) {
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title} · Spesati demo</title></head>
 <body><h1>${title}</h1>${body}
 <p><a href="/">Home</a> · <a href="/products/pecorino">Pecorino</a> · <a href="/products/fregola">Fregola</a> ·
-<a href="/products/mirto">Mirto</a> · <a href="/checkout/thank-you">Thank you page</a></p></body></html>`;
+<a href="/products/mirto">Mirto</a> · <a href="/gifts/cannonau">Cannonau (no header: its JSON-LD)</a> ·
+<a href="/checkout/thank-you">Thank you page</a></p></body></html>`;
 }
 
 const server = http.createServer((req, res) => {
@@ -38,6 +39,13 @@ const server = http.createServer((req, res) => {
     };
     // Non-ASCII product names travel base64url-encoded.
     send(200, { "worker-tracking": b64url(event), "cache-control": "public, max-age=300" }, page(p.name, `<p>€${p.price}</p>`));
+  } else if (url.pathname === "/gifts/cannonau") {
+    // No header: the page describes itself in schema.org JSON-LD, and PAGE_EVENTS (set by
+    // `make dev`) turns that into a ViewContent.
+    const jsonLd = { "@context": "https://schema.org/", "@type": "Product", name: "Cannonau di Sardegna", sku: "CAN-75",
+      offers: { "@type": "Offer", price: "13.90", priceCurrency: "EUR", availability: "https://schema.org/InStock" } };
+    send(200, { "cache-control": "public, max-age=300" },
+      page("Cannonau di Sardegna", `<p>€13.90</p><script type="application/ld+json">${JSON.stringify(jsonLd)}</script>`));
   } else if (url.pathname === "/checkout/thank-you") {
     const order = "order-1001";
     const events = [

@@ -104,6 +104,16 @@ const originPort = await freePort();
 const graphPort = await freePort();
 const page = "<!doctype html><html><head><title>Product</title></head><body>" + "<p>Pecorino Sardo stagionato, 1 kg.</p>".repeat(200) + "</body></html>";
 writeFileSync(join(work, "page.html"), page);
+// (v): a 30 KiB product page with no header whose JSON-LD (WooCommerce's shape) a PAGE_EVENTS
+// rule reads as it streams.
+const productJsonLd = JSON.stringify({ "@context": "https://schema.org/", "@graph": [
+  { "@type": "BreadcrumbList", itemListElement: [{ "@type": "ListItem", position: 1, item: { name: "Home", "@id": "https://shop.example" } }] },
+  { "@type": "Product", "@id": "https://shop.example/product/pecorino/#product", name: "Pecorino Sardo", sku: "PEC-250", description: "Stagionato 12 mesi.",
+    offers: [{ "@type": "Offer", priceSpecification: [{ "@type": "UnitPriceSpecification", price: "11.50", priceCurrency: "EUR", valueAddedTaxIncluded: true }], availability: "https://schema.org/InStock" }] },
+] });
+const productPage = "<!doctype html><html><head><title>Product</title><script>var shop = {\"currency\":\"EUR\"};</script></head><body>" +
+  "<p>Pecorino Sardo stagionato, 1 kg.</p>".repeat(790) + `<script type="application/ld+json">${productJsonLd}</script></body></html>`;
+writeFileSync(join(work, "product-ld.html"), productPage);
 const big = join(work, "big.bin");
 const fd = openSync(big, "w"); ftruncateSync(fd, STREAM_MIB * 1024 * 1024); closeSync(fd);
 const nginxConf = `
@@ -123,6 +133,7 @@ http {
     location = /untracked { try_files /page.html =404; }
     location = /tracked { add_header Worker-Tracking '${TRACK}'; try_files /page.html =404; }
     location = /tracked-unique { add_header Worker-Tracking '${TRACK_UNIQUE}'; try_files /page.html =404; }
+    location = /product-ld { try_files /product-ld.html =404; }
     location = /purchase { add_header Worker-Tracking '${TRACK_PURCHASE}'; try_files /page.html =404; }
     location = /redirect { add_header Set-Cookie "sid=1; Path=/; Domain=127.0.0.1"; return 302 http://127.0.0.1:${originPort}/login; }
     location = /big { default_type application/octet-stream; try_files /big.bin =404; }
@@ -167,7 +178,7 @@ const serviceOf = (socket) => SOCKET_SERVICES[socket] ?? socket;
 const CF_SOCKETS = new Set(["analyticsCf", "botManaged", "altAnalyticsCf"]);
 // Every socket of the measuring workerd; a cold-start workerd has only the one it measures, so
 // it starts no Worker it does not need.
-const SOCKETS = ["bare", "seed", "tagrelay", "floor", "rewriteFloor", "unbatched", "analytics", "analyticsCf", "botManaged", "three", "queued", "threeQueued", "pixel", "kept"];
+const SOCKETS = ["bare", "seed", "tagrelay", "floor", "rewriteFloor", "unbatched", "analytics", "analyticsCf", "botManaged", "three", "queued", "threeQueued", "pixel", "kept", "pageEvents"];
 const ALT_SOCKETS = ["altTagrelay", "altUnbatched", "altAnalytics", "altAnalyticsCf", "altThree", "altPixel"];
 
 /** The workerd config serving `ports` (socket name → port): those sockets, their services, every Worker. */
@@ -238,6 +249,7 @@ ${tagrelayWorker("three", threeVars)}
 ${tagrelayWorker("queued", [queue])}
 ${tagrelayWorker("threeQueued", [...threeVars, queue])}
 ${tagrelayWorker("pixel", [text("PIXEL_EVENT_IDS", "on")])}
+${tagrelayWorker("pageEvents", [text("PAGE_EVENTS", "/product-ld=ViewContent:jsonld-product, /products/*=ViewContent:jsonld-product")])}
 ${tagrelayWorker("kept", [text("USER_DATA_COOKIE", "on"), text("USER_DATA_COOKIE_SECRET", KEPT_SECRET)])}
 ${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") + "\n" + tagrelayWorker("altThree", threeVars, "alt") + "\n" + tagrelayWorker("altPixel", [text("PIXEL_EVENT_IDS", "on")], "alt") : ""}
 `;
@@ -330,6 +342,8 @@ const scenarios = [
   { key: "q", name: "(l) with Cloudflare's request.cf and CF-IPCountry, a zone without Bot Management (request.cf read on 1 page in 64)", url: `http://127.0.0.1:${main.ports.analyticsCf}/untracked`, script: "visitors.lua", cf: CF_BLOB },
   { key: "r", name: "(q) on a zone with Bot Management (request.cf read on every page)", url: `http://127.0.0.1:${main.ports.botManaged}/untracked`, script: "visitors.lua", cf: CF_BOT_MANAGED },
   { key: "p", name: "tagrelay, tracked page, page views and delivery outcomes counted (TAGRELAY_DB bound: a new visitor on every request, flushes included)", url: `http://127.0.0.1:${main.ports.analytics}/tracked`, script: "visitors.lua" },
+  { key: "v", name: "tagrelay, a 30 KiB product page with no header, its JSON-LD read under a PAGE_EVENTS rule as it streams (HTMLRewriter), the event tracked after the page", url: `http://127.0.0.1:${main.ports.pageEvents}/product-ld` },
+  { key: "w", name: "tagrelay with PAGE_EVENTS rules, an untracked page no rule matches", url: `http://127.0.0.1:${main.ports.pageEvents}/untracked` },
   { key: "u", name: "(p) on an order's thank-you page: a Purchase with a value and an order id (counted as a conversion with its revenue)", url: `http://127.0.0.1:${main.ports.analytics}/purchase`, script: "visitors.lua" },
   { key: "n", name: "tagrelay, tracked page, DELIVERY=queue (events batched onto the queue; the consumer's POST runs in another invocation, not measured)", url: `http://127.0.0.1:${main.ports.queued}/tracked` },
   { key: "m", name: "tagrelay, tracked page, Meta + GA4 + TikTok on (a returning visitor with _fbp and _ga; GA4: one request per page view)", url: `http://127.0.0.1:${main.ports.three}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
@@ -479,7 +493,7 @@ const r = {
   dCpu: paired("d"), dP50: paired("d", "b", "p50"), eCpu: paired("e"), eVsC: paired("e", "c"),
   cCpu: paired("c"), fCpu: paired("f"), gCpu: paired("g"), gVsC: paired("g", "c"), hCpu: paired("h"), hVsC: paired("h", "c"),
   iCpu: paired("i"), jCpu: paired("j"), kCpu: paired("k"), lCpu: paired("l"), mCpu: paired("m"), mVsC: paired("m", "c"), nCpu: paired("n"), nVsE: paired("n", "e"), oVsC: paired("o", "c"),
-  pCpu: paired("p"), pVsE: paired("p", "e"), sVsE: paired("s", "e"), uVsP: paired("u", "p"),
+  pCpu: paired("p"), pVsE: paired("p", "e"), sVsE: paired("s", "e"), uVsP: paired("u", "p"), vVsE: paired("v", "e"), wVsD: paired("w", "d"),
   // What PIXEL_EVENT_IDS adds to a tracked page, (s) − (e), against what the platform charges
   // any Worker for the same rewrite, (x) − (b), per round.
   sExtraVsRewrite: median(results.s.map((_, i) => (overBare("s", i, "cpuPer1k") - overBare("e", i, "cpuPer1k")) / Math.max(overBare("x", i, "cpuPer1k") - 1, 1e-9))), tVsE: paired("t", "e"), qCpu: paired("q"), rCpu: paired("r"), qVsL: paired("q", "l"),
@@ -519,6 +533,8 @@ const budget = [
   // line is what tagrelay adds beyond the platform's own price of the same rewrite (bench/NOTES.md).
   ["(s) − (e) ≤ 1.15× ((x) − (b)): the pixel's ids cost no more than the platform's own rewrite of the page", `${r.sExtraVsRewrite.toFixed(2)}×   ((s) ${r.sVsE.toFixed(2)}× (e))`, r.sExtraVsRewrite <= 1.15],
   ["(t) CPU/request ≤ 1.1× (e): kept match keys checked and merged", `${r.tVsE.toFixed(2)}× (e)`, r.tVsE <= 1.1],
+  ["(v) CPU/request ≤ 1.3× (e): a 30 KiB product page's JSON-LD read and tracked", `${r.vVsE.toFixed(2)}× (e)`, r.vVsE <= 1.3],
+  ["(w) CPU/request ≤ 1.05× (d): PAGE_EVENTS rules that match no page cost nothing", `${r.wVsD.toFixed(2)}× (d)`, r.wVsD <= 1.05],
   ["(u) CPU/request ≤ 1.05× (p): an order counted with its revenue", `${r.uVsP.toFixed(2)}× (p)`, r.uVsP <= 1.05],
   ["bot check ≤ 3 µs per UA, warm (wasm on V8)", `${warmUs.toFixed(2)} µs`, warmUs <= 3],
   ["bot matcher build ≤ 5 ms (wasm on V8)", `${matcher.buildMs.toFixed(2)} ms`, matcher.buildMs <= 5],
@@ -609,7 +625,7 @@ ${BRACKET ? `  In each round (b) runs first and again after every scenario, and 
 |---|---|---|---|---|---|
 ${table}
 
-Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}× · (q)/(b) CPU ${r.qCpu.toFixed(2)}× · (q)/(l) CPU ${r.qVsL.toFixed(2)}× · (r)/(b) CPU ${r.rCpu.toFixed(2)}× · (s)/(e) CPU ${r.sVsE.toFixed(2)}× · (x)/(b) CPU ${paired("x").toFixed(2)}× · ((s)−(e))/((x)−(b)) ${r.sExtraVsRewrite.toFixed(2)}× · (t)/(e) CPU ${r.tVsE.toFixed(2)}× · (u)/(p) CPU ${r.uVsP.toFixed(2)}×
+Ratios (median of the per-round ratios): (d)/(b) CPU ${r.dCpu.toFixed(2)}×, p50 ${r.dP50.toFixed(2)}× · (e)/(b) CPU ${r.eCpu.toFixed(2)}× · (e)/(c) CPU ${r.eVsC.toFixed(2)}× · (c)/(b) CPU ${r.cCpu.toFixed(2)}× · (f)/(b) CPU ${r.fCpu.toFixed(2)}× · (g)/(b) CPU ${r.gCpu.toFixed(2)}× · (g)/(c) CPU ${r.gVsC.toFixed(2)}× · (h)/(b) CPU ${r.hCpu.toFixed(2)}× · (h)/(c) CPU ${r.hVsC.toFixed(2)}× · (i)/(b) CPU ${r.iCpu.toFixed(2)}× · (j)/(b) CPU ${r.jCpu.toFixed(2)}× · (k)/(b) CPU ${r.kCpu.toFixed(2)}× · (l)/(b) CPU ${r.lCpu.toFixed(2)}× · (m)/(b) CPU ${r.mCpu.toFixed(2)}× · (m)/(c) CPU ${r.mVsC.toFixed(2)}× · (n)/(e) CPU ${r.nVsE.toFixed(2)}× · (o)/(c) CPU ${r.oVsC.toFixed(2)}× · (p)/(b) CPU ${r.pCpu.toFixed(2)}× · (p)/(e) CPU ${r.pVsE.toFixed(2)}× · (p)/((e)+(l)−(d)) CPU ${r.pVsParts.toFixed(2)}× · (q)/(b) CPU ${r.qCpu.toFixed(2)}× · (q)/(l) CPU ${r.qVsL.toFixed(2)}× · (r)/(b) CPU ${r.rCpu.toFixed(2)}× · (s)/(e) CPU ${r.sVsE.toFixed(2)}× · (x)/(b) CPU ${paired("x").toFixed(2)}× · ((s)−(e))/((x)−(b)) ${r.sExtraVsRewrite.toFixed(2)}× · (t)/(e) CPU ${r.tVsE.toFixed(2)}× · (u)/(p) CPU ${r.uVsP.toFixed(2)}× · (v)/(e) CPU ${r.vVsE.toFixed(2)}× · (w)/(d) CPU ${r.wVsD.toFixed(2)}×
 
 Counting page views (l) − (d): ${statsMsPer1k.toFixed(1)} ms of workerd CPU per 1,000 page views, flushes included (each
 page view a new visitor, the costliest case; D1's own work runs in D1, not in the Worker).

@@ -74,7 +74,7 @@ pub fn event(source: PageSource, event_name: &str, page_url: &str, texts: &[Stri
 fn json_ld(source: PageSource, page_url: &str, texts: &[String]) -> Result<Option<Value>, String> {
     let mut bad = None;
     for text in texts {
-        let value: Value = match serde_json::from_str(text.trim()) {
+        let value: Value = match parse_json_ld(text) {
             Ok(v) => v,
             Err(e) => {
                 bad.get_or_insert_with(|| e.to_string());
@@ -94,6 +94,18 @@ fn json_ld(source: PageSource, page_url: &str, texts: &[String]) -> Result<Optio
         }
     }
     bad.map_or(Ok(None), Err)
+}
+
+/// A JSON-LD text as JSON. Templates that print a value with a line break inside a string
+/// (PrestaShop's classic theme does, for a combination's name) write text JSON refuses but
+/// every browser and search engine reads: a control character is then read as the space it
+/// stands for (outside strings it is whitespace anyway), and nothing else is forgiven.
+fn parse_json_ld(text: &str) -> Result<Value, serde_json::Error> {
+    let text = text.trim();
+    match serde_json::from_str(text) {
+        Err(e) if text.bytes().any(|b| b < 0x20) => serde_json::from_str(&text.replace(|c: char| c < ' ', " ")).map_err(|_| e),
+        other => other,
+    }
 }
 
 /// The nodes of a JSON-LD value: an object, the members of an array or of `@graph`, in order.
@@ -393,6 +405,15 @@ mod tests {
         assert_eq!(recovered["content_ids"], json!(["OK"]), "a broken unrelated script does not hide the product");
         let texts = vec![r#"{"@type":"WebSite"}"#.to_string()];
         assert_eq!(event(PageSource::JsonLdProduct, "ViewContent", "", &texts, true), Err(Unreadable::TooLarge(PageSource::JsonLdProduct)));
+    }
+
+    #[test]
+    fn a_line_break_inside_a_string_is_read_as_a_space_and_nothing_else_is_forgiven() {
+        let prestashop = "{\"@type\":\"Product\",\"sku\":\"demo_7\",\"offers\":[{\"@type\":\"Offer\",\"name\":\"Mug - White\n  \n Size S\",\"price\":\"11.9\",\"priceCurrency\":\"EUR\"}]}";
+        let got = one(PageSource::JsonLdProduct, "", &[prestashop]).unwrap();
+        assert_eq!((got["content_ids"][0].clone(), got["value"].clone()), (json!("demo_7"), json!(11.9)));
+        let trailing_comma = "{\"@type\":\"Product\",\n\"sku\":\"x\",}";
+        assert!(matches!(one(PageSource::JsonLdProduct, "", &[trailing_comma]), Err(Unreadable::NotFound(_, Some(_)))));
     }
 
     #[test]

@@ -10,6 +10,7 @@ import { startServer, startGraph, startWorker, readBody, waitFor, BROWSER_UA, TO
 
 const WOO = fs.readFileSync(new URL("./pages/woocommerce-product.html", import.meta.url), "utf8");
 const DAWN = fs.readFileSync(new URL("./pages/shopify-dawn-product.html", import.meta.url), "utf8");
+const PRESTASHOP = fs.readFileSync(new URL("./pages/prestashop-classic-product.html", import.meta.url), "utf8");
 const GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
 /** A small full page holding `scripts` (HTML) in its body. */
@@ -44,7 +45,7 @@ const DATALAYER = shell(`<script>\nwindow.dataLayer = window.dataLayer || [];\nd
 // The same push as Google's guide prints it: a JavaScript literal, not JSON.
 const LITERAL = shell(`<script>\ndataLayer.push({ ecommerce: null });\ndataLayer.push({\n  event: "purchase",\n  ecommerce: {\n    transaction_id: "T_12345",\n    // Sum of (price * quantity) for all items.\n    value: 72.05,\n    currency: "USD"\n  }\n});\n</script>`, "Grazie");
 
-const RULES = "/prodotto/*=ViewContent:jsonld-product, /products/*=ViewContent:jsonld-product, /orders/*=Purchase:jsonld-order, /grazie*=Purchase:datalayer-purchase";
+const RULES = "/it/*=ViewContent:jsonld-product, /prodotto/*=ViewContent:jsonld-product, /products/*=ViewContent:jsonld-product, /orders/*=Purchase:jsonld-order, /grazie*=Purchase:datalayer-purchase";
 
 let origin, graph, w;
 let answer = {}; // what the origin serves next: { body, header }
@@ -95,6 +96,13 @@ test("Shopify Dawn: the Organization block is passed over, the product's structu
   assert.ok(bytes.equals(Buffer.from(served.get(path))));
   const e = await eventAt(path);
   assert.deepEqual([e.custom_data.content_ids, e.custom_data.value, e.custom_data.currency, e.custom_data.content_name], [["/products/crocodile-tears#product"], 56, "CAD", "Crocodile tears"]);
+});
+
+test("PrestaShop's classic theme (Organization and WebPage first, a combination's name broken over lines) gives the product's reference and price", async () => {
+  const { bytes, path } = await get("/it/home-accessories/7-19-mug-the-best-is-yet-to-come.html", PRESTASHOP);
+  assert.ok(bytes.equals(Buffer.from(served.get(path))));
+  const e = await eventAt(path);
+  assert.deepEqual([e.custom_data.content_ids, e.custom_data.value, e.custom_data.currency, e.custom_data.content_name], [["demo_12"], 11.9, "EUR", "Tazza Best is yet to come"]);
 });
 
 test("a Shopify ProductGroup gives the variant the URL names, else the first", async () => {

@@ -92,14 +92,12 @@ fn runs<'a>(rows: &'a [Value], fields: &[&str]) -> Vec<&'a [Value]> {
     let same = |a: &Value, b: &Value| fields.iter().all(|f| a.get(*f) == b.get(*f));
     let mut out = Vec::new();
     let mut start = 0;
+    // An empty `rows` gives no run: the loop does not start.
     for i in 1..=rows.len() {
         if i == rows.len() || !same(&rows[start], &rows[i]) {
             out.push(&rows[start..i]);
             start = i;
         }
-    }
-    if rows.is_empty() {
-        out.clear();
     }
     out
 }

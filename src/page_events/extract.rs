@@ -61,10 +61,7 @@ pub fn event(source: PageSource, event_name: &str, page_url: &str, texts: &[Stri
         Ok(Some(custom_data)) => Ok(json!({"event_name": event_name, "custom_data": custom_data})),
         Ok(None) if truncated => Err(Unreadable::TooLarge(source)),
         Ok(None) => Err(Unreadable::NotFound(source, None)),
-        Err(bad) if truncated => {
-            let _ = bad;
-            Err(Unreadable::TooLarge(source))
-        }
+        Err(_) if truncated => Err(Unreadable::TooLarge(source)),
         Err(bad) => Err(Unreadable::NotFound(source, Some(bad))),
     }
 }

@@ -2,8 +2,8 @@
 //! `crate::page_events`). The JS entry (src/edge/js/page_events.js) matches a page's path
 //! against the rules, asks [`page_reader_wanted`] whether the visitor is human, reads the
 //! page's script texts with HTMLRewriter as it streams, and hands them to [`page_event`]
-//! when the page has gone out; the header value it returns goes through `track` like the
-//! origin's own.
+//! when the page has gone out (remembering, per isolate, the header each distinct page made);
+//! the header value it returns goes through `track` like the origin's own.
 
 use super::{log, settings};
 use crate::bots::skip_rules::{skip_rule_with, SkipFacts};
@@ -11,17 +11,10 @@ use crate::log::line::{Decision, RequestLabel};
 use crate::page_events::extract::{self, Unreadable};
 use crate::page_events::rules::PageRules;
 use serde_json::json;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
-/// Distinct pages whose event an isolate remembers (the same product page read again costs
-/// no parse); past it, the memory starts afresh.
-const CACHE_ENTRIES: usize = 256;
-
 thread_local! {
-    /// Header values made from pages, by a hash of the rule, the variant asked for and the texts.
-    static MADE: RefCell<HashMap<u64, String>> = RefCell::new(HashMap::new());
     /// `PAGE_EVENTS`'s unusable rules were logged by this isolate.
     static DISABLED_WARNED: Cell<bool> = const { Cell::new(false) };
 }
@@ -81,31 +74,13 @@ pub fn page_reader_wanted(env: &JsValue, method: &str, user_agent: Option<String
 /// The tracking-header value of the event page rule `rule` reads in `texts` (the page's
 /// script texts, `truncated` when reading stopped at its limit) for the page at `url`, or
 /// `undefined` when the page does not say it (logged `rejected`, code
-/// `page_event_unreadable`; the page itself went out untouched).
+/// `page_event_unreadable`; the page itself went out untouched). The JS entry remembers what
+/// each distinct page made, so a page read again does not come here.
 #[wasm_bindgen]
 pub fn page_event(env: &JsValue, rule: u32, url: &str, texts: Vec<String>, truncated: bool) -> Option<String> {
     let rule = rules(env)?.0.get(rule as usize)?;
-    let variant = url.split_once('?').and_then(|(_, q)| q.split('&').find(|p| p.starts_with("variant=")));
-    let key = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (&rule.pattern, variant, &texts, truncated).hash(&mut h);
-        h.finish()
-    };
-    if let Some(made) = MADE.with_borrow(|m| m.get(&key).cloned()) {
-        return Some(made);
-    }
     match extract::event(rule.source, &rule.event_name, url, &texts, truncated) {
-        Ok(event) => {
-            let header = event.to_string();
-            MADE.with_borrow_mut(|m| {
-                if m.len() >= CACHE_ENTRIES {
-                    m.clear();
-                }
-                m.insert(key, header.clone());
-            });
-            Some(header)
-        }
+        Ok(event) => Some(event.to_string()),
         Err(why) => {
             unreadable(url, rule, &why);
             None

@@ -2,9 +2,10 @@
 // whose path a rule names is read as it streams, with HTMLRewriter handlers that only look at
 // script text (the bytes go out as the origin sent them, nothing is buffered); when the page
 // has gone out, wasm turns what the scripts say into a tracking-header value, which goes
-// through `track` like the origin's own header.
+// through `track` like the origin's own header. A page read again (a cached product page) is
+// looked up in `made` instead of being parsed again.
 import * as wasm from "../index.js";
-import { rules, trackingFailed } from "./runtime.js";
+import { onRestart, rules, trackingFailed } from "./runtime.js";
 import { edgeFacts, purpose } from "./edge_facts.js";
 import { track } from "./tracking.js";
 import { scheduledFlush } from "./stats.js";
@@ -18,6 +19,27 @@ const DATALAYER_PUSH = "dataLayer.push(";
 
 let compiled = null; // [{ re, jsonLd }] of rules.pageEvents, per rules object
 let compiledFor = null;
+// The header values made from pages read, by rule, variant and script texts: a cached product
+// page is parsed once per isolate, and its texts are not copied into wasm again (bench (v)).
+// Only what a page said is remembered: an unreadable page is logged each time.
+const made = new Map();
+const MADE_MAX = 256;
+onRestart(() => made.clear());
+
+/** The tracking-header value the page's `texts` declare under rule `rule`, or undefined (logged). */
+function pageHeader(env, rule, url, texts, truncated) {
+  if (truncated) return wasm.page_event(env, rule, url, texts, truncated);
+  const variant = /[?&](variant=[^&#]*)/.exec(url)?.[1] ?? "";
+  const key = `${rule}\u0000${variant}\u0000${texts.join("\u0000")}`;
+  let header = made.get(key);
+  if (header === undefined) {
+    header = wasm.page_event(env, rule, url, texts, truncated);
+    if (header === undefined) return undefined;
+    if (made.size >= MADE_MAX) made.clear();
+    made.set(key, header);
+  }
+  return header;
+}
 
 /** The index of the first page rule whose pattern matches `url`'s path, or -1. */
 export function pageRule(url) {
@@ -71,7 +93,7 @@ export function readPageEvent(response, rule, request, h, env, ctx, url, status,
   const selector = jsonLd ? 'script[type="application/ld+json"]' : "script:not([src])";
   const rewriter = new HTMLRewriter().on(selector, { text }).onDocument({ end: () => finished() });
   ctx.waitUntil(ended.then(() => {
-    const header = wasm.page_event(env, rule, url, texts, truncated);
+    const header = pageHeader(env, rule, url, texts, truncated);
     if (header === undefined) return undefined;
     // The page has gone out: whatever `track` would write into its headers goes nowhere.
     const send = track(request, h, env, header, status, source, new Headers());

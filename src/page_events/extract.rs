@@ -356,6 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn googles_product_snippet_example() {
+        // Google Search Central's Product snippet example (the Executive Anvil).
+        let anvil = r#"{"@context":"https://schema.org/","@type":"Product","name":"Executive Anvil",
+            "image":["https://example.com/photos/1x1/photo.jpg","https://example.com/photos/4x3/photo.jpg","https://example.com/photos/16x9/photo.jpg"],
+            "description":"Sleeker than ACME's Classic Anvil, the Executive Anvil is perfect for the business traveler looking for something to drop from a height.",
+            "sku":"0446310786","mpn":"925872","brand":{"@type":"Brand","name":"ACME"},
+            "review":{"@type":"Review","reviewRating":{"@type":"Rating","ratingValue":4,"bestRating":5},"author":{"@type":"Person","name":"Fred Benson"}},
+            "aggregateRating":{"@type":"AggregateRating","ratingValue":4.4,"reviewCount":89},
+            "offers":{"@type":"Offer","url":"https://example.com/anvil","priceCurrency":"USD","price":119.99,"priceValidUntil":"2020-11-20",
+              "itemCondition":"https://schema.org/UsedCondition","availability":"https://schema.org/InStock"}}"#;
+        let got = one(PageSource::JsonLdProduct, "https://example.com/anvil", &[anvil]).unwrap();
+        assert_eq!((got["content_ids"].clone(), got["content_name"].clone(), got["value"].clone(), got["currency"].clone()), (json!(["0446310786"]), json!("Executive Anvil"), json!(119.99), json!("USD")));
+    }
+
+    #[test]
     fn ids_fall_back_from_sku_to_product_id_to_at_id_and_types_may_be_urls_or_lists() {
         let id = |node: &str| one(PageSource::JsonLdProduct, "", &[node]).unwrap()["content_ids"][0].clone();
         assert_eq!(id(r#"{"@type":"Product","sku":1234,"productID":"x"}"#), json!("1234"));

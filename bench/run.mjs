@@ -566,7 +566,9 @@ const budget = [
   // (issue 30, ~21 KB) added ~47 KB gzipped, spread over many small functions and their
   // generic code (twiggy, bench/NOTES.md); the cold start measured 11.3 ms at 473 KB, below
   // the 15–21 ms of the reports at 330–400 KB.
-  ["wasm ≤ 500 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 500_000],
+  // 500 KB until events from the page itself (issue 31: the rules, the JSON-LD and dataLayer
+  // extraction, ~16 KB) made it 508 KB; the cold start read 10.4 ms in that report.
+  ["wasm ≤ 525 KB gzip", `${(size.gzip / 1000).toFixed(0)} KB`, size.gzip <= 525_000],
   [`memory flat while ${STREAM_MIB} MiB streams (growth < 64 MiB)`, `+${Math.max(streamUntracked.growthMiB, streamTracked.growthMiB).toFixed(1)} MiB`, memFlat],
 ];
 

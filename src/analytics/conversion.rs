@@ -4,7 +4,7 @@
 //! `custom_data.currency`). Counted whatever the visitor's consent: the counts hold nothing
 //! personal, like the page views'.
 
-use super::delivery_counts::{MAX_EVENT_LEN, OTHER_EVENT};
+use super::delivery_counts::event_label;
 use super::revenue::{self, Amount};
 use super::values::clip;
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ pub const MAX_ID_LEN: usize = 128;
 /// One event as the stats count it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversion {
-    /// The event's name, at most [`MAX_EVENT_LEN`] bytes.
+    /// The event's name as the stats store it ([`event_label`]).
     pub event_name: String,
     /// The id under which a reload of the same event by the same visitor on the same UTC day
     /// counts once; `None` when the id was minted for this response and cannot repeat.
@@ -34,7 +34,7 @@ impl Conversion {
             Some((currency.to_string(), revenue::amount_of(d.get("value")?)?))
         });
         Conversion {
-            event_name: if event_name.is_empty() { OTHER_EVENT.to_string() } else { clip(event_name, MAX_EVENT_LEN).to_string() },
+            event_name: event_label(event_name).to_string(),
             once_id: once_id.filter(|id| !id.is_empty()).map(|id| clip(id, MAX_ID_LEN).to_string()),
             revenue,
         }
@@ -44,6 +44,7 @@ impl Conversion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::delivery_counts::{MAX_EVENT_LEN, OTHER_EVENT};
     use serde_json::json;
 
     fn data(v: Value) -> Map<String, Value> {

@@ -11,6 +11,7 @@
 
 use super::conversion::Conversion;
 use super::sql::{self, Statement};
+use super::visitor_hash::utc_day;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -64,7 +65,7 @@ impl ConversionCounts {
 
     /// The UTC days whose salt the waiting events need.
     pub fn waiting_days(&self) -> Vec<u64> {
-        let mut days: Vec<u64> = self.waiting.iter().map(|w| w.at_ms / super::visitor_hash::DAY_MS).collect();
+        let mut days: Vec<u64> = self.waiting.iter().map(|w| utc_day(w.at_ms)).collect();
         days.sort_unstable();
         days.dedup();
         days
@@ -79,7 +80,7 @@ impl ConversionCounts {
                 self.waiting.push(w);
                 continue;
             };
-            let day = w.at_ms / super::visitor_hash::DAY_MS;
+            let day = utc_day(w.at_ms);
             for c in w.conversions {
                 if let Some(id) = &c.once_id {
                     if !self.once.insert((day, visitor, id.clone())) {

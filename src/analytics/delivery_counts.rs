@@ -21,6 +21,12 @@ pub const OTHER_EVENT: &str = "(other)";
 pub const UNREAD_EVENT: &str = "(not read)";
 /// Longest event name kept (Meta allows 50 characters; GA4 40).
 pub const MAX_EVENT_LEN: usize = 64;
+/// An event's name as the stats store it: at most [`MAX_EVENT_LEN`] bytes, [`OTHER_EVENT`]
+/// when empty. The delivery, match-key and conversion counts all name events so.
+pub fn event_label(name: &str) -> &str {
+    if name.is_empty() { OTHER_EVENT } else { clip(name, MAX_EVENT_LEN) }
+}
+
 /// Longest failure reason kept.
 pub const MAX_REASON_LEN: usize = 300;
 
@@ -119,11 +125,11 @@ impl DeliveryCounts {
     }
 
     fn add_one(&mut self, tally: &Tally<'_>, name: &str) {
-        let day = tally.at_ms / super::visitor_hash::DAY_MS;
+        let day = super::visitor_hash::utc_day(tally.at_ms);
         let mut key = Key {
             day,
             destination: clip(tally.destination, MAX_EVENT_LEN).to_string(),
-            event: if name.is_empty() { OTHER_EVENT.to_string() } else { clip(name, MAX_EVENT_LEN).to_string() },
+            event: event_label(name).to_string(),
             outcome: tally.outcome,
             detail: clip(tally.detail, MAX_EVENT_LEN).to_string(),
         };

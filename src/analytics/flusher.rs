@@ -140,7 +140,7 @@ impl Flusher {
     fn count_conversions(&mut self) {
         let salts = &self.salts;
         self.conversions.count_waiting(|w| {
-            let salt = salts.get(&(w.at_ms / DAY_MS))?;
+            let salt = salts.get(&utc_day(w.at_ms))?;
             Some(visitor_hash(salt, &w.ip, &w.user_agent, &w.host) & VISITOR_BITS)
         });
     }

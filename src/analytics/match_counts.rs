@@ -35,9 +35,9 @@ pub struct MatchCounts {
 impl MatchCounts {
     /// Counts one event named `event` built for `destination` at `at_ms`, carrying `keys`.
     pub fn add(&mut self, at_ms: u64, destination: &str, event: &str, keys: &[&'static str]) {
-        let day = at_ms / super::visitor_hash::DAY_MS;
+        let day = super::visitor_hash::utc_day(at_ms);
         let max = super::delivery_counts::MAX_EVENT_LEN;
-        let name = if event.is_empty() { super::delivery_counts::OTHER_EVENT } else { clip(event, max) };
+        let name = super::delivery_counts::event_label(event);
         let mut key = (day, clip(destination, max).to_string(), name.to_string());
         if !self.counts.contains_key(&key) && self.rows + keys.len() + 1 > MAX_ROWS {
             key.2 = super::delivery_counts::OTHER_EVENT.to_string();

@@ -261,7 +261,7 @@ fn decide(
     let count_conversions = analytics::counting();
     let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms, keep_user_data, count_conversions };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
-    let routed = match decision {
+    let mut routed = match decision {
         Plan::Skip(rule) => {
             log::line(label, Decision::Skipped, [("rule", json!(rule.code())), ("detail", json!(rule.to_string()))]);
             for route in &routes.on {
@@ -281,7 +281,6 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
-    let mut routed = routed;
     if let Some(keep) = &routed.keep {
         keep_match_keys(config, request, keep, headers);
     }

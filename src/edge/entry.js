@@ -16,13 +16,13 @@
 import * as wasm from "./index.js";
 import { badGateway, ensureRules, errorText, internalError, logLine, rules, trackingFailed } from "./js/runtime.js";
 import { applyHeaderChanges, fetchUpstream, originOf, publicHeaderChanges, refetchOrigin } from "./js/upstream.js";
-import { firstPartyCookies, isPage, maybeNeedsCookies } from "./js/cookies.js";
+import { cookieAfter, firstPartyCookies, isPage, maybeNeedsCookies } from "./js/cookies.js";
 import { track } from "./js/tracking.js";
 import { consumeQueue } from "./js/queue.js";
 import { countPageView, flushScheduled, prepared, scheduledFlush, statsFailed } from "./js/stats.js";
 import { isStatsPath, serveStats } from "./js/stats_routes.js";
 import { withPixelEventIds } from "./js/pixel_ids.js";
-import { pageRule, readPageEvent, wantsReading } from "./js/page_events.js";
+import { pageRule, readPageEvent, readerFacts } from "./js/page_events.js";
 
 export default {
   async fetch(request, env, ctx) {
@@ -74,27 +74,35 @@ export default {
     }
     const cookies = page && value === null && rules.firstParty && maybeNeedsCookies(url, requestHeaders);
     const debug = rules.debug && value === null ? requestHeaders.get("tagrelay-debug") : null;
-    let reading = false;
+    let reader; // the visitor's facts, when the page is read for its own event
     if (rule >= 0 && page) {
       try {
-        reading = wantsReading(request, requestHeaders, env);
+        reader = readerFacts(request, requestHeaders, env);
       } catch (error) {
         trackingFailed(error);
       }
     }
-    if (value === null && changes === undefined && !cookies && debug === null && !reading) return response;
+    if (value === null && changes === undefined && !cookies && debug === null && reader === undefined) return response;
 
     let rebuilt;
+    if (reader !== undefined) {
+      // The reader's transform makes the response anew: its headers are changed below.
+      try {
+        rebuilt = readPageEvent(response, rule, request, requestHeaders, reader, env, ctx, url, response.status, source);
+      } catch (error) {
+        trackingFailed(error);
+      }
+    }
     try {
       // A Response as the init copies status, statusText and headers natively: measured at
       // half the CPU of copying the headers into a `new Headers` and passing that.
-      rebuilt = new Response(response.body, response);
+      rebuilt ??= new Response(response.body, response);
       if (value !== null) rebuilt.headers.delete(name);
       if (changes !== undefined) applyHeaderChanges(rebuilt.headers, changes);
     } catch (error) {
       // Fail closed: without the rebuild, the header (or the origin's host) would reach the
       // client. Rust logs why and answers a short 502.
-      response.body?.cancel().catch(() => {});
+      (rebuilt ?? response).body?.cancel().catch(() => {});
       try {
         return wasm.strip_failed(request, response.status, error);
       } catch (inner) {
@@ -103,17 +111,14 @@ export default {
     }
     if (value === null) {
       try {
-        if (cookies) firstPartyCookies(request, requestHeaders, env, response, rebuilt.headers);
+        if (cookies) {
+          firstPartyCookies(request, requestHeaders, env, response, rebuilt.headers);
+          // The page's own event names the ids this page gives the browser.
+          if (reader !== undefined) reader.cookie = cookieAfter(requestHeaders.get("cookie"), rebuilt.headers);
+        }
         if (debug !== null) wasm.debug_untracked(env, debug, rebuilt.headers);
       } catch (error) {
         trackingFailed(error);
-      }
-      if (reading) {
-        try {
-          rebuilt = readPageEvent(rebuilt, rule, request, requestHeaders, env, ctx, url, response.status, source);
-        } catch (error) {
-          trackingFailed(error);
-        }
       }
       return rebuilt;
     }

@@ -165,7 +165,9 @@ pub fn public_headers(
 /// Tracking for one response that carried the header, run as the response is handed back:
 /// decides consent, sets the first-party cookies on `headers` (the response's, already
 /// without the tracking header), decides and logs, and adds the events to the isolate's
-/// batches. Returns -1 when this page view has nothing more to do, else a code: its low 16
+/// batches. `headers` is `None` for an event from the page itself (`PAGE_EVENTS`), tracked
+/// once the page has gone out: then what only the response could carry (cookies, kept match
+/// keys, the pixel's event ids, the debug report) is neither made nor written. Returns -1 when this page view has nothing more to do, else a code: its low 16
 /// bits the milliseconds to wait before sending, with [`take_batch`], the batches whose
 /// windows it opened (`0xFFFF`: no window to wait for), bit 16 set when a batch is full and
 /// must be sent now (`take_batch(env, 0, …)`), and bits 17 to 30 the windows it opened, one
@@ -194,9 +196,10 @@ pub fn track(
     cf_cache_status: Option<String>,
     age: Option<String>,
     debug: Option<String>,
-    headers: &Headers,
+    headers: Option<Headers>,
 ) -> i32 {
     let Ok(config) = settings::config(env) else { return NOTHING_TO_SEND };
+    let headers = headers.as_ref();
     if config.test_trap && header_value == crate::config::TEST_TRAP_HEADER_VALUE {
         panic!("TAGRELAY_TEST_TRAP: a trap forced by a test");
     }
@@ -217,9 +220,9 @@ pub fn track(
     let response = ResponseFacts { status, cf_cache_status, age, content_type };
     let label = label_of(&request, status);
     PIXEL_BLOCK.with_borrow_mut(|block| *block = None);
-    let mut report = debug_report::wanted(debug.as_deref(), config.debug_token.as_deref()).then(Report::default);
-    let wait = decide(config, header_value, &request, &response, &label, headers, report.as_mut());
-    if let Some(report) = report {
+    let mut report = headers.filter(|_| debug_report::wanted(debug.as_deref(), config.debug_token.as_deref())).map(|h| (h, Report::default()));
+    let wait = decide(config, header_value, &request, &response, &label, headers, report.as_mut().map(|(_, r)| r));
+    if let Some((headers, report)) = report {
         let _ = headers.set(debug_report::HEADER, &report.header_value());
     }
     wait
@@ -232,7 +235,7 @@ fn decide(
     request: &RequestFacts,
     response: &ResponseFacts,
     label: &RequestLabel,
-    headers: &Headers,
+    headers: Option<&Headers>,
     mut report: Option<&mut Report>,
 ) -> i32 {
     let mut note = |destination: Option<&str>, decision: &str, fields: Vec<(&'static str, serde_json::Value)>| {
@@ -257,7 +260,7 @@ fn decide(
         note(None, "disabled", vec![("reason", json!("a setting is unusable: see the disabled log line"))]);
         return NOTHING_TO_SEND;
     };
-    let keep_user_data = matches!(config.user_data_cookie, Ok(Some(_)));
+    let keep_user_data = headers.is_some() && matches!(config.user_data_cookie, Ok(Some(_)));
     let count_conversions = analytics::counting();
     let inputs = Inputs { request, response, skip, visit: &visit, strip: &shared.strip_query_params, routes: &routes.on, now_ms, keep_user_data, count_conversions };
     let decision = settings::with_decode_cache(|headers| plan(header_value, &inputs, headers, &mut js::random_uuid));
@@ -281,23 +284,25 @@ fn decide(
         }
         Plan::Route(routed) => routed,
     };
-    if let Some(keep) = &routed.keep {
+    if let (Some(keep), Some(headers)) = (&routed.keep, headers) {
         keep_match_keys(config, request, keep, headers);
     }
     if !routed.conversions.is_empty() {
         analytics::count_conversions(request, now_ms, std::mem::take(&mut routed.conversions));
     }
-    let pixel_block = shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response);
-    if pixel_block {
-        PIXEL_BLOCK.with_borrow_mut(|block| *block = Some(crate::tracking::pixel_ids::data_block(&routed.pixel_events)));
-        // Its bytes are no longer the origin's, so a strong validator becomes a weak one.
-        if let Some(etag) = headers.get("etag").ok().flatten().filter(|e| !e.starts_with("W/")) {
-            let _ = headers.set("etag", &format!("W/{etag}"));
+    if let Some(headers) = headers {
+        let pixel_block = shared.pixel_event_ids && !routed.pixel_events.is_empty() && is_html_page(request, response);
+        if pixel_block {
+            PIXEL_BLOCK.with_borrow_mut(|block| *block = Some(crate::tracking::pixel_ids::data_block(&routed.pixel_events)));
+            // Its bytes are no longer the origin's, so a strong validator becomes a weak one.
+            if let Some(etag) = headers.get("etag").ok().flatten().filter(|e| !e.starts_with("W/")) {
+                let _ = headers.set("etag", &format!("W/{etag}"));
+            }
         }
-    }
-    if routed.keep.is_some() || pixel_block {
-        // The response holds this visitor's match keys or event ids: no shared cache may keep it.
-        make_private(headers);
+        if routed.keep.is_some() || pixel_block {
+            // The response holds this visitor's match keys or event ids: no shared cache may keep it.
+            make_private(headers);
+        }
     }
     for t in &routed.trimmed {
         let fields = vec![
@@ -479,7 +484,7 @@ pub fn first_party_cookies(
     };
     let response = ResponseFacts { status, content_type, ..Default::default() };
     let label = label_of(&request, status);
-    visitor(config, &request, &response, &label, headers, js::now_ms());
+    visitor(config, &request, &response, &label, Some(headers), js::now_ms());
 }
 
 fn label_of(request: &RequestFacts, status: u16) -> RequestLabel {
@@ -506,15 +511,15 @@ thread_local! {
 const TCF_POLICY_REASON: &str = "a TC string older than TCF v2.2 (TcfPolicyVersion below 4) was read; it is still honoured, but the CMP writing it must be updated to TCF v2.2 (logged once per isolate)";
 
 /// The visitor half of a page view, shared by tracked and untracked responses: the skip rule,
-/// consent and first-party ids, with the cookies appended to `headers` and unreadable consent
-/// cookies logged (by name, never value). `None` (logged) when tracking is disabled by a
+/// consent and first-party ids, with the cookies appended to `headers` (none when the page
+/// has gone out) and unreadable consent cookies logged (by name, never value). `None` (logged) when tracking is disabled by a
 /// setting: then nothing is sent and no cookie set.
 fn visitor(
     config: &crate::config::Config,
     request: &RequestFacts,
     response: &ResponseFacts,
     label: &RequestLabel,
-    headers: &Headers,
+    headers: Option<&Headers>,
     now_ms: u64,
 ) -> Option<(Visit, Option<crate::bots::skip_rules::SkipRule>)> {
     let disabled = |reason: String| log::line(label, Decision::Disabled, [("reason", json!(reason))]);
@@ -546,6 +551,7 @@ fn visitor(
             ]);
         }
     }
+    let Some(headers) = headers else { return Some((visit, skip)) };
     let ids = visit.browser_ids.iter().flat_map(|ids| &ids.set_cookies);
     let mut sets_cookies = false;
     for cookie in ids.chain(&visit.kept_expiry) {

@@ -89,6 +89,11 @@ test("WooCommerce's product JSON-LD (@graph, offers[].priceSpecification on sale
   assert.deepEqual([e.custom_data.content_ids, e.custom_data.content_name, e.custom_data.value, e.custom_data.currency, e.custom_data.content_type], [["PEC-250"], "Pecorino Sardo", 11.5, "EUR", "product"]);
   assert.deepEqual(e.custom_data.contents, [{ id: "PEC-250", quantity: 1, item_price: 11.5 }]);
   assert.equal(e.user_data.client_user_agent, BROWSER_UA, "the visitor's own facts, as for a header");
+  // A first visit: the page gives the browser its `_fbp` (the edge's header changes apply to
+  // a page that is read), and the page's event names that same id.
+  const fbp = res.headers.getSetCookie().find((c) => c.startsWith("_fbp="))?.split(";")[0].slice("_fbp=".length);
+  assert.match(fbp ?? "", /^fb\.1\.\d{13}\.\d+$/, "the read page sets _fbp");
+  assert.equal(e.user_data.fbp, fbp, "the event's fbp is the cookie the page set");
 });
 
 test("Shopify Dawn: the Organization block is passed over, the product's structured_data gives its @id, price and currency", async () => {

@@ -44,3 +44,32 @@ export function firstPartyCookies(request, h, env, response, headers) {
     response.status, response.headers.get("content-type") ?? undefined, headers,
   );
 }
+
+// A Set-Cookie that removes its cookie (src/visitor/first_party.rs expires with Max-Age=0).
+const EXPIRES_NOW = /;\s*max-age=0\s*(?:;|$)/i;
+
+/**
+ * The Cookie header the visitor's next request will carry: `cookie` (the request's, or null)
+ * with each cookie that `headers` (the response's) sets put in, and those it expires taken
+ * out. An event tracked after its page (PAGE_EVENTS) reads it, so that it names the `_fbp`
+ * the page just gave the browser, not a second one.
+ */
+export function cookieAfter(cookie, headers) {
+  const set = headers.getSetCookie();
+  if (set.length === 0) return cookie;
+  const pairs = new Map();
+  for (const part of cookie?.split(";") ?? []) {
+    const eq = part.indexOf("=");
+    if (eq > 0) pairs.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  for (const line of set) {
+    const end = line.indexOf(";");
+    const pair = end < 0 ? line : line.slice(0, end);
+    const eq = pair.indexOf("=");
+    if (eq <= 0) continue;
+    const name = pair.slice(0, eq).trim();
+    if (EXPIRES_NOW.test(line)) pairs.delete(name);
+    else pairs.set(name, pair.slice(eq + 1).trim());
+  }
+  return pairs.size === 0 ? null : [...pairs].map(([n, v]) => `${n}=${v}`).join("; ");
+}

@@ -66,3 +66,11 @@ function readEdgeFacts(request, headers) {
   }
   return cf;
 }
+
+/**
+ * What the skip rules read of a request besides its method: its user agent, speculative-load
+ * hints and edge facts (`cf`), read once for a caller that needs them twice.
+ */
+export function visitorFacts(request, headers) {
+  return { userAgent: headers.get("user-agent"), purpose: purpose(headers), cf: edgeFacts(request, headers) };
+}

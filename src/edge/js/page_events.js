@@ -6,7 +6,7 @@
 // looked up in `made` instead of being parsed again.
 import * as wasm from "../index.js";
 import { onRestart, rules, trackingFailed } from "./runtime.js";
-import { edgeFacts, purpose } from "./edge_facts.js";
+import { visitorFacts } from "./edge_facts.js";
 import { track } from "./tracking.js";
 import { scheduledFlush } from "./stats.js";
 
@@ -57,17 +57,36 @@ export function pageRule(url) {
   return -1;
 }
 
-/** Whether the request is a human's (the same rules as events), so that its page is read. */
-export function wantsReading(request, h, env) {
-  const bot = edgeFacts(request, h)?.botManagement;
-  return wasm.page_reader_wanted(env, request.method, h.get("user-agent") ?? undefined, purpose(h), bot?.verifiedBot, bot?.score);
+// Whether a visitor is human (`page_reader_wanted`), by what the skip rules read: a page is
+// read for most visitors with a user agent seen before, without a call into wasm.
+const humans = new Map();
+const HUMANS_MAX = 256;
+onRestart(() => humans.clear());
+
+/**
+ * The request's `visitorFacts` when it is a human's (the same rules as events), so that its
+ * page is read; else undefined.
+ */
+export function readerFacts(request, h, env) {
+  const facts = visitorFacts(request, h);
+  const bot = facts.cf?.botManagement;
+  const key = `${facts.userAgent}\u0000${facts.purpose}\u0000${bot?.verifiedBot}\u0000${bot?.score}`;
+  let human = humans.get(key);
+  if (human === undefined) {
+    human = wasm.page_reader_wanted(env, request.method, facts.userAgent ?? undefined, facts.purpose, bot?.verifiedBot, bot?.score);
+    if (humans.size >= HUMANS_MAX) humans.clear();
+    humans.set(key, human);
+  }
+  return human ? facts : undefined;
 }
 
 /**
- * `response` (rebuilt, untracked) with rule `rule`'s reader: script texts are collected as
- * they pass; when the document ends, the event they declare is tracked in `ctx.waitUntil`.
+ * `response` (the origin's, untouched) with rule `rule`'s reader: script texts are collected
+ * as they pass; when the document ends, the event they declare is tracked in
+ * `ctx.waitUntil`. `facts`: the request's, from `readerFacts`; `status` and `source`: the
+ * response's status and headers. The caller makes its header changes on the returned response.
  */
-export function readPageEvent(response, rule, request, h, env, ctx, url, status, source) {
+export function readPageEvent(response, rule, request, h, facts, env, ctx, url, status, source) {
   const jsonLd = compiled[rule].jsonLd;
   const texts = [];
   let kept = 0;
@@ -91,13 +110,13 @@ export function readPageEvent(response, rule, request, h, env, ctx, url, status,
     current = "";
   };
   const selector = jsonLd ? 'script[type="application/ld+json"]' : "script:not([src])";
-  const rewriter = new HTMLRewriter().on(selector, { text }).onDocument({ end: () => finished() });
+  const read = new HTMLRewriter().on(selector, { text }).onDocument({ end: () => finished() }).transform(response);
   ctx.waitUntil(ended.then(() => {
     const header = pageHeader(env, rule, url, texts, truncated);
     if (header === undefined) return undefined;
-    // The page has gone out: whatever `track` would write into its headers goes nowhere.
-    const send = track(request, h, env, header, status, source, new Headers());
+    // The page has gone out: no headers to write into.
+    const send = track(request, h, env, header, status, source, undefined, facts);
     return send === undefined ? scheduledFlush(env) : send.then(() => scheduledFlush(env));
   }).catch(trackingFailed));
-  return rewriter.transform(response);
+  return read;
 }

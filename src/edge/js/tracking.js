@@ -4,7 +4,7 @@ import * as wasm from "../index.js";
 import { generation, rules, sleep } from "./runtime.js";
 import { deliver } from "./delivery.js";
 import { enqueue, queueOf } from "./queue.js";
-import { edgeFacts, purpose } from "./edge_facts.js";
+import { visitorFacts } from "./edge_facts.js";
 
 /** Sends taken deliveries: onto `queue`, or directly when it is null. */
 function dispatch(queue, jobs, born) {
@@ -16,15 +16,18 @@ function dispatch(queue, jobs, born) {
  * Tracking for a response that carried the header: Rust decides, logs and batches the events
  * (src/delivery/batching.rs) in one call. Returns the batch's send, for waitUntil, when this page view
  * opened the batch's window (it waits for the window to close) or filled the batch; else
- * undefined: most page views just join the batch. `h`: the request's headers.
+ * undefined: most page views just join the batch. `h`: the request's headers; `headers`: the
+ * response's, or undefined when the page has gone out (an event from the page itself);
+ * `facts`: the request's `visitorFacts`, when the caller has read them already (with `cookie`
+ * when the request's Cookie header is not the one to read: see `cookieAfter`).
  */
-export function track(request, h, env, value, status, source, headers) {
-  const cf = edgeFacts(request, h);
+export function track(request, h, env, value, status, source, headers, facts = visitorFacts(request, h)) {
+  const cf = facts.cf;
   const bot = cf?.botManagement;
   const code = wasm.track(
     env, value, request.method, request.url,
-    h.get("user-agent") ?? undefined, h.get("cf-connecting-ip") ?? undefined,
-    h.get("cookie") ?? undefined, h.get("referer") ?? undefined, purpose(h),
+    facts.userAgent ?? undefined, h.get("cf-connecting-ip") ?? undefined,
+    (facts.cookie !== undefined ? facts.cookie : h.get("cookie")) ?? undefined, h.get("referer") ?? undefined, facts.purpose,
     h.get("cf-ray") ?? undefined, bot?.verifiedBot, bot?.score,
     cf?.country ?? undefined, h.get("sec-gpc") ?? undefined,
     status, source.get("content-type") ?? undefined,

@@ -21,9 +21,9 @@
 //      BENCH_QUICK=1: only the load scenarios, printed, no report written (for profiling work).
 //      BENCH_ONLY=b,d,e: with BENCH_QUICK, only these scenarios (and their BENCH_ALT twins).
 //      BENCH_PROFILE=<key>: profile that one scenario with V8's sampler instead (bench/profile.mjs).
-//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l, q, m, s, p and u against another build
+//      BENCH_ALT=<dir>: with BENCH_QUICK, also run d, e, g, i, k, l, q, m, s, p, u and v against another build
 //        (the shim.mjs and index.wasm in <dir>, e.g. a copy of build/worker from another commit)
-//        as D, E, G, I, K, L, Q, M, S, P and U in the same rounds, and print each against its counterpart.
+//        as D, E, G, I, K, L, Q, M, S, P, U and V in the same rounds, and print each against its counterpart.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, copyFileSync, statSync, existsSync, rmSync, openSync, closeSync, ftruncateSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -180,7 +180,7 @@ const CF_SOCKETS = new Set(["analyticsCf", "botManaged", "altAnalyticsCf"]);
 // Every socket of the measuring workerd; a cold-start workerd has only the one it measures, so
 // it starts no Worker it does not need.
 const SOCKETS = ["bare", "seed", "tagrelay", "floor", "rewriteFloor", "readFloor", "unbatched", "analytics", "analyticsCf", "botManaged", "three", "queued", "threeQueued", "pixel", "kept", "pageEvents"];
-const ALT_SOCKETS = ["altTagrelay", "altUnbatched", "altAnalytics", "altAnalyticsCf", "altThree", "altPixel"];
+const ALT_SOCKETS = ["altTagrelay", "altUnbatched", "altAnalytics", "altAnalyticsCf", "altThree", "altPixel", "altPageEvents"];
 
 /** The workerd config serving `ports` (socket name → port): those sockets, their services, every Worker. */
 function capnp(ports) {
@@ -200,6 +200,8 @@ function capnp(ports) {
     text("GA4_MEASUREMENT_ID", "G-BENCH1"), text("GA4_API_SECRET", "bench-secret"), text("GA4_API_BASE", GRAPH),
     text("TIKTOK_PIXEL_CODE", "CBENCH1"), text("TIKTOK_ACCESS_TOKEN", "bench-token"), text("TIKTOK_API_BASE", GRAPH),
   ];
+  // (v), (w): PAGE_EVENTS rules, one of which names the 30 KiB product page.
+  const pageEventRules = text("PAGE_EVENTS", "/product-ld=ViewContent:jsonld-product, /products/*=ViewContent:jsonld-product");
   // (n): the Queue producer binding as a wrapped binding around bench/workers/queue-standin.js.
   const queue = `(name = "TAGRELAY_QUEUE", wrapped = (moduleName = "tagrelay-bench:queue", innerBindings = [${text("url", GRAPH + "/queue")}]))`;
   // (l): the D1 binding as workerd's wrapped binding around bench/workers/d1-standin.js.
@@ -256,9 +258,9 @@ ${tagrelayWorker("three", threeVars)}
 ${tagrelayWorker("queued", [queue])}
 ${tagrelayWorker("threeQueued", [...threeVars, queue])}
 ${tagrelayWorker("pixel", [text("PIXEL_EVENT_IDS", "on")])}
-${tagrelayWorker("pageEvents", [text("PAGE_EVENTS", "/product-ld=ViewContent:jsonld-product, /products/*=ViewContent:jsonld-product")])}
+${tagrelayWorker("pageEvents", [pageEventRules])}
 ${tagrelayWorker("kept", [text("USER_DATA_COOKIE", "on"), text("USER_DATA_COOKIE_SECRET", KEPT_SECRET)])}
-${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") + "\n" + tagrelayWorker("altThree", threeVars, "alt") + "\n" + tagrelayWorker("altPixel", [text("PIXEL_EVENT_IDS", "on")], "alt") : ""}
+${ALT ? tagrelayWorker("altTagrelay", [], "alt") + "\n" + tagrelayWorker("altUnbatched", [text("BATCH_WINDOW_MS", "0")], "alt") + "\n" + tagrelayWorker("altAnalytics", [d1], "alt") + "\n" + tagrelayWorker("altThree", threeVars, "alt") + "\n" + tagrelayWorker("altPixel", [text("PIXEL_EVENT_IDS", "on")], "alt") + "\n" + tagrelayWorker("altPageEvents", [pageEventRules], "alt") : ""}
 `;
 }
 
@@ -361,7 +363,7 @@ const scenarios = [
   { key: "o", name: "(m) with DELIVERY=queue (the page's side: GA4's per-page-view POSTs run in the consumer, not measured)", url: `http://127.0.0.1:${main.ports.threeQueued}/tracked`, cookie: `${FBP_COOKIE}; ${GA_COOKIE}` },
 ];
 if (ALT) {
-  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"], ["Q", "q", "analyticsCf", "altAnalyticsCf"], ["M", "m", "three", "altThree"], ["S", "s", "pixel", "altPixel"], ["P", "p", "analytics", "altAnalytics"], ["U", "u", "analytics", "altAnalytics"]]) {
+  for (const [key, from, service, port] of [["D", "d", "tagrelay", "altTagrelay"], ["E", "e", "tagrelay", "altTagrelay"], ["G", "g", "unbatched", "altUnbatched"], ["I", "i", "tagrelay", "altTagrelay"], ["K", "k", "tagrelay", "altTagrelay"], ["L", "l", "analytics", "altAnalytics"], ["Q", "q", "analyticsCf", "altAnalyticsCf"], ["M", "m", "three", "altThree"], ["S", "s", "pixel", "altPixel"], ["P", "p", "analytics", "altAnalytics"], ["U", "u", "analytics", "altAnalytics"], ["V", "v", "pageEvents", "altPageEvents"]]) {
     const s = scenarios.find((x) => x.key === from);
     scenarios.push({ ...s, key, name: `${s.name}, BENCH_ALT build`, url: s.url.replace(`:${main.ports[service]}/`, `:${main.ports[port]}/`) });
   }

@@ -29,8 +29,9 @@ onRestart(() => made.clear());
 /** The tracking-header value the page's `texts` declare under rule `rule`, or undefined (logged). */
 function pageHeader(env, rule, url, texts, truncated) {
   if (truncated) return wasm.page_event(env, rule, url, texts, truncated);
-  const variant = /[?&](variant=[^&#]*)/.exec(url)?.[1] ?? "";
-  const key = `${rule}\u0000${variant}\u0000${texts.join("\u0000")}`;
+  // The only part of the URL the event may depend on (a ProductGroup's variant, extract.rs).
+  const variant = url.includes("variant=") ? /[?&](variant=[^&#]*)/.exec(url)?.[1] ?? "" : "";
+  const key = `${rule}\u0000${variant}\u0000${texts.length === 1 ? texts[0] : texts.join("\u0000")}`;
   let header = made.get(key);
   if (header === undefined) {
     header = wasm.page_event(env, rule, url, texts, truncated);

@@ -104,7 +104,7 @@ fn runs<'a>(rows: &'a [Value], fields: &[&str]) -> Vec<&'a [Value]> {
 
 /// `items` with the largest count first; equal counts keep their (alphabetical) order.
 fn busiest_first(mut items: Vec<(u64, Value)>) -> Value {
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     Value::Array(items.into_iter().map(|(_, v)| v).collect())
 }
 

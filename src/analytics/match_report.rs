@@ -121,7 +121,7 @@ pub fn panel(h: &mut String, report: &Value) {
         let others = keys.keys().map(String::as_str).filter(|k| !registered.contains(k));
         for key in registered.iter().copied().chain(others) {
             let n = keys.get(key).and_then(Value::as_u64).unwrap_or(0);
-            let share = if events == 0 { 0 } else { (n * 100 + events / 2) / events };
+            let share = (n * 100 + events / 2).checked_div(events).unwrap_or(0);
             let weighted = name == meta::NAME && META_WEIGHTED.contains(&key);
             let mark = if weighted { " ★" } else { "" };
             let class = if weighted { " class=\"weighted\"" } else { "" };

@@ -123,12 +123,16 @@ pub(crate) fn from_items(marketing: Item, statistics: Item, flaw: Option<&'stati
     }
 }
 
+/// What one signal's cookie said: its answers, or why it is unreadable with the denials it
+/// still showed.
+pub type SignalRead = Result<Answers, (Unreadable, Answers)>;
+
 /// Reads every signal whose cookie is present, through `cookie` (name to value), but the TCF
 /// string, which also answers per vendor ([`read_tcf`]).
 pub fn read_all<'a>(
     settings: &ConsentSettings,
     cookie: &dyn Fn(&str) -> Option<&'a str>,
-) -> Vec<(Source, Result<Answers, (Unreadable, Answers)>)> {
+) -> Vec<(Source, SignalRead)> {
     let mut out = Vec::new();
     let mut push = |source: Source, name: &'static str, read: Read| out.push((source, read.map_err(|e| e.of(source, name))));
     if let Some(v) = cookie(cookiebot::COOKIE) {

@@ -34,7 +34,7 @@ impl Default for OneTrustGroups {
 pub fn parse(value: &str, groups: &OneTrustGroups) -> Read {
     let whole = if value.contains('=') { Cow::Borrowed(value) } else { percent::decode(value, false) };
     // OneTrust writes `groups` after `landingPath`: the last top-level item is its own.
-    let raw = whole.split('&').filter_map(|pair| pair.strip_prefix("groups=")).last().ok_or("no groups= in it")?;
+    let raw = whole.split('&').filter_map(|pair| pair.strip_prefix("groups=")).next_back().ok_or("no groups= in it")?;
     let list = percent::decode(raw, true);
     let mut flaw = None;
     let mut items = Vec::new();

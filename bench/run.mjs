@@ -687,3 +687,5 @@ writeFileSync(OUT, md + (existsSync(NOTES) ? "\n" + readFileSync(NOTES, "utf8") 
 console.log(md);
 const missed = budget.filter(([, , ok]) => !ok).length;
 log(missed ? `${missed} budget line(s) missed` : "all budget lines met");
+// The report is written: stop workerd and nginx (the exit handler), which would keep Node waiting.
+process.exit(0);

@@ -1,9 +1,10 @@
 //! The adapter of events from the page itself (`PAGE_EVENTS`, pure half:
 //! `crate::page_events`). The JS entry (src/edge/js/page_events.js) matches a page's path
-//! against the rules, asks [`page_reader_wanted`] whether the visitor is human, reads the
-//! page's script texts with HTMLRewriter as it streams, and hands them to [`page_event`]
-//! when the page has gone out (remembering, per isolate, the header each distinct page made);
-//! the header value it returns goes through `track` like the origin's own.
+//! against the rules, asks [`page_reader_wanted`] whether the visitor is human (remembering
+//! the answer per user agent and bot verdict), reads the page's script texts with
+//! HTMLRewriter as it streams, and hands them to [`page_event`] when the page has gone out
+//! (remembering, per isolate, the header each distinct page made); the header value it
+//! returns goes through `track` like the origin's own, with no response headers to write.
 
 use super::{log, settings};
 use crate::bots::skip_rules::{skip_rule_with, SkipFacts};

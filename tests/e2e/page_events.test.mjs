@@ -56,6 +56,7 @@ before(async () => {
     await readBody(req);
     const headers = { "content-type": "text/html; charset=utf-8", "cache-control": "public, max-age=300" };
     if (answer.header) headers["worker-tracking"] = JSON.stringify(answer.header);
+    if (answer.cached) Object.assign(headers, { "cf-cache-status": "HIT", age: "120" });
     served.set(new URL(req.url, "http://o").pathname, answer.body);
     res.writeHead(200, headers).end(answer.body);
   });
@@ -66,8 +67,8 @@ after(async () => { await w?.close(); origin?.close(); graph?.close(); });
 
 let n = 0;
 /** Serves `body` at `path` (made unique), fetched by a browser; returns the client's bytes and the path. */
-async function get(path, body, { header, ua = BROWSER_UA, query = "" } = {}) {
-  answer = { body, header };
+async function get(path, body, { header, ua = BROWSER_UA, query = "", cached = false } = {}) {
+  answer = { body, header, cached };
   const unique = `${path}${path.endsWith("/") ? "" : "-"}${++n}`;
   const res = await w.mf.dispatchFetch(`https://shop.example${unique}${query}`, { headers: { "user-agent": ua, "cf-connecting-ip": "203.0.113.9" }, cf: { country: "US" } });
   return { res, bytes: Buffer.from(await res.arrayBuffer()), path: unique };
@@ -153,6 +154,17 @@ test("bad JSON-LD, a script past 64 KB, no JSON-LD: the page goes out untouched 
   assert.match((await w.line((l) => l.decision === "rejected" && l.path === none.path)).reason, /no <script type="application\/ld\+json">/);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(eventsAt(bad.path).length + eventsAt(huge.path).length + eventsAt(none.path).length, 0);
+});
+
+test("a product page viewed again, or replayed from the cache, is a new view with a new id: the isolate remembers the page's event, never its id", async () => {
+  const a = await get("/products/crocodile-tears", DAWN);
+  const b = await get("/products/crocodile-tears", DAWN);
+  const c = await get("/products/crocodile-tears", DAWN, { cached: true });
+  assert.ok(c.bytes.equals(Buffer.from(served.get(c.path))));
+  const [ea, eb, ec] = [await eventAt(a.path), await eventAt(b.path), await eventAt(c.path)];
+  assert.deepEqual([ea.event_name, ea.custom_data.content_ids], ["ViewContent", ["/products/crocodile-tears#product"]]);
+  assert.deepEqual([eb.custom_data, ec.custom_data], [ea.custom_data, ea.custom_data], "the same page, the same event");
+  assert.equal(new Set([ea.event_id, eb.event_id, ec.event_id]).size, 3, "each view its own id");
 });
 
 test("two products: the first wins; a missing price gives an event without a value", async () => {

@@ -167,13 +167,14 @@ pub fn public_headers(
 /// without the tracking header), decides and logs, and adds the events to the isolate's
 /// batches. `headers` is `None` for an event from the page itself (`PAGE_EVENTS`), tracked
 /// once the page has gone out: then what only the response could carry (cookies, kept match
-/// keys, the pixel's event ids, the debug report) is neither made nor written. Returns -1 when this page view has nothing more to do, else a code: its low 16
-/// bits the milliseconds to wait before sending, with [`take_batch`], the batches whose
-/// windows it opened (`0xFFFF`: no window to wait for), bit 16 set when a batch is full and
-/// must be sent now (`take_batch(env, 0, …)`), and bits 17 to 30 the windows it opened, one
-/// bit per route ([`Due::code`]). The JS entry reads the
-/// request's facts and passes them in this one call, so tracking crosses into wasm once per
-/// response (reading them through `web_sys` took a crossing per header).
+/// keys, the pixel's event ids, the debug report) is neither made nor written. Returns -1
+/// when this page view has nothing more to do, else a code: its low 16 bits the milliseconds
+/// to wait before sending, with [`take_batch`], the batches whose windows it opened
+/// (`0xFFFF`: no window to wait for), bit 16 set when a batch is full and must be sent now
+/// (`take_batch(env, 0, …)`), and bits 17 to 30 the windows it opened, one bit per route
+/// ([`Due::code`]). The JS entry reads the request's facts and passes them in this one call,
+/// so tracking crosses into wasm once per response (reading them through `web_sys` took a
+/// crossing per header).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn track(
@@ -512,8 +513,8 @@ const TCF_POLICY_REASON: &str = "a TC string older than TCF v2.2 (TcfPolicyVersi
 
 /// The visitor half of a page view, shared by tracked and untracked responses: the skip rule,
 /// consent and first-party ids, with the cookies appended to `headers` (none when the page
-/// has gone out) and unreadable consent cookies logged (by name, never value). `None` (logged) when tracking is disabled by a
-/// setting: then nothing is sent and no cookie set.
+/// has gone out) and unreadable consent cookies logged (by name, never value). `None`
+/// (logged) when tracking is disabled by a setting: then nothing is sent and no cookie set.
 fn visitor(
     config: &crate::config::Config,
     request: &RequestFacts,

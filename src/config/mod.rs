@@ -190,6 +190,12 @@ impl Config {
             debug_token: get(crate::log::debug_report::VAR_DEBUG_TOKEN)?,
         })
     }
+
+    /// `BOT_SCORE_THRESHOLD`: the Bot Management score below which a request is a bot; its
+    /// default while the shared settings are unusable (tracking is then off anyway).
+    pub fn bot_score_threshold(&self) -> u8 {
+        self.meta.as_ref().map_or(parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold)
+    }
 }
 
 fn parse_meta(get: Get<'_>) -> Result<MetaConfig, ConfigError> {

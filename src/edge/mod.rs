@@ -527,8 +527,7 @@ fn visitor(
     let bots = settings::bot_matcher().map_err(|e| disabled(e.to_string())).ok()?;
     let consent = config.consent.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
     let first_party = config.first_party.as_ref().map_err(|e| disabled(e.to_string())).ok()?;
-    let threshold = config.meta.as_ref().map_or(crate::config::parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
-    let skip = skip_rule(request, response.status, threshold, bots);
+    let skip = skip_rule(request, response.status, config.bot_score_threshold(), bots);
     let mut random = || (js::random() * f64::from(FBP_RANDOM_MAX)) as u32;
     let visit = visit(consent, first_party, user_data_cookie(config, label), request, response, skip, now_ms, &mut random);
     if let Some(why) = visit.kept_unusable {

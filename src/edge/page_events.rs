@@ -10,7 +10,7 @@ use super::{log, settings};
 use crate::bots::skip_rules::{skip_rule_with, SkipFacts};
 use crate::log::line::{Decision, RequestLabel};
 use crate::page_events::extract::{self, Unreadable};
-use crate::page_events::rules::PageRules;
+use crate::page_events::rules::{PageRule, PageRules};
 use serde_json::json;
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
@@ -35,31 +35,22 @@ pub fn rules(env: &JsValue) -> Option<&'static PageRules> {
 }
 
 /// The rules as the JS entry matches them: `[{pattern, jsonLd}]`, each pattern a regular
-/// expression's source (anchored; `*` any run of characters), or `null` when there is none.
+/// expression's source ([`PageRule::path_regex`]), or `null` when there is none.
 pub fn js_rules(env: &JsValue) -> JsValue {
     let Some(rules) = rules(env).filter(|r| !r.0.is_empty()) else { return JsValue::NULL };
     let list = js_sys::Array::new();
     for rule in &rules.0 {
         let item = js_sys::Object::new();
-        let escaped: String = rule.pattern.split('*').map(regex_escape).collect::<Vec<_>>().join(".*");
-        let _ = js_sys::Reflect::set(&item, &JsValue::from_str("pattern"), &JsValue::from_str(&format!("^{escaped}$")));
+        let _ = js_sys::Reflect::set(&item, &JsValue::from_str("pattern"), &JsValue::from_str(&rule.path_regex()));
         let _ = js_sys::Reflect::set(&item, &JsValue::from_str("jsonLd"), &JsValue::from_bool(rule.source.reads_json_ld()));
         list.push(&item);
     }
     list.into()
 }
 
-/// `text` with every character a regular expression gives a meaning escaped.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\^$.|?*+()[]{}/-".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+/// The status the skip rules are given for a page about to be read: the JS entry reads only
+/// pages answered 2xx.
+const READ_PAGE_STATUS: u16 = 200;
 
 /// Whether a page-rule page's request is a human's, by the same rules as events: only then
 /// is its page read.
@@ -67,9 +58,8 @@ fn regex_escape(text: &str) -> String {
 pub fn page_reader_wanted(env: &JsValue, method: &str, user_agent: Option<String>, purpose: Option<String>, verified_bot: Option<bool>, bot_score: Option<f64>) -> bool {
     let Ok(config) = settings::config(env) else { return false };
     let Ok(bots) = settings::bot_matcher() else { return false };
-    let threshold = config.meta.as_ref().map_or(crate::config::parse::DEFAULT_BOT_SCORE_THRESHOLD, |m| m.bot_score_threshold);
     let facts = SkipFacts { method, user_agent: user_agent.as_deref(), purpose: purpose.as_deref(), verified_bot, bot_score: super::facts::bot_score(bot_score) };
-    skip_rule_with(&facts, 200, threshold, |ua| bots.is_bot(ua)).is_none()
+    skip_rule_with(&facts, READ_PAGE_STATUS, config.bot_score_threshold(), |ua| bots.is_bot(ua)).is_none()
 }
 
 /// The tracking-header value of the event page rule `rule` reads in `texts` (the page's
@@ -90,7 +80,7 @@ pub fn page_event(env: &JsValue, rule: u32, url: &str, texts: Vec<String>, trunc
 }
 
 /// Logs why a page-rule page gave no event.
-fn unreadable(url: &str, rule: &crate::page_events::rules::PageRule, why: &Unreadable) {
+fn unreadable(url: &str, rule: &PageRule, why: &Unreadable) {
     let label = RequestLabel { method: "GET".into(), path: crate::proxy::upstream::path_only(url).to_string(), status: Some(200), ray: None };
     let fields = [
         ("code", json!(Unreadable::CODE)),

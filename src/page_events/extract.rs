@@ -157,6 +157,15 @@ fn count(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 1e15 { json!(n as i64) } else { json!(n) }
 }
 
+/// The members of a list, or the value itself (schema.org allows either for most fields).
+fn members(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    }
+}
+
 /// The first member of a list, or the value itself.
 fn first(v: Option<&Value>) -> Option<&Value> {
     match v? {
@@ -174,11 +183,7 @@ fn offer_price(offer: &Value) -> (Option<Value>, Option<String>) {
     if price.is_some() {
         return (price, currency);
     }
-    let specs: Vec<&Value> = match offer.get("priceSpecification") {
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(one) => vec![one],
-        None => Vec::new(),
-    };
+    let specs = members(offer.get("priceSpecification"));
     let current = specs.iter().find(|s| s.get("priceType").is_none()).or(specs.first());
     match current {
         Some(spec) => (price_of(spec.get("price")), text_of(spec.get("priceCurrency")).or(currency)),
@@ -194,11 +199,7 @@ fn product_id(node: &Value) -> Option<String> {
 /// The variant of a `ProductGroup` the page shows: the one whose offer's URL or `@id` names
 /// the page URL's `variant` parameter (Shopify's), else the first.
 fn variant<'a>(group: &'a Value, page_url: &str) -> Option<&'a Value> {
-    let variants: Vec<&Value> = match group.get("hasVariant") {
-        Some(Value::Array(items)) => items.iter().filter(|v| v.is_object()).collect(),
-        Some(one) if one.is_object() => vec![one],
-        _ => return None,
-    };
+    let variants: Vec<&Value> = members(group.get("hasVariant")).into_iter().filter(|v| v.is_object()).collect();
     let wanted = page_url.split_once('?').and_then(|(_, q)| q.split('&').find_map(|p| p.strip_prefix("variant=")));
     let names = |v: &Value, id: &str| {
         let offer = first(v.get("offers"));
@@ -244,11 +245,7 @@ fn order(node: &Value) -> Value {
     if let Some(number) = text_of(node.get("orderNumber")) {
         data.insert("order_id".into(), json!(number));
     }
-    let offers: Vec<&Value> = match node.get("acceptedOffer") {
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(one) if one.is_object() => vec![one],
-        _ => Vec::new(),
-    };
+    let offers = members(node.get("acceptedOffer"));
     let mut contents = Vec::new();
     let mut sum = 0.0;
     let mut summable = !offers.is_empty();
@@ -275,11 +272,7 @@ fn order(node: &Value) -> Value {
         data.insert("value".into(), value);
         data.insert("currency".into(), json!(currency));
     }
-    if !contents.is_empty() {
-        data.insert("content_ids".into(), Value::Array(contents.iter().map(|c| c["id"].clone()).collect()));
-        data.insert("content_type".into(), json!("product"));
-        data.insert("contents".into(), Value::Array(contents));
-    }
+    insert_contents(&mut data, contents);
     Value::Object(data)
 }
 
@@ -327,12 +320,21 @@ fn ga4_purchase(ecommerce: &Map<String, Value>) -> Value {
         })
         .collect();
     if !contents.is_empty() {
-        data.insert("content_ids".into(), Value::Array(contents.iter().map(|c| c["id"].clone()).collect()));
-        data.insert("content_type".into(), json!("product"));
         data.insert("num_items".into(), count(contents.iter().filter_map(|c| c["quantity"].as_f64()).sum::<f64>()));
-        data.insert("contents".into(), Value::Array(contents));
     }
+    insert_contents(&mut data, contents);
     Value::Object(data)
+}
+
+/// An order's items (`{"id","quantity","item_price"}`) as `contents`, with their
+/// `content_ids` and `content_type: product`; nothing when there is none.
+fn insert_contents(data: &mut Map<String, Value>, contents: Vec<Value>) {
+    if contents.is_empty() {
+        return;
+    }
+    data.insert("content_ids".into(), Value::Array(contents.iter().map(|c| c["id"].clone()).collect()));
+    data.insert("content_type".into(), json!("product"));
+    data.insert("contents".into(), Value::Array(contents));
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! A list of `path-pattern=Event:source` rules, separated by commas or line breaks, e.g.
 //! `/products/*=ViewContent:jsonld-product, /checkout/thank-you*=Purchase:datalayer-purchase`.
 //! `*` in a pattern matches any run of characters (`/` included); the rules are checked in
-//! order and the first that matches a path wins.
+//! order and the first that matches a path wins (the JS entry matches with
+//! [`PageRule::path_regex`]).
 
 use crate::config::parse::{ConfigError, Get};
 
@@ -83,36 +84,32 @@ impl PageRules {
         }
         Ok(PageRules(rules))
     }
-
-    /// The index of the first rule whose pattern matches `path` (no query string).
-    pub fn matching(&self, path: &str) -> Option<usize> {
-        self.0.iter().position(|r| wildcard_match(&r.pattern, path))
-    }
 }
 
-/// Whether `text` matches `pattern`, where `*` matches any run of characters and everything
-/// else itself. Linear in practice: the classic backtracking to the last `*` only.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+impl PageRule {
+    /// The pattern as the JS entry matches a path with it: a regular expression's source,
+    /// anchored at both ends, every character a regular expression gives a meaning escaped,
+    /// and each `*` as `.*` (a path holds no line break).
+    pub fn path_regex(&self) -> String {
+        let mut out = String::with_capacity(self.pattern.len() + 8);
+        out.push('^');
+        for c in self.pattern.chars() {
+            match c {
+                '*' => out.push_str(".*"),
+                c if REGEX_SYNTAX.contains(c) => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
         }
+        out.push('$');
+        out
     }
-    p[pi..].iter().all(|&b| b == b'*')
 }
+
+/// The characters a regular expression gives a meaning (escaped in [`PageRule::path_regex`]).
+const REGEX_SYNTAX: &str = "\\^$.|?+()[]{}/-";
 
 #[cfg(test)]
 mod tests {
@@ -123,16 +120,27 @@ mod tests {
         PageRules::parse(&move |name| Ok((name == VAR_PAGE_EVENTS).then(|| text.clone())))
     }
 
+    /// The index of the first rule whose path regex matches `path`, run by a regular
+    /// expression engine as the JS entry runs it.
+    fn matching(rules: &PageRules, path: &str) -> Option<usize> {
+        use regex_automata::dfa::regex::Regex;
+        rules.0.iter().position(|r| Regex::new(&r.path_regex()).unwrap().is_match(path))
+    }
+
+    fn rule(pattern: &str) -> PageRules {
+        PageRules(vec![PageRule { pattern: pattern.into(), event_name: "ViewContent".into(), source: PageSource::JsonLdProduct }])
+    }
+
     #[test]
     fn rules_parse_in_order_and_the_first_match_wins() {
         let rules = parse("/products/*=ViewContent:jsonld-product, /checkout/thank-you*=Purchase:datalayer-purchase\n/*=PageView:jsonld-product").unwrap();
         assert_eq!(rules.0.len(), 3);
         assert_eq!(rules.0[1], PageRule { pattern: "/checkout/thank-you*".into(), event_name: "Purchase".into(), source: PageSource::DataLayerPurchase });
-        assert_eq!(rules.matching("/products/pecorino"), Some(0));
-        assert_eq!(rules.matching("/checkout/thank-you/42"), Some(1));
-        assert_eq!(rules.matching("/about"), Some(2));
+        assert_eq!(matching(&rules, "/products/pecorino"), Some(0));
+        assert_eq!(matching(&rules, "/checkout/thank-you/42"), Some(1));
+        assert_eq!(matching(&rules, "/about"), Some(2));
         assert_eq!(parse("").unwrap(), PageRules::default());
-        assert_eq!(parse("/p/*=ViewContent:jsonld-product").unwrap().matching("/other"), None);
+        assert_eq!(matching(&parse("/p/*=ViewContent:jsonld-product").unwrap(), "/other"), None);
     }
 
     #[test]
@@ -146,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn wildcards() {
+    fn wildcards_and_every_other_character_as_itself() {
         for (p, t, want) in [
             ("/products/*", "/products/a/b", true),
             ("/products/*", "/products/", true),
@@ -159,8 +167,13 @@ mod tests {
             ("*", "/anything", true),
             ("/a*b*c", "/aXbYbZc", true),
             ("/a*b*c", "/aXbYbZ", false),
+            ("/p.html", "/p.html", true),
+            ("/p.html", "/pXhtml", false),
+            ("/a+b(1)[x]{2}|c?$^\\", "/a+b(1)[x]{2}|c?$^\\", true),
+            ("/a+b", "/aab", false),
         ] {
-            assert_eq!(wildcard_match(p, t), want, "{p} {t}");
+            assert_eq!(matching(&rule(p), t), want.then_some(0), "{p} {t}");
         }
+        assert_eq!(rule("/products/*.html").0[0].path_regex(), r"^\/products\/.*\.html$");
     }
 }

@@ -26,6 +26,12 @@ const made = new Map();
 const MADE_MAX = 256;
 onRestart(() => made.clear());
 
+/** Keeps `value` under `key` in `memory`, which starts afresh once it holds `max` entries. */
+function remember(memory, max, key, value) {
+  if (memory.size >= max) memory.clear();
+  memory.set(key, value);
+}
+
 /** The tracking-header value the page's `texts` declare under rule `rule`, or undefined (logged). */
 function pageHeader(env, rule, url, texts, truncated) {
   if (truncated) return wasm.page_event(env, rule, url, texts, truncated);
@@ -36,8 +42,7 @@ function pageHeader(env, rule, url, texts, truncated) {
   if (header === undefined) {
     header = wasm.page_event(env, rule, url, texts, truncated);
     if (header === undefined) return undefined;
-    if (made.size >= MADE_MAX) made.clear();
-    made.set(key, header);
+    remember(made, MADE_MAX, key, header);
   }
   return header;
 }
@@ -75,8 +80,7 @@ export function readerFacts(request, h, env) {
   let human = humans.get(key);
   if (human === undefined) {
     human = wasm.page_reader_wanted(env, request.method, facts.userAgent ?? undefined, facts.purpose, bot?.verifiedBot, bot?.score);
-    if (humans.size >= HUMANS_MAX) humans.clear();
-    humans.set(key, human);
+    remember(humans, HUMANS_MAX, key, human);
   }
   return human ? facts : undefined;
 }
